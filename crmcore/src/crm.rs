@@ -1,0 +1,212 @@
+//! The facade: [`Crm`] holds the ports and hands out one service per capability.
+
+use std::sync::Arc;
+
+use crate::contact::ContactService;
+use crate::deal::{DealService, Pipeline};
+use crate::error::{CrmError, Port, Result};
+use crate::jobs::{Worker, WorkerConfig};
+use crate::member::MemberService;
+use crate::ports::{BlobStore, Clock, Mailer, OAuthClient, Ocr, Store, SystemClock, WebhookTransport};
+use crate::tenant::TenantService;
+
+/// The embedded CRM. Cheap to clone: every clone shares the same ports.
+#[derive(Debug, Clone)]
+pub struct Crm {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mailer: Option<Arc<dyn Mailer>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    ocr: Option<Arc<dyn Ocr>>,
+    webhook_transport: Option<Arc<dyn WebhookTransport>>,
+    oauth: Option<Arc<dyn OAuthClient>>,
+    pipeline: Pipeline,
+    worker: WorkerConfig,
+    wakeup: tokio::sync::Notify,
+}
+
+impl Crm {
+    /// Starts configuring a `Crm`; only the store is required.
+    pub fn builder() -> CrmBuilder {
+        CrmBuilder::default()
+    }
+
+    /// Tenants (creation with a first owner).
+    pub fn tenants(&self) -> TenantService<'_> {
+        TenantService::new(self)
+    }
+
+    /// Members of a tenant.
+    pub fn members(&self) -> MemberService<'_> {
+        MemberService::new(self)
+    }
+
+    /// Contacts.
+    pub fn contacts(&self) -> ContactService<'_> {
+        ContactService::new(self)
+    }
+
+    /// Deals and the pipeline.
+    pub fn deals(&self) -> DealService<'_> {
+        DealService::new(self)
+    }
+
+    /// A worker running this CRM's jobs.
+    pub fn worker(&self) -> Worker {
+        Worker::new(self.clone(), self.inner.worker.clone())
+    }
+
+    /// Wakes an idle in-process worker: called after every committed mutation so events are
+    /// dispatched at once instead of at the next poll.
+    pub fn wake_worker(&self) {
+        self.inner.wakeup.notify_one();
+    }
+
+    pub(crate) fn worker_wakeup(&self) -> &tokio::sync::Notify {
+        &self.inner.wakeup
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// The deal pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    /// The mailer, or `Unavailable` when none was configured.
+    pub fn mailer(&self) -> Result<&dyn Mailer> {
+        self.inner.mailer.as_deref().ok_or_else(|| unavailable(Port::Mailer))
+    }
+
+    /// The blob store, or `Unavailable` when none was configured.
+    pub fn blobs(&self) -> Result<&dyn BlobStore> {
+        self.inner.blobs.as_deref().ok_or_else(|| unavailable(Port::Blobs))
+    }
+
+    /// The OCR engine, or `Unavailable` when none was configured.
+    pub fn ocr(&self) -> Result<&dyn Ocr> {
+        self.inner.ocr.as_deref().ok_or_else(|| unavailable(Port::Ocr))
+    }
+
+    /// The webhook transport, or `Unavailable` when none was configured.
+    pub fn webhook_transport(&self) -> Result<&dyn WebhookTransport> {
+        self.inner.webhook_transport.as_deref().ok_or_else(|| unavailable(Port::WebhookTransport))
+    }
+
+    /// The OAuth client, or `Unavailable` when none was configured.
+    pub fn oauth(&self) -> Result<&dyn OAuthClient> {
+        self.inner.oauth.as_deref().ok_or_else(|| unavailable(Port::OAuth))
+    }
+}
+
+fn unavailable(port: Port) -> CrmError {
+    CrmError::Unavailable { port, message: "not configured".into() }
+}
+
+/// Configures a [`Crm`].
+#[derive(Debug, Default)]
+pub struct CrmBuilder {
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn Clock>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    ocr: Option<Arc<dyn Ocr>>,
+    webhook_transport: Option<Arc<dyn WebhookTransport>>,
+    oauth: Option<Arc<dyn OAuthClient>>,
+    pipeline: Option<Pipeline>,
+    worker: WorkerConfig,
+}
+
+impl CrmBuilder {
+    /// The store (required).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A store already shared elsewhere.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The mailer.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// The blob store.
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// The OCR engine.
+    pub fn ocr(mut self, ocr: Arc<dyn Ocr>) -> Self {
+        self.ocr = Some(ocr);
+        self
+    }
+
+    /// The webhook transport.
+    pub fn webhook_transport(mut self, transport: Arc<dyn WebhookTransport>) -> Self {
+        self.webhook_transport = Some(transport);
+        self
+    }
+
+    /// The OAuth client.
+    pub fn oauth(mut self, oauth: Arc<dyn OAuthClient>) -> Self {
+        self.oauth = Some(oauth);
+        self
+    }
+
+    /// The deal pipeline (default: [`Pipeline::default`]).
+    pub fn pipeline(mut self, pipeline: Pipeline) -> Self {
+        self.pipeline = Some(pipeline);
+        self
+    }
+
+    /// Worker settings.
+    pub fn worker_config(mut self, config: WorkerConfig) -> Self {
+        self.worker = config;
+        self
+    }
+
+    /// Builds the `Crm`; `Validation` when no store was given.
+    pub fn build(self) -> Result<Crm> {
+        let store = self.store.ok_or_else(|| CrmError::invalid("store", "required", "a store is required"))?;
+        Ok(Crm {
+            inner: Arc::new(Inner {
+                store,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                mailer: self.mailer,
+                blobs: self.blobs,
+                ocr: self.ocr,
+                webhook_transport: self.webhook_transport,
+                oauth: self.oauth,
+                pipeline: self.pipeline.unwrap_or_default(),
+                worker: self.worker,
+                wakeup: tokio::sync::Notify::new(),
+            }),
+        })
+    }
+}

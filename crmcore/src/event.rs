@@ -1,0 +1,245 @@
+//! `DomainEvent`: the one catalogue of what happened. Webhook event types are these names.
+//!
+//! Services build events next to the state change and hand both to one repository call, which
+//! writes them in a single transaction (the outbox). Nothing is "saved, then announced".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::actor::{Actor, Principal};
+use crate::error::{CrmError, Result};
+use crate::id::{EventId, TenantId};
+
+macro_rules! event_catalogue {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )*) => {
+        /// Every event type crmcore emits, named `entity.verb`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[non_exhaustive]
+        pub enum EventType {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant, )*
+        }
+
+        impl EventType {
+            /// The whole catalogue, in declaration order.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),*];
+
+            /// The dotted name, e.g. `contact.created`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name,)* }
+            }
+        }
+
+        impl FromStr for EventType {
+            type Err = CrmError;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($name => Ok(EventType::$variant),)*
+                    _ => Err(CrmError::invalid("event_type", "unknown", format!("unknown event type `{s}`"))),
+                }
+            }
+        }
+    };
+}
+
+event_catalogue! {
+    /// A tenant was created with its first owner.
+    TenantCreated => "tenant.created",
+    /// A member joined a tenant.
+    MemberCreated => "member.created",
+    /// A member's profile or role changed.
+    MemberUpdated => "member.updated",
+    /// A contact was created.
+    ContactCreated => "contact.created",
+    /// A contact's fields changed.
+    ContactUpdated => "contact.updated",
+    /// A contact was deleted.
+    ContactDeleted => "contact.deleted",
+    /// A deal was created.
+    DealCreated => "deal.created",
+    /// A deal's fields changed (stage changes have their own event too).
+    DealUpdated => "deal.updated",
+    /// A deal moved to another pipeline stage.
+    DealStageChanged => "deal.stage_changed",
+    /// A deal was won.
+    DealWon => "deal.won",
+    /// A deal was lost.
+    DealLost => "deal.lost",
+    /// A deal was deleted.
+    DealDeleted => "deal.deleted",
+}
+
+impl EventType {
+    /// Whether this type matches a filter: an exact name, `entity.*`, or `*`.
+    pub fn matches(self, filter: &str) -> bool {
+        let name = self.as_str();
+        match filter.strip_suffix(".*") {
+            _ if filter == "*" => true,
+            Some(prefix) => name.split_once('.').is_some_and(|(entity, _)| entity == prefix),
+            None => name == filter,
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of entity events and activities refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A tenant.
+    Tenant,
+    /// A member.
+    Member,
+    /// A contact.
+    Contact,
+    /// A deal.
+    Deal,
+}
+
+impl EntityKind {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Tenant => "tenant",
+            EntityKind::Member => "member",
+            EntityKind::Contact => "contact",
+            EntityKind::Deal => "deal",
+        }
+    }
+}
+
+impl FromStr for EntityKind {
+    type Err = CrmError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "tenant" => Ok(EntityKind::Tenant),
+            "member" => Ok(EntityKind::Member),
+            "contact" => Ok(EntityKind::Contact),
+            "deal" => Ok(EntityKind::Deal),
+            _ => Err(CrmError::invalid("entity_kind", "unknown", format!("unknown entity kind `{s}`"))),
+        }
+    }
+}
+
+/// A reference to one entity: its kind and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EntityRef {
+    /// What kind of entity.
+    pub kind: EntityKind,
+    /// Its id.
+    pub id: uuid::Uuid,
+}
+
+/// One field's value before and after an update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Value before the change (`null` when absent).
+    pub before: Value,
+    /// Value after the change (`null` when removed).
+    pub after: Value,
+}
+
+/// Field-level differences between two JSON snapshots of an entity, keyed by top-level field.
+pub fn diff(before: &Value, after: &Value, ignore: &[&str]) -> BTreeMap<String, FieldChange> {
+    let empty = serde_json::Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut changes = BTreeMap::new();
+    for key in b.keys().chain(a.keys()) {
+        if ignore.contains(&key.as_str()) || changes.contains_key(key) {
+            continue;
+        }
+        let old = b.get(key).cloned().unwrap_or(Value::Null);
+        let new = a.get(key).cloned().unwrap_or(Value::Null);
+        if old != new {
+            changes.insert(key.clone(), FieldChange { before: old, after: new });
+        }
+    }
+    changes
+}
+
+/// Something that happened in a tenant, appended to the outbox with the state change it describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    /// Unique id: the idempotency key of every consumer (activities, webhooks).
+    pub id: EventId,
+    /// The tenant it happened in.
+    pub tenant_id: TenantId,
+    /// What happened.
+    pub event_type: EventType,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who caused it.
+    pub actor: Principal,
+    /// The entity it is about.
+    pub subject: EntityRef,
+    /// Payload: `{"object": <entity after>, "changes": {field: {before, after}}}` and type-specific keys.
+    pub data: Value,
+}
+
+impl DomainEvent {
+    /// A new event caused by `actor` about `subject`, at `now`.
+    pub fn new(actor: &Actor, event_type: EventType, subject: EntityRef, data: Value, now: DateTime<Utc>) -> Self {
+        Self {
+            id: EventId::new(),
+            tenant_id: actor.tenant_id,
+            event_type,
+            occurred_at: now,
+            actor: actor.principal,
+            subject,
+            data,
+        }
+    }
+}
+
+/// An event as stored in the outbox: with its global sequence number and dispatch state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Position in the store's event log; strictly increasing in commit order.
+    pub seq: i64,
+    /// The event.
+    pub event: DomainEvent,
+    /// When the dispatcher finished with it.
+    pub dispatched_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn catalogue_round_trips_by_name() {
+        for ty in EventType::ALL {
+            assert_eq!(ty.as_str().parse::<EventType>().unwrap(), *ty);
+            assert_eq!(serde_json::to_value(ty).unwrap(), json!(ty.as_str()));
+        }
+    }
+
+    #[test]
+    fn filters_match_exact_wildcard_and_all() {
+        assert!(EventType::DealWon.matches("deal.won"));
+        assert!(EventType::DealWon.matches("deal.*"));
+        assert!(EventType::DealWon.matches("*"));
+        assert!(!EventType::DealWon.matches("contact.*"));
+        assert!(!EventType::DealWon.matches("deal.lost"));
+    }
+
+    #[test]
+    fn diff_reports_changed_added_and_removed_fields() {
+        let changes = diff(&json!({"a": 1, "b": 2, "v": 1}), &json!({"a": 1, "b": 3, "c": 4, "v": 2}), &["v"]);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes["b"], FieldChange { before: json!(2), after: json!(3) });
+        assert_eq!(changes["c"], FieldChange { before: Value::Null, after: json!(4) });
+    }
+}

@@ -1,0 +1,75 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{CrmError, Result};
+use crate::ports::{ClaimedJob, NewJob};
+
+/// Every kind of background job. Each capability adds its own variants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+#[non_exhaustive]
+pub enum Job {
+    /// Reads undispatched outbox events in order and hands them to their consumers.
+    #[serde(rename = "outbox.dispatch")]
+    DispatchOutbox,
+}
+
+impl Job {
+    /// The dedupe key of the outbox dispatcher: at most one is pending or running at a time.
+    pub const OUTBOX_DEDUPE_KEY: &'static str = "outbox.dispatch";
+
+    /// The queue's name for this job.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::DispatchOutbox => "outbox.dispatch",
+        }
+    }
+
+    /// The queue entry for this job, due at `run_at`.
+    pub fn to_new_job(&self, run_at: DateTime<Utc>) -> Result<NewJob> {
+        let mut tagged = serde_json::to_value(self).map_err(|e| CrmError::Internal(e.to_string()))?;
+        let payload = tagged.get_mut("payload").map(Value::take).unwrap_or(Value::Null);
+        let (dedupe_key, max_attempts) = match self {
+            Job::DispatchOutbox => (Some(Self::OUTBOX_DEDUPE_KEY.to_owned()), 25),
+        };
+        Ok(NewJob { kind: self.kind().to_owned(), payload, tenant_id: None, run_at, dedupe_key, max_attempts })
+    }
+
+    /// Decodes a claimed queue entry; `Validation` when its kind or payload is unknown.
+    pub fn from_claimed(claimed: &ClaimedJob) -> Result<Job> {
+        let mut tagged = serde_json::Map::new();
+        tagged.insert("kind".into(), Value::String(claimed.kind.clone()));
+        if !claimed.payload.is_null() {
+            tagged.insert("payload".into(), claimed.payload.clone());
+        }
+        serde_json::from_value(Value::Object(tagged))
+            .map_err(|e| CrmError::invalid("job", "unknown", format!("cannot decode job `{}`: {e}", claimed.kind)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{JobId, LeaseId};
+
+    #[test]
+    fn jobs_round_trip_through_the_queue_shape() {
+        let now = Utc::now();
+        let new = Job::DispatchOutbox.to_new_job(now).unwrap();
+        assert_eq!(new.kind, "outbox.dispatch");
+        let claimed = ClaimedJob {
+            id: JobId::new(),
+            kind: new.kind,
+            payload: new.payload,
+            tenant_id: None,
+            attempt: 1,
+            max_attempts: new.max_attempts,
+            lease: LeaseId::new(),
+            lease_expires_at: now,
+        };
+        assert_eq!(Job::from_claimed(&claimed).unwrap(), Job::DispatchOutbox);
+        let unknown = ClaimedJob { kind: "nope".into(), ..claimed };
+        assert!(Job::from_claimed(&unknown).is_err());
+    }
+}

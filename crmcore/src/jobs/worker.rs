@@ -1,0 +1,224 @@
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use futures::StreamExt;
+use futures::future::FutureExt;
+
+use super::{Job, outbox_dispatcher};
+use crate::crm::Crm;
+use crate::error::{CrmError, Result};
+use crate::ports::ClaimedJob;
+
+/// Exponential backoff between attempts of a failing job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay after failed attempt number `attempt` (1-based): `base * 2^(attempt-1)`, capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1i32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
+        self.base.checked_mul(factor).map_or(self.max, |d| d.min(self.max))
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { base: Duration::seconds(1), max: Duration::hours(1) }
+    }
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at the same time.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the job.
+    pub lease: Duration,
+    /// How long an idle worker waits before polling again (a local wake-up cuts it short).
+    pub poll_interval: StdDuration,
+    /// Backoff for failing jobs.
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease: Duration::seconds(60),
+            poll_interval: StdDuration::from_millis(500),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Jobs that completed.
+    pub completed: u64,
+    /// Jobs scheduled for another attempt.
+    pub retried: u64,
+    /// Jobs dead-lettered.
+    pub dead: u64,
+    /// Jobs whose lease was lost before they finished (another worker took over).
+    pub lease_lost: u64,
+}
+
+impl WorkerReport {
+    fn add(&mut self, other: WorkerReport) {
+        self.completed += other.completed;
+        self.retried += other.retried;
+        self.dead += other.dead;
+        self.lease_lost += other.lease_lost;
+    }
+
+    /// Jobs handled in any way.
+    pub fn total(&self) -> u64 {
+        self.completed + self.retried + self.dead + self.lease_lost
+    }
+}
+
+/// Runs jobs from the CRM's queue. Any number of workers, in any number of processes, may run
+/// against one store: the queue's leases keep each job with one worker at a time.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    crm: Crm,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    pub(crate) fn new(crm: Crm, config: WorkerConfig) -> Self {
+        Self { crm, config }
+    }
+
+    /// Runs every job that is due now (including the outbox dispatcher) until none is left, then
+    /// returns. Jobs scheduled for later are left alone. For tests, demos and scripts.
+    pub async fn run_until_idle(&self) -> Result<WorkerReport> {
+        let mut report = WorkerReport::default();
+        loop {
+            let step = self.tick().await?;
+            if step.total() == 0 {
+                return Ok(report);
+            }
+            report.add(step);
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then finishes the jobs in flight and returns. Store
+    /// failures are logged and retried after the poll interval, never fatal.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
+        let mut shutdown = pin!(shutdown.fuse());
+        let mut report = WorkerReport::default();
+        loop {
+            let ran = match self.tick().await {
+                Ok(step) => {
+                    report.add(step);
+                    step.total()
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "worker poll failed");
+                    0
+                }
+            };
+            if ran > 0 {
+                if (&mut shutdown).now_or_never().is_some() {
+                    return report;
+                }
+                continue;
+            }
+            let wake = self.crm.worker_wakeup().notified();
+            tokio::select! {
+                _ = &mut shutdown => return report,
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = wake => {}
+            }
+        }
+    }
+
+    /// One round: make sure pending events have a dispatcher queued, then claim and run a batch.
+    async fn tick(&self) -> Result<WorkerReport> {
+        let store = self.crm.store();
+        let now = self.crm.clock().now();
+        if !store.outbox().pending(1).await?.is_empty() {
+            store.jobs().enqueue(Job::DispatchOutbox.to_new_job(now)?, now).await?;
+        }
+        let claimed = store.jobs().claim(now, self.config.lease, self.config.concurrency.max(1) as u32).await?;
+        let mut report = WorkerReport::default();
+        let outcomes: Vec<WorkerReport> = futures::stream::iter(claimed)
+            .map(|job| self.execute(job))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for outcome in outcomes {
+            report.add(outcome);
+        }
+        Ok(report)
+    }
+
+    /// Runs one claimed job and records its outcome in the queue.
+    async fn execute(&self, job: ClaimedJob) -> WorkerReport {
+        let result = match Job::from_claimed(&job) {
+            Ok(decoded) => self.perform(&decoded).await,
+            Err(error) => Err(error),
+        };
+        let queue = self.crm.store().jobs();
+        let now = self.crm.clock().now();
+        let mut report = WorkerReport::default();
+        let recorded = match result {
+            Ok(()) => {
+                report.completed = 1;
+                queue.complete(job.id, job.lease, now).await
+            }
+            Err(error) if error.is_transient() && job.attempt < job.max_attempts => {
+                report.retried = 1;
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job failed, will retry");
+                queue
+                    .retry(job.id, job.lease, now + self.config.retry.delay(job.attempt), &error.to_string(), now)
+                    .await
+            }
+            Err(error) => {
+                report.dead = 1;
+                tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job dead-lettered");
+                queue.dead_letter(job.id, job.lease, &error.to_string(), now).await
+            }
+        };
+        match recorded {
+            Ok(()) => report,
+            Err(CrmError::Conflict { .. }) => {
+                tracing::warn!(job = %job.id, "lease lost before the job finished; another worker owns it");
+                WorkerReport { lease_lost: 1, ..WorkerReport::default() }
+            }
+            Err(error) => {
+                tracing::warn!(job = %job.id, %error, "could not record job outcome; the lease will expire and the job rerun");
+                WorkerReport { lease_lost: 1, ..WorkerReport::default() }
+            }
+        }
+    }
+
+    async fn perform(&self, job: &Job) -> Result<()> {
+        match job {
+            Job::DispatchOutbox => outbox_dispatcher::dispatch(&self.crm).await.map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1), Duration::seconds(1));
+        assert_eq!(p.delay(2), Duration::seconds(2));
+        assert_eq!(p.delay(5), Duration::seconds(16));
+        assert_eq!(p.delay(40), Duration::hours(1));
+    }
+}

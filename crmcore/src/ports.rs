@@ -1,0 +1,27 @@
+//! Ports: the traits crmcore needs from the outside world. Adapters implement them; services
+//! use them as `Arc<dyn _>`. Each method's doc says what it MUST return; `crmcore::testing`
+//! (feature `testing`) is the contract suite that holds every adapter to it.
+
+mod blob;
+mod clock;
+mod credentials;
+mod job_queue;
+mod mailer;
+mod oauth;
+mod ocr;
+mod outbox;
+mod repositories;
+mod store;
+mod webhook_transport;
+
+pub use blob::{BlobKey, BlobStore};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{ApiKey, CredentialRepository, LoginCandidate, RefreshToken, RefreshTokenUse};
+pub use job_queue::{ClaimedJob, Enqueued, JobQueue, JobRecord, JobState, NewJob, QueueStats};
+pub use mailer::{EmailMessage, MailError, Mailer, SendReceipt};
+pub use oauth::{OAuthClient, OAuthTokenRequest, OAuthTokens};
+pub use ocr::Ocr;
+pub use outbox::Outbox;
+pub use repositories::{ContactRepository, DealRepository, MemberRepository, TenantRepository};
+pub use store::Store;
+pub use webhook_transport::{TransportError, WebhookRequest, WebhookResponse, WebhookTransport};

@@ -1,0 +1,34 @@
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::ports::{
+    ContactRepository, CredentialRepository, DealRepository, JobQueue, MemberRepository, Outbox, TenantRepository,
+};
+
+/// A storage backend: one repository per aggregate, the job queue and the outbox.
+///
+/// # Contract
+/// Every state-changing repository call is one transaction that also appends the domain events
+/// it was given to the outbox: either all of it is visible afterwards, or none of it.
+/// Every tenant-scoped read and write filters by the tenant it is given.
+#[async_trait]
+pub trait Store: Send + Sync + Debug + 'static {
+    /// Tenants.
+    fn tenants(&self) -> &dyn TenantRepository;
+    /// Members.
+    fn members(&self) -> &dyn MemberRepository;
+    /// Contacts.
+    fn contacts(&self) -> &dyn ContactRepository;
+    /// Deals and their stage history.
+    fn deals(&self) -> &dyn DealRepository;
+    /// Password hashes, API keys and refresh tokens.
+    fn credentials(&self) -> &dyn CredentialRepository;
+    /// The event outbox.
+    fn outbox(&self) -> &dyn Outbox;
+    /// The durable job queue.
+    fn jobs(&self) -> &dyn JobQueue;
+    /// Checks the backend answers; `Unavailable` when it does not.
+    async fn ping(&self) -> Result<()>;
+}
