@@ -1,7 +1,7 @@
 use std::fmt::Debug;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 /// The source of "now". Services never call `Utc::now()` themselves, so tests control time.
 pub trait Clock: Send + Sync + Debug {
@@ -9,13 +9,14 @@ pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system's wall clock.
+/// The system's wall clock, at microsecond precision (what every store keeps, so a value read
+/// back equals the value written).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
