@@ -1,0 +1,5 @@
+//! Cross-crate tests of crmcore's services over the memory store: authorization, validation,
+//! and the worker's lifecycle. Storage semantics live in the contract suite.
+
+mod services;
+mod worker;
