@@ -89,9 +89,7 @@ impl State {
 
     fn check_member_exists(&self, tenant: TenantId, id: Option<MemberId>) -> Result<()> {
         match id {
-            Some(id) if !self.members.get(&id).is_some_and(|m| m.tenant_id == tenant) => {
-                Err(CrmError::not_found("member", id))
-            }
+            Some(id) if !owned(&self.members, &id, tenant, |m| m.tenant_id) => Err(CrmError::not_found("member", id)),
             _ => Ok(()),
         }
     }
@@ -131,12 +129,17 @@ impl State {
 
     fn check_deal_refs(&self, deal: &Deal) -> Result<()> {
         if let Some(contact) = deal.contact_id {
-            if !self.contacts.get(&contact).is_some_and(|c| c.tenant_id == deal.tenant_id) {
+            if !owned(&self.contacts, &contact, deal.tenant_id, |c| c.tenant_id) {
                 return Err(CrmError::not_found("contact", contact));
             }
         }
         self.check_member_exists(deal.tenant_id, deal.owner_id)
     }
+}
+
+/// Whether `map` holds `id` in `tenant`.
+fn owned<K: Ord, V>(map: &BTreeMap<K, V>, id: &K, tenant: TenantId, tenant_of: impl Fn(&V) -> TenantId) -> bool {
+    map.get(id).is_some_and(|v| tenant_of(v) == tenant)
 }
 
 /// Newest-first keyset page over a map ordered by id.
@@ -308,7 +311,7 @@ impl ContactRepository for MemoryStore {
 
     async fn delete(&self, tenant: TenantId, id: ContactId, events: &[DomainEvent]) -> Result<()> {
         let mut s = self.lock();
-        if !s.contacts.get(&id).is_some_and(|c| c.tenant_id == tenant) {
+        if !owned(&s.contacts, &id, tenant, |c| c.tenant_id) {
             return Err(CrmError::not_found("contact", id));
         }
         if s.deals.values().any(|d| d.tenant_id == tenant && d.contact_id == Some(id)) {
@@ -369,7 +372,7 @@ impl DealRepository for MemoryStore {
 
     async fn delete(&self, tenant: TenantId, id: DealId, events: &[DomainEvent]) -> Result<()> {
         let mut s = self.lock();
-        if !s.deals.get(&id).is_some_and(|d| d.tenant_id == tenant) {
+        if !owned(&s.deals, &id, tenant, |d| d.tenant_id) {
             return Err(CrmError::not_found("deal", id));
         }
         s.deals.remove(&id);
@@ -393,7 +396,7 @@ impl DealRepository for MemoryStore {
 
     async fn stage_history(&self, tenant: TenantId, id: DealId) -> Result<Vec<StageChange>> {
         let s = self.lock();
-        if !s.deals.get(&id).is_some_and(|d| d.tenant_id == tenant) {
+        if !owned(&s.deals, &id, tenant, |d| d.tenant_id) {
             return Err(CrmError::not_found("deal", id));
         }
         Ok(s.stage_history.get(&id).cloned().unwrap_or_default())

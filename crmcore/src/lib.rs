@@ -13,12 +13,21 @@
 //! - `testing` (feature `testing`) is the contract suite every store adapter runs.
 //!
 //! # Example
-//! ```ignore
-//! let crm = crmcore::Crm::builder().store(crmcore_memory::MemoryStore::new()).build()?;
-//! let (tenant, owner) = crm.tenants().create("Acme", NewOwner { email: "ada@acme.test".into(), display_name: None, handle: None }).await?;
-//! let me = Actor::member(tenant.id, owner.id, owner.role);
-//! let contact = crm.contacts().create(&me, NewContact { email: Some("bob@example.com".into()), ..Default::default() }).await?;
-//! crm.worker().run_until_idle().await?;
+//! ```
+//! use crmcore::{Actor, Crm, contact::NewContact, tenant::NewOwner};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> crmcore::Result<()> {
+//! let crm = Crm::builder().store(crmcore_memory::MemoryStore::new()).build()?;
+//! let owner = NewOwner { email: "ada@acme.test".into(), display_name: None, handle: None };
+//! let (tenant, ada) = crm.tenants().create("Acme", owner).await?;
+//! let me = Actor::member(tenant.id, ada.id, ada.role);
+//! let bob = NewContact { email: Some("bob@example.com".into()), ..Default::default() };
+//! let bob = crm.contacts().create(&me, bob).await?;
+//! assert_eq!(crm.contacts().get(&me, bob.id).await?.email, bob.email);
+//! crm.worker().run_until_idle().await?; // dispatches tenant.created, member.created, contact.created
+//! # Ok(())
+//! # }
 //! ```
 //! The README and `examples/embed_memory.rs` hold the compiled version of this example.
 
