@@ -42,6 +42,7 @@ pub mod jobs;
 pub mod member;
 pub mod page;
 pub mod ports;
+mod record;
 pub mod secret;
 mod serde_util;
 pub mod tenant;

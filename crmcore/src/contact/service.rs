@@ -7,9 +7,10 @@ use super::{Contact, ContactFilter};
 use crate::actor::{Actor, Permission};
 use crate::crm::Crm;
 use crate::error::{CrmError, FieldError, Result, Validator};
-use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, diff};
+use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
 use crate::id::{ContactId, MemberId};
 use crate::page::{Page, PageRequest};
+use crate::record::{check_expected_version, update_event};
 use crate::value::{CustomFields, EmailAddress, Tag, optional_text};
 
 /// Input for creating a contact.
@@ -89,10 +90,6 @@ fn parse_tags(v: &mut Validator, raw: &[String]) -> BTreeSet<Tag> {
     raw.iter().filter_map(|t| v.field("tags", Tag::parse(t))).collect()
 }
 
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value> {
-    serde_json::to_value(value).map_err(|e| CrmError::Internal(format!("serialization failed: {e}")))
-}
-
 impl<'a> ContactService<'a> {
     pub(crate) fn new(crm: &'a Crm) -> Self {
         Self { crm }
@@ -170,9 +167,7 @@ impl<'a> ContactService<'a> {
         actor.require(Permission::EditRecords)?;
         let repo = self.crm.store().contacts();
         let current = repo.get(actor.tenant_id, id).await?;
-        if patch.expected_version.is_some_and(|v| v != current.version) {
-            return Err(CrmError::conflict(Some("version"), "the contact was changed by someone else"));
-        }
+        check_expected_version(patch.expected_version, &current, "contact")?;
         let mut next = current.clone();
         let mut v = Validator::new();
         if let Some(email) = &patch.email {
@@ -214,20 +209,11 @@ impl<'a> ContactService<'a> {
         if next.owner_id != current.owner_id {
             self.check_owner(actor, next.owner_id).await?;
         }
-        let changes = diff(&to_json(&current)?, &to_json(&next)?, &["version", "updated_at"]);
-        if changes.is_empty() {
-            return Ok(current);
-        }
         let now = self.crm.clock().now();
-        next.updated_at = now;
-        next.version += 1;
-        let event = DomainEvent::new(
-            actor,
-            EventType::ContactUpdated,
-            contact_ref(id),
-            json!({ "object": next, "changes": changes }),
-            now,
-        );
+        let Some(event) = update_event(actor, EventType::ContactUpdated, contact_ref(id), &current, &mut next, now)?
+        else {
+            return Ok(current);
+        };
         repo.update(&next, &[event]).await?;
         self.crm.wake_worker();
         Ok(next)

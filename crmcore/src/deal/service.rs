@@ -4,12 +4,12 @@ use serde_json::json;
 
 use super::{Deal, DealFilter, DealStatus, StageChange, StageKind};
 use crate::actor::{Actor, Permission};
-use crate::contact::service::to_json;
 use crate::crm::Crm;
 use crate::error::{CrmError, FieldError, Result, Validator};
-use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, diff};
+use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
 use crate::id::{ContactId, DealId, MemberId};
 use crate::page::{Page, PageRequest};
+use crate::record::{check_expected_version, update_event};
 use crate::value::{Currency, Money, NonEmptyText, optional_text};
 
 /// Input for creating a deal.
@@ -160,9 +160,7 @@ impl<'a> DealService<'a> {
         actor.require(Permission::EditRecords)?;
         let repo = self.crm.store().deals();
         let current = repo.get(actor.tenant_id, id).await?;
-        if patch.expected_version.is_some_and(|v| v != current.version) {
-            return Err(CrmError::conflict(Some("version"), "the deal was changed by someone else"));
-        }
+        check_expected_version(patch.expected_version, &current, "deal")?;
         let mut next = current.clone();
         let mut v = Validator::new();
         if let Some(title) = &patch.title {
@@ -196,20 +194,10 @@ impl<'a> DealService<'a> {
         let new_contact = (next.contact_id != current.contact_id).then_some(next.contact_id).flatten();
         let new_owner = (next.owner_id != current.owner_id).then_some(next.owner_id).flatten();
         self.check_refs(actor, new_contact, new_owner).await?;
-        let changes = diff(&to_json(&current)?, &to_json(&next)?, &["version", "updated_at"]);
-        if changes.is_empty() {
-            return Ok(current);
-        }
         let now = self.crm.clock().now();
-        next.updated_at = now;
-        next.version += 1;
-        let event = DomainEvent::new(
-            actor,
-            EventType::DealUpdated,
-            deal_ref(id),
-            json!({ "object": next, "changes": changes }),
-            now,
-        );
+        let Some(event) = update_event(actor, EventType::DealUpdated, deal_ref(id), &current, &mut next, now)? else {
+            return Ok(current);
+        };
         repo.update(&next, None, &[event]).await?;
         self.crm.wake_worker();
         Ok(next)

@@ -5,9 +5,10 @@ use super::Member;
 use crate::actor::{Actor, Permission, Role};
 use crate::crm::Crm;
 use crate::error::{CrmError, Result, Validator};
-use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, diff};
+use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
 use crate::id::MemberId;
 use crate::page::{Page, PageRequest};
+use crate::record::{check_expected_version, update_event};
 use crate::value::{EmailAddress, Handle, NonEmptyText};
 
 /// Input for adding a member.
@@ -112,9 +113,7 @@ impl<'a> MemberService<'a> {
         }
         let store = self.crm.store().members();
         let current = store.get(actor.tenant_id, id).await?;
-        if patch.expected_version.is_some_and(|v| v != current.version) {
-            return Err(CrmError::conflict(Some("version"), "the member was changed by someone else"));
-        }
+        check_expected_version(patch.expected_version, &current, "member")?;
         if current.role == Role::Owner && patch.role.is_some_and(|r| r != Role::Owner) {
             actor.require(Permission::ManageOwners)?;
         }
@@ -140,22 +139,11 @@ impl<'a> MemberService<'a> {
         if loses_owner && store.count_active_with_role(actor.tenant_id, Role::Owner).await? <= 1 {
             return Err(CrmError::conflict(Some("role"), "a tenant keeps at least one active owner"));
         }
-        let before = serde_json::to_value(&current).map_err(|e| CrmError::Internal(e.to_string()))?;
-        let after = serde_json::to_value(&next).map_err(|e| CrmError::Internal(e.to_string()))?;
-        let changes = diff(&before, &after, &["version", "updated_at"]);
-        if changes.is_empty() {
-            return Ok(current);
-        }
         let now = self.crm.clock().now();
-        next.updated_at = now;
-        next.version += 1;
-        let event = DomainEvent::new(
-            actor,
-            EventType::MemberUpdated,
-            member_ref(id),
-            json!({ "object": next, "changes": changes }),
-            now,
-        );
+        let Some(event) = update_event(actor, EventType::MemberUpdated, member_ref(id), &current, &mut next, now)?
+        else {
+            return Ok(current);
+        };
         store.update(&next, &[event]).await?;
         self.crm.wake_worker();
         Ok(next)
