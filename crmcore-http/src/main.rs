@@ -1,1 +1,111 @@
-fn main() {}
+//! `crmcore-server`: serve the crmcore API, run its worker, migrate, or create an admin.
+//! Flags and `CRM_*` variables are described in `crmcore_http::config`.
+
+use std::io::BufRead as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use crmcore::Crm;
+use crmcore_http::auth::password::PasswordHasher;
+use crmcore_http::config::{Cli, Command, CreateAdminArgs, ServeArgs};
+use crmcore_http::settings::PasswordHashing;
+use crmcore_http::{Secret, backend, secrets};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CRM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "crmcore-server failed");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    match cli.command {
+        None => serve(&cli.database_url, &cli.serve).await,
+        Some(Command::Serve(args)) => serve(&cli.database_url, &args).await,
+        Some(Command::Worker) => {
+            let crm = open(&cli.database_url).await?;
+            let report = crm.worker().run(crmcore_http::shutdown_signal()).await;
+            tracing::info!(?report, "worker stopped");
+            Ok(())
+        }
+        Some(Command::Migrate) => {
+            backend::migrate(&cli.database_url).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::CreateAdmin(args)) => create_admin(&cli.database_url, &args).await,
+    }
+}
+
+async fn open(database_url: &str) -> Result<Crm, BoxError> {
+    Ok(Crm::builder().shared_store(backend::open_store(database_url).await?).build()?)
+}
+
+async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError> {
+    let (jwt, token_key) = resolve_secrets(database_url, args)?;
+    let settings = args.settings(jwt, token_key);
+    let crm = open(database_url).await?;
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    crmcore_http::serve(crm, settings, listener, crmcore_http::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Configured secrets win; otherwise they come from (or go to) the file beside the SQLite
+/// database; a volatile store gets throwaway ones; any other store must be configured.
+fn resolve_secrets(database_url: &str, args: &ServeArgs) -> Result<(Secret, Option<Secret>), BoxError> {
+    let configured = |s: &Option<String>| s.as_ref().map(|s| Secret::new(s.as_bytes().to_vec()));
+    if let (Some(jwt), key) = (configured(&args.jwt_secret), configured(&args.token_encryption_key)) {
+        return Ok((jwt, key));
+    }
+    if let Some(path) = secrets::secrets_path_for(database_url) {
+        let stored = secrets::load_or_create(&path)?;
+        let key = configured(&args.token_encryption_key).unwrap_or(stored.token_encryption_key);
+        return Ok((stored.jwt_secret, Some(key)));
+    }
+    if backend::is_memory(database_url) || database_url.contains(":memory:") {
+        tracing::warn!("using throwaway secrets for a volatile store; tokens die with the process");
+        return Ok((Secret::new(crmcore::secret::random_bytes(32)?), None));
+    }
+    Err("CRM_JWT_SECRET is required for this database".into())
+}
+
+async fn create_admin(database_url: &str, args: &CreateAdminArgs) -> Result<(), BoxError> {
+    let password = match std::env::var("CRM_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => prompt_password()?,
+    };
+    let crm = open(database_url).await?;
+    let hasher = PasswordHasher::new(PasswordHashing {
+        memory_kib: args.password_hash_memory_kib,
+        ..PasswordHashing::default()
+    })?;
+    let (tenant, member) =
+        crmcore_http::admin::create_admin(&crm, &hasher, &args.tenant, &args.email, &password).await?;
+    println!("owner {} of tenant {} (slug `{}`) can sign in", member.email, tenant.name, tenant.slug);
+    Ok(())
+}
+
+fn prompt_password() -> Result<String, BoxError> {
+    eprint!("password for the new admin: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err("no password given (set CRM_ADMIN_PASSWORD or type one)".into());
+    }
+    Ok(password)
+}

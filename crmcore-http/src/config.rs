@@ -1,0 +1,163 @@
+//! The `crmcore-server` command line. Every flag also reads a `CRM_*` environment variable.
+//! With no subcommand the binary serves with the embedded defaults: `crm.db` (SQLite) in the
+//! working directory, bound to 127.0.0.1:8080, worker in-process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{PasswordHashing, RateLimit, Secret, Settings};
+
+/// `crmcore-server`: the crmcore reference server.
+#[derive(Debug, Parser)]
+#[command(name = "crmcore-server", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Where the data lives: `sqlite://FILE?mode=rwc`, `postgres://…` or `memory:`.
+    #[arg(long, env = "CRM_DATABASE_URL", default_value = "sqlite://crm.db?mode=rwc", global = true)]
+    pub database_url: String,
+    /// What to do (default: `serve`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the default `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (and run the worker in-process unless `--no-worker`).
+    Serve(ServeArgs),
+    /// Run the job worker only.
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create a tenant with an owner, or make an existing member an owner, and set their password
+    /// (from `CRM_ADMIN_PASSWORD`, else prompted on stdin).
+    CreateAdmin(CreateAdminArgs),
+}
+
+/// `create-admin` options.
+#[derive(Debug, Clone, Args)]
+pub struct CreateAdminArgs {
+    /// Tenant name (its slug identifies an existing tenant).
+    #[arg(long, env = "CRM_ADMIN_TENANT")]
+    pub tenant: String,
+    /// The owner's e-mail address.
+    #[arg(long, env = "CRM_ADMIN_EMAIL")]
+    pub email: String,
+    /// Argon2 memory cost in KiB.
+    #[arg(long, env = "CRM_PASSWORD_HASH_MEMORY_KIB", default_value_t = 19_456)]
+    pub password_hash_memory_kib: u32,
+}
+
+/// `serve` options.
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CRM_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Do not run the job worker in this process.
+    #[arg(long, env = "CRM_NO_WORKER")]
+    pub no_worker: bool,
+    /// HS256 key for access tokens (≥ 32 bytes). Default: generated and kept beside the SQLite file.
+    #[arg(long, env = "CRM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Key sealing stored third-party tokens. Default: generated like the JWT secret.
+    #[arg(long, env = "CRM_TOKEN_ENCRYPTION_KEY", hide_env_values = true)]
+    pub token_encryption_key: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "CRM_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "CRM_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS, comma-separated (default: none).
+    #[arg(long, env = "CRM_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Requests per minute per principal (0 disables the limit).
+    #[arg(long, env = "CRM_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+    /// Burst of requests per principal.
+    #[arg(long, env = "CRM_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+    /// Sign-in attempts per minute per client IP (0 disables the limit).
+    #[arg(long, env = "CRM_LOGIN_RATE_LIMIT_PER_MINUTE", default_value_t = 20)]
+    pub login_rate_limit_per_minute: u32,
+    /// Argon2 memory cost in KiB.
+    #[arg(long, env = "CRM_PASSWORD_HASH_MEMORY_KIB", default_value_t = 19_456)]
+    pub password_hash_memory_kib: u32,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("ServeArgs")
+            .field("bind", &self.bind)
+            .field("no_worker", &self.no_worker)
+            .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("token_encryption_key", &redacted(&self.token_encryption_key))
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+fn limit(per_minute: u32, burst: u32) -> Option<RateLimit> {
+    (per_minute > 0).then_some(RateLimit { per_minute, burst: burst.max(1) })
+}
+
+impl ServeArgs {
+    /// Settings for these options with the given secrets (resolved by the caller).
+    pub fn settings(&self, jwt_secret: Secret, token_encryption_key: Option<Secret>) -> Settings {
+        let mut settings = Settings::new(jwt_secret);
+        settings.token_encryption_key = token_encryption_key;
+        settings.access_token_ttl = Duration::from_secs(self.access_token_ttl_secs.max(1));
+        settings.refresh_token_ttl = Duration::from_secs(self.refresh_token_ttl_secs.max(1));
+        settings.max_body_bytes = self.max_body_bytes;
+        settings.cors_allowed_origins = self.cors_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
+        settings.rate_limit = limit(self.rate_limit_per_minute, self.rate_limit_burst);
+        settings.auth_rate_limit = limit(self.login_rate_limit_per_minute, self.login_rate_limit_per_minute.min(10));
+        settings.password_hashing =
+            PasswordHashing { memory_kib: self.password_hash_memory_kib, ..PasswordHashing::default() };
+        settings.run_worker = !self.no_worker;
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subcommand_means_serve_with_defaults() {
+        let cli = Cli::try_parse_from(["crmcore-server"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.bind.to_string(), "127.0.0.1:8080");
+        let cli = Cli::try_parse_from([
+            "crmcore-server",
+            "--database-url",
+            "memory:",
+            "create-admin",
+            "--tenant",
+            "Acme",
+            "--email",
+            "a@b.co",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::CreateAdmin(_))));
+        assert_eq!(cli.database_url, "memory:");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let cli =
+            Cli::try_parse_from(["crmcore-server", "--jwt-secret", "0123456789abcdef0123456789abcdef-secret"]).unwrap();
+        assert!(!format!("{cli:?}").contains("-secret"));
+    }
+}

@@ -1,0 +1,101 @@
+//! The router: every route, and the layers around them (request ids, tracing, security
+//! headers, CORS, body limit, panics, metrics). One file per resource under `routes/`.
+
+pub(crate) mod api_keys;
+pub(crate) mod auth;
+pub(crate) mod contacts;
+pub(crate) mod deals;
+pub(crate) mod members;
+pub(crate) mod ops;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::metrics;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The crmcore HTTP API as an axum router, ready to serve or to nest in a host application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/me", get(members::me))
+        .route("/members", get(members::list).post(members::create))
+        .route("/members/{id}", get(members::get).patch(members::update))
+        .route("/contacts", get(contacts::list).post(contacts::create))
+        .route("/contacts/{id}", get(contacts::get).patch(contacts::update).delete(contacts::delete))
+        .route("/deals", get(deals::list).post(deals::create))
+        .route("/deals/{id}", get(deals::get).patch(deals::update).delete(deals::delete))
+        .route("/deals/{id}/stage", post(deals::move_stage))
+        .route("/deals/{id}/history", get(deals::history))
+        .route("/pipeline", get(deals::pipeline))
+        .route("/openapi.json", get(ops::openapi));
+    let settings = state.settings().clone();
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::no_route() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
+        .layer(cors(&settings))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}
+
+/// One span per request carrying its id; the path only, since query strings may hold secrets.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+}
+
+/// CORS for the configured origins only; with none configured, no origin is allowed.
+fn cors(settings: &Settings) -> CorsLayer {
+    let origins = settings
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|origin| match HeaderValue::from_str(origin) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(%origin, "ignoring invalid CORS origin");
+                None
+            }
+        })
+        .collect::<Vec<_>>();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(3600))
+}
