@@ -1,0 +1,8 @@
+//! Pure helpers both backends share: column types, row structs and their conversion into domain
+//! values, error mapping, search patterns and the migration bookkeeping. Nothing here issues SQL.
+
+pub(crate) mod error;
+pub(crate) mod migrate;
+pub(crate) mod rows;
+pub(crate) mod search;
+pub(crate) mod types;

@@ -1,0 +1,91 @@
+//! `sqlx::Error` → `CrmError`, in one place for both backends.
+//!
+//! Unique violations become `Conflict` on the field the constraint protects; foreign-key
+//! violations become whatever the caller says a missing reference means (usually `NotFound`);
+//! connection trouble and lock timeouts become `Unavailable { port: Store }`; anything else is
+//! `Internal` (and logged), including rows that fail to decode.
+
+use crmcore::CrmError;
+use sqlx::error::{DatabaseError, ErrorKind};
+
+/// Unique constraints and the field each protects: PostgreSQL reports the constraint name,
+/// SQLite the `table.column` list, so each row names both.
+const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
+    ("tenants_slug_unique", "tenants.slug", "slug"),
+    ("tenants_pkey", "tenants.id", "id"),
+    ("members_handle_unique", "members.tenant_id, members.handle", "handle"),
+    ("members_email_unique", "members.tenant_id, members.email", "email"),
+    ("members_pkey", "members.tenant_id, members.id", "id"),
+    ("contacts_email_unique", "contacts.tenant_id, contacts.email", "email"),
+    ("contacts_pkey", "contacts.tenant_id, contacts.id", "id"),
+    ("deals_pkey", "deals.tenant_id, deals.id", "id"),
+    ("api_keys_secret_unique", "api_keys.secret_hash", "secret"),
+    ("api_keys_pkey", "api_keys.id", "id"),
+    ("refresh_tokens_hash_unique", "refresh_tokens.token_hash", "token"),
+    ("refresh_tokens_pkey", "refresh_tokens.id", "id"),
+    ("outbox_event_unique", "outbox.event_id", "event_id"),
+    ("jobs_pkey", "jobs.id", "id"),
+];
+
+/// Which field a unique violation is about, if it is one of ours.
+fn unique_field(db: &dyn DatabaseError) -> Option<&'static str> {
+    if let Some(name) = db.constraint() {
+        return UNIQUE_FIELDS.iter().find(|(pg, _, _)| *pg == name).map(|(_, _, field)| *field);
+    }
+    // SQLite: "UNIQUE constraint failed: members.tenant_id, members.handle"
+    let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+    UNIQUE_FIELDS.iter().find(|(_, sqlite, _)| *sqlite == columns).map(|(_, _, field)| *field)
+}
+
+/// Whether a database error is worth retrying: lock contention, serialization failures,
+/// connection-level trouble reported by the server.
+fn is_transient(db: &dyn DatabaseError) -> bool {
+    let code = db.code();
+    let code = code.as_deref().unwrap_or_default();
+    // SQLite primary codes 5 (BUSY) and 6 (LOCKED); extended codes keep them in the low byte.
+    if let Ok(n) = code.parse::<u32>() {
+        return matches!(n & 0xff, 5 | 6);
+    }
+    // PostgreSQL SQLSTATEs: serialization failure, deadlock, connection exceptions, shutdown,
+    // too many connections.
+    matches!(code, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03") || code.starts_with("08")
+}
+
+/// Maps an error, turning a foreign-key violation into `on_foreign_key()`.
+pub(crate) fn map_err(err: sqlx::Error, on_foreign_key: impl FnOnce() -> CrmError) -> CrmError {
+    match &err {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation => {
+                let field = unique_field(db.as_ref());
+                CrmError::conflict(field, format!("{} already exists", field.unwrap_or("record")))
+            }
+            ErrorKind::ForeignKeyViolation => on_foreign_key(),
+            _ if is_transient(db.as_ref()) => CrmError::store_unavailable(db.message().to_owned()),
+            _ => internal(err),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => CrmError::store_unavailable(err.to_string()),
+        _ => internal(err),
+    }
+}
+
+/// Maps an error where no foreign-key violation is expected.
+pub(crate) fn store_err(err: sqlx::Error) -> CrmError {
+    map_err(err, || CrmError::Internal("unexpected foreign key violation".into()))
+}
+
+/// An `Internal` error, logged with its details.
+pub(crate) fn internal(err: impl std::fmt::Display) -> CrmError {
+    tracing::error!(error = %err, "store error");
+    CrmError::Internal(format!("store: {err}"))
+}
+
+/// A stored value that does not decode into its domain type.
+pub(crate) fn corrupt(what: &str, err: impl std::fmt::Display) -> CrmError {
+    tracing::error!(what, error = %err, "corrupt row");
+    CrmError::Internal(format!("corrupt {what} in store: {err}"))
+}

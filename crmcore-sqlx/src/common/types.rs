@@ -1,0 +1,164 @@
+//! Column types that encode one way in SQLite and natively in PostgreSQL, so one row struct
+//! decodes from either backend.
+//!
+//! - [`DbId`]: a UUID; lowercase hyphenated `TEXT` in SQLite, `uuid` in PostgreSQL.
+//! - [`DbTime`]: a UTC instant; in SQLite RFC 3339 `TEXT` with exactly six fractional digits
+//!   (`2026-01-02T03:04:05.000006Z`), so comparing the text compares the instants; `timestamptz`
+//!   in PostgreSQL.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
+/// A UUID column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DbId(pub(crate) Uuid);
+
+/// A timestamp column, microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DbTime(pub(crate) DateTime<Utc>);
+
+impl From<Uuid> for DbId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl From<DateTime<Utc>> for DbTime {
+    fn from(at: DateTime<Utc>) -> Self {
+        Self(at)
+    }
+}
+
+/// Wraps an optional UUID.
+pub(crate) fn opt_id(id: Option<impl Into<Uuid>>) -> Option<DbId> {
+    id.map(|id| DbId(id.into()))
+}
+
+/// Wraps an optional time.
+pub(crate) fn opt_time(at: Option<DateTime<Utc>>) -> Option<DbTime> {
+    at.map(DbTime)
+}
+
+/// The fixed-width text form of a time (SQLite storage).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::sqlite::{Sqlite, SqliteTypeInfo, SqliteValueRef};
+    use sqlx::{Database, Decode, Encode, Type};
+
+    use super::{DbId, DbTime, time_text};
+
+    impl Type<Sqlite> for DbId {
+        fn type_info() -> SqliteTypeInfo {
+            <str as Type<Sqlite>>::type_info()
+        }
+        fn compatible(ty: &SqliteTypeInfo) -> bool {
+            <str as Type<Sqlite>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Sqlite> for DbId {
+        fn encode_by_ref(&self, buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            <String as Encode<'q, Sqlite>>::encode(self.0.hyphenated().to_string(), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Sqlite> for DbId {
+        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+            let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+            Ok(Self(uuid::Uuid::parse_str(text)?))
+        }
+    }
+
+    impl Type<Sqlite> for DbTime {
+        fn type_info() -> SqliteTypeInfo {
+            <str as Type<Sqlite>>::type_info()
+        }
+        fn compatible(ty: &SqliteTypeInfo) -> bool {
+            <str as Type<Sqlite>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Sqlite> for DbTime {
+        fn encode_by_ref(&self, buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            <String as Encode<'q, Sqlite>>::encode(time_text(self.0), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Sqlite> for DbTime {
+        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+            let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+            Ok(Self(chrono::DateTime::parse_from_rfc3339(text)?.with_timezone(&chrono::Utc)))
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use chrono::{DateTime, Utc};
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::postgres::{PgTypeInfo, PgValueRef, Postgres};
+    use sqlx::{Database, Decode, Encode, Type};
+    use uuid::Uuid;
+
+    use super::{DbId, DbTime};
+
+    impl Type<Postgres> for DbId {
+        fn type_info() -> PgTypeInfo {
+            <Uuid as Type<Postgres>>::type_info()
+        }
+    }
+
+    impl<'q> Encode<'q, Postgres> for DbId {
+        fn encode_by_ref(&self, buf: &mut <Postgres as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            <Uuid as Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Postgres> for DbId {
+        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+            <Uuid as Decode<'r, Postgres>>::decode(value).map(Self)
+        }
+    }
+
+    impl Type<Postgres> for DbTime {
+        fn type_info() -> PgTypeInfo {
+            <DateTime<Utc> as Type<Postgres>>::type_info()
+        }
+    }
+
+    impl<'q> Encode<'q, Postgres> for DbTime {
+        fn encode_by_ref(&self, buf: &mut <Postgres as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            <DateTime<Utc> as Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Postgres> for DbTime {
+        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+            <DateTime<Utc> as Decode<'r, Postgres>>::decode(value).map(Self)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn time_text_is_fixed_width_and_sorts_like_time() {
+        let a = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let b = a + chrono::Duration::microseconds(1);
+        assert_eq!(time_text(a), "2026-01-02T03:04:05.000000Z");
+        assert_eq!(time_text(b), "2026-01-02T03:04:05.000001Z");
+        assert!(time_text(a) < time_text(b));
+    }
+}

@@ -1,0 +1,55 @@
+//! The event outbox on PostgreSQL. Events are appended by the repositories (`super::append_events`),
+//! in the transaction of the change they describe, under a transaction-scoped advisory lock so
+//! that `seq` follows commit order.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crmcore::Result;
+use crmcore::event::OutboxEntry;
+use crmcore::id::{EventId, TenantId};
+use crmcore::ports::Outbox;
+
+use super::PgStore;
+use crate::common::error::store_err;
+use crate::common::rows::{OUTBOX_COLUMNS, OutboxRow};
+use crate::common::types::{DbId, DbTime};
+
+#[async_trait]
+impl Outbox for PgStore {
+    async fn pending(&self, limit: u32) -> Result<Vec<OutboxEntry>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1");
+        let rows = sqlx::query_as::<_, OutboxRow>(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.into_iter().map(OutboxRow::into_domain).collect()
+    }
+
+    async fn mark_dispatched(&self, ids: &[EventId], at: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        sqlx::query("UPDATE outbox SET dispatched_at = $2 WHERE event_id = ANY($1) AND dispatched_at IS NULL")
+            .bind(ids)
+            .bind(DbTime(at))
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn list(&self, tenant: TenantId, after: Option<i64>, limit: u32) -> Result<Vec<OutboxEntry>> {
+        let sql =
+            format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+        let rows = sqlx::query_as::<_, OutboxRow>(&sql)
+            .bind(DbId(tenant.0))
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.into_iter().map(OutboxRow::into_domain).collect()
+    }
+}

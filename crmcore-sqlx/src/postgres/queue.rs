@@ -1,0 +1,179 @@
+//! The durable job queue on PostgreSQL.
+//!
+//! A claim is one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …`: concurrent
+//! claimers skip each other's rows instead of waiting, and never share a job. Each claimed job
+//! gets its own lease id.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use crmcore::id::{JobId, LeaseId};
+use crmcore::ports::{ClaimedJob, Enqueued, JobQueue, JobRecord, NewJob, QueueStats};
+use crmcore::{CrmError, Result};
+use sqlx::types::Json;
+
+use super::PgStore;
+use crate::common::error::store_err;
+use crate::common::rows::{JOB_COLUMNS, JobRow};
+use crate::common::types::{DbId, DbTime, opt_id};
+
+/// A claimable job: pending and due, or running with an expired lease.
+const CLAIMABLE: &str = "(state = 'pending' AND run_at <= $1) OR (state = 'running' AND lease_expires_at <= $1)";
+
+impl PgStore {
+    /// Runs `update` (binding `$1` = id, `$2` = lease) against a job held by `lease`, telling
+    /// apart unknown jobs (`NotFound`) from leases that are no longer current (`Conflict`).
+    async fn with_lease<'q>(
+        &self,
+        id: JobId,
+        lease: LeaseId,
+        update: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<()> {
+        let done = update.execute(&self.pool).await.map_err(store_err)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let found: Option<(i64,)> = sqlx::query_as("SELECT 1::int8 FROM jobs WHERE id = $1")
+            .bind(DbId(id.0))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Err(match found {
+            Some(_) => CrmError::conflict(Some("lease"), format!("job {id} is no longer held by lease {lease}")),
+            None => CrmError::not_found("job", id),
+        })
+    }
+}
+
+/// The condition every lease-holding update adds: `$1` = job id, `$2` = lease id.
+const HELD: &str = "WHERE id = $1 AND lease_id = $2 AND state = 'running'";
+
+#[async_trait]
+impl JobQueue for PgStore {
+    async fn enqueue(&self, job: NewJob, now: DateTime<Utc>) -> Result<Enqueued> {
+        // The partial unique index on live dedupe keys turns a duplicate into "no row inserted"
+        // (a concurrent insert of the same key waits for the first to commit). The live job may
+        // finish between the insert and the select, so try again a few times.
+        for _ in 0..5 {
+            let id = JobId::new();
+            let inserted = sqlx::query(
+                "INSERT INTO jobs (id, kind, payload, tenant_id, state, attempts, max_attempts, run_at, dedupe_key, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8, $8) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(DbId(id.0))
+            .bind(&job.kind)
+            .bind(Json(&job.payload))
+            .bind(opt_id(job.tenant_id.map(|t| t.0)))
+            .bind(i64::from(job.max_attempts.max(1)))
+            .bind(DbTime(job.run_at))
+            .bind(&job.dedupe_key)
+            .bind(DbTime(now))
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(Enqueued { id, created: true });
+            }
+            let live: Option<(DbId,)> = sqlx::query_as(
+                "SELECT id FROM jobs WHERE dedupe_key = $1 AND dedupe_key IS NOT NULL \
+                 AND state IN ('pending', 'running')",
+            )
+            .bind(&job.dedupe_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+            if let Some((existing,)) = live {
+                return Ok(Enqueued { id: existing.0.into(), created: false });
+            }
+        }
+        Err(CrmError::store_unavailable("enqueue kept racing with its dedupe key; try again"))
+    }
+
+    async fn claim(&self, now: DateTime<Utc>, lease: Duration, limit: u32) -> Result<Vec<ClaimedJob>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', lease_id = gen_random_uuid(), lease_expires_at = $3, \
+             attempts = attempts + 1, updated_at = $1 \
+             WHERE id IN (SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let mut rows = sqlx::query_as::<_, JobRow>(&sql)
+            .bind(DbTime(now))
+            .bind(i64::from(limit))
+            .bind(DbTime(now + lease))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        // RETURNING keeps no order; hand jobs out oldest `run_at` first.
+        rows.sort_by_key(|r| (r.run_at.0, r.id.0));
+        rows.into_iter().map(JobRow::into_claimed).collect()
+    }
+
+    async fn complete(&self, id: JobId, lease: LeaseId, now: DateTime<Utc>) -> Result<()> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'completed', lease_id = NULL, lease_expires_at = NULL, updated_at = $3 {HELD}"
+        );
+        self.with_lease(id, lease, sqlx::query(&sql).bind(DbId(id.0)).bind(DbId(lease.0)).bind(DbTime(now))).await
+    }
+
+    async fn retry(
+        &self,
+        id: JobId,
+        lease: LeaseId,
+        run_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'pending', lease_id = NULL, lease_expires_at = NULL, run_at = $3, \
+             last_error = $4, updated_at = $5 {HELD}"
+        );
+        let q =
+            sqlx::query(&sql).bind(DbId(id.0)).bind(DbId(lease.0)).bind(DbTime(run_at)).bind(error).bind(DbTime(now));
+        self.with_lease(id, lease, q).await
+    }
+
+    async fn dead_letter(&self, id: JobId, lease: LeaseId, error: &str, now: DateTime<Utc>) -> Result<()> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'dead', lease_id = NULL, lease_expires_at = NULL, last_error = $3, \
+             updated_at = $4 {HELD}"
+        );
+        let q = sqlx::query(&sql).bind(DbId(id.0)).bind(DbId(lease.0)).bind(error).bind(DbTime(now));
+        self.with_lease(id, lease, q).await
+    }
+
+    async fn extend_lease(&self, id: JobId, lease: LeaseId, until: DateTime<Utc>) -> Result<()> {
+        let sql = format!("UPDATE jobs SET lease_expires_at = $3 {HELD}");
+        self.with_lease(id, lease, sqlx::query(&sql).bind(DbId(id.0)).bind(DbId(lease.0)).bind(DbTime(until))).await
+    }
+
+    async fn get(&self, id: JobId) -> Result<JobRecord> {
+        sqlx::query_as::<_, JobRow>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+            .bind(DbId(id.0))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .map(JobRow::into_record)
+            .transpose()?
+            .ok_or_else(|| CrmError::not_found("job", id))
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<QueueStats> {
+        let (due, scheduled, running, dead, oldest): (i64, i64, i64, i64, Option<DbTime>) = sqlx::query_as(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN state = 'pending' AND run_at <= $1 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'pending' AND run_at > $1 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0), \
+               MIN(CASE WHEN state = 'pending' AND run_at <= $1 THEN run_at END) \
+             FROM jobs WHERE state <> 'completed'",
+        )
+        .bind(DbTime(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(crate::common::rows::queue_stats(now, [due, scheduled, running, dead], oldest.map(|t| t.0)))
+    }
+}

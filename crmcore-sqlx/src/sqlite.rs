@@ -1,0 +1,172 @@
+//! [`SqliteStore`]: the embedded default.
+//!
+//! One database file in WAL mode (readers never block the writer), `foreign_keys=ON`, a 5 s busy
+//! timeout and `synchronous=NORMAL`. SQLite admits one writer at a time, so every write
+//! transaction starts with `BEGIN IMMEDIATE`: it takes the write lock up front, and a concurrent
+//! writer waits on the busy timeout instead of failing when a read lock cannot be upgraded.
+//!
+//! The repositories live in `sqlite/records.rs` (tenants, members, contacts, deals),
+//! `sqlite/credentials.rs`, `sqlite/outbox.rs` and `sqlite/queue.rs`; migrations in
+//! `sqlite/migrate.rs`.
+
+mod credentials;
+mod migrate;
+mod outbox;
+mod queue;
+mod records;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crmcore::event::DomainEvent;
+use crmcore::ports::{
+    ContactRepository, CredentialRepository, DealRepository, JobQueue, MemberRepository, Outbox, Store,
+    TenantRepository,
+};
+use crmcore::{CrmError, Result};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::common::error::store_err;
+use crate::common::types::DbId;
+
+/// The crmcore store on SQLite. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Removes the temporary database of [`SqliteStore::open_in_memory`] when the last clone drops.
+    _temp: Option<Arc<TempDatabase>>,
+}
+
+/// A database file deleted on drop.
+#[derive(Debug)]
+struct TempDatabase(PathBuf);
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and migrates) the database at `url`, e.g. `sqlite://crm.db?mode=rwc` or
+    /// `sqlite::memory:`. An in-memory URL gets a single connection that never closes, since
+    /// every connection to `:memory:` would otherwise see its own empty database.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| CrmError::invalid("database_url", "invalid", format!("invalid SQLite URL: {e}")))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::with_options(options, in_memory, None).await
+    }
+
+    /// A fresh, empty database for tests: a uniquely named file in the temporary directory,
+    /// deleted when the store (and every clone) is dropped. A real file rather than `:memory:`
+    /// so that concurrent connections behave exactly as in production (WAL, busy timeout).
+    pub async fn open_in_memory() -> Result<Self> {
+        let path = std::env::temp_dir().join(format!("crmcore-test-{}.db", uuid::Uuid::now_v7()));
+        let guard = Arc::new(TempDatabase(path.clone()));
+        let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        Self::with_options(options, false, Some(guard)).await
+    }
+
+    async fn with_options(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+        temp: Option<Arc<TempDatabase>>,
+    ) -> Result<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .synchronous(SqliteSynchronous::Normal);
+        let pool = if in_memory {
+            SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10))
+        };
+        let pool = pool.connect_with(options).await.map_err(store_err)?;
+        migrate::run(&pool).await?;
+        Ok(Self { pool, _temp: temp })
+    }
+
+    /// The connection pool, for host applications that want to share it.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction holding SQLite's write lock from the first statement.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
+    }
+}
+
+/// The embedded SQLite migrations (applied by [`SqliteStore::open`] and [`crate::migrate`]).
+pub fn migrator() -> &'static sqlx::migrate::Migrator {
+    &migrate::MIGRATOR
+}
+
+/// Applies pending migrations to the database at `url` and returns.
+pub(crate) async fn migrate_url(url: &str) -> Result<()> {
+    let store = SqliteStore::open(url).await?;
+    store.pool.close().await;
+    Ok(())
+}
+
+/// Appends events to the outbox inside the caller's transaction.
+async fn append_events(tx: &mut Transaction<'static, Sqlite>, events: &[DomainEvent]) -> Result<()> {
+    for event in events {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, tenant_id, event_type, occurred_at, actor, subject_kind, subject_id, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(DbId(event.id.0))
+        .bind(DbId(event.tenant_id.0))
+        .bind(event.event_type.as_str())
+        .bind(crate::common::types::DbTime(event.occurred_at))
+        .bind(Json(&event.actor))
+        .bind(event.subject.kind.as_str())
+        .bind(DbId(event.subject.id))
+        .bind(Json(&event.data))
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn tenants(&self) -> &dyn TenantRepository {
+        self
+    }
+    fn members(&self) -> &dyn MemberRepository {
+        self
+    }
+    fn contacts(&self) -> &dyn ContactRepository {
+        self
+    }
+    fn deals(&self) -> &dyn DealRepository {
+        self
+    }
+    fn credentials(&self) -> &dyn CredentialRepository {
+        self
+    }
+    fn outbox(&self) -> &dyn Outbox {
+        self
+    }
+    fn jobs(&self) -> &dyn JobQueue {
+        self
+    }
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
+        Ok(())
+    }
+}
