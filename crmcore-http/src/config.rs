@@ -11,7 +11,7 @@ use crate::settings::{PasswordHashing, RateLimit, Secret, Settings};
 
 /// `crmcore-server`: the crmcore reference server.
 #[derive(Debug, Parser)]
-#[command(name = "crmcore-server", version, about, args_conflicts_with_subcommands = true)]
+#[command(name = "crmcore-server", version, about)]
 pub struct Cli {
     /// Where the data lives: `sqlite://FILE?mode=rwc`, `postgres://…` or `memory:`.
     #[arg(long, env = "CRM_DATABASE_URL", default_value = "sqlite://crm.db?mode=rwc", global = true)]

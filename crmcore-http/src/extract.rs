@@ -47,12 +47,12 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     }
     let message = inner.to_string();
     let message = message.split(" at line ").next().unwrap_or_default().to_owned();
-    // Serde reports a missing or unknown field at its parent's path; name the field itself.
+    // Serde reports a missing field at its parent's path; name the field itself.
     let quoted = message.split('`').nth(1).unwrap_or_default();
     let (field, code) = if message.starts_with("missing field") {
         (join_path(&path, quoted), "required")
     } else if message.starts_with("unknown field") {
-        (join_path(&path, quoted), "unknown")
+        (path, "unknown")
     } else {
         (if path == "." { String::new() } else { path }, "invalid")
     };
