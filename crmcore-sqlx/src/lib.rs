@@ -26,6 +26,7 @@
 //! # }
 //! ```
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
 #[cfg(feature = "postgres")]
 mod postgres;
