@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crmcore::Result;
 use crmcore::ports::Store;
-use crmcore::{CrmError, Result};
 use crmcore_memory::MemoryStore;
 
 /// Whether the URL names the volatile in-memory store.
@@ -17,18 +17,13 @@ pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>> {
     if is_memory(database_url) {
         return Ok(Arc::new(MemoryStore::new()));
     }
-    Err(unsupported(database_url))
+    crmcore_sqlx::open(database_url).await
 }
 
-/// Applies the store's migrations without serving.
+/// Applies the store's migrations without serving (nothing to do for `memory:`).
 pub async fn migrate(database_url: &str) -> Result<()> {
     if is_memory(database_url) {
         return Ok(());
     }
-    Err(unsupported(database_url))
-}
-
-fn unsupported(database_url: &str) -> CrmError {
-    let scheme = database_url.split(':').next().unwrap_or_default();
-    CrmError::invalid("database_url", "unsupported", format!("no store for scheme `{scheme}`"))
+    crmcore_sqlx::migrate(database_url).await
 }

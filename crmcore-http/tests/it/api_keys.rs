@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::{PASSWORD, TestServer};
+use crate::support::{Backend, PASSWORD, TestServer};
 
-#[tokio::test]
-async fn api_key_lifecycle() {
-    let server = TestServer::start().await;
+async fn api_key_lifecycle(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let created = server.post("/api/v1/api-keys", &token, json!({"name": "sync job", "role": "member"})).await;
     let key = created.ok(201).clone();
@@ -34,9 +33,8 @@ async fn api_key_lifecycle() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn keys_need_permission_and_cannot_outrank_their_creator() {
-    let server = TestServer::start().await;
+async fn keys_need_permission_and_cannot_outrank_their_creator(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let member = json!({"email": "mia@acme.test", "role": "admin", "password": PASSWORD});
     server.post("/api/v1/members", &token, member).await.ok(201);
@@ -48,3 +46,5 @@ async fn keys_need_permission_and_cannot_outrank_their_creator() {
     server.post("/api/v1/api-keys", &admin, json!({"name": " ", "role": "viewer"})).await.problem(422);
     server.stop().await;
 }
+
+crate::e2e!(api_key_lifecycle, keys_need_permission_and_cannot_outrank_their_creator);

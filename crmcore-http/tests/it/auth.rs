@@ -6,11 +6,10 @@ use crmcore_http::auth::jwt::JwtKeys;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{JWT_SECRET, PASSWORD, TestServer};
+use crate::support::{Backend, JWT_SECRET, PASSWORD, TestServer};
 
-#[tokio::test]
-async fn login_refresh_rotation_and_reuse_detection() {
-    let server = TestServer::start().await;
+async fn login_refresh_rotation_and_reuse_detection(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (tenant, owner) = server.admin("Acme", "ada@acme.test").await;
     let login = server
         .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": "ada@acme.test", "password": PASSWORD})))
@@ -41,9 +40,8 @@ async fn login_refresh_rotation_and_reuse_detection() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bad_credentials_are_401_and_alike() {
-    let server = TestServer::start().await;
+async fn bad_credentials_are_401_and_alike(backend: Backend) {
+    let server = TestServer::start(backend).await;
     server.admin("Acme", "ada@acme.test").await;
     let wrong = json!({"email": "ada@acme.test", "password": "not the password"});
     let reply = server.call(Method::POST, "/api/v1/auth/login", None, Some(wrong)).await;
@@ -57,9 +55,8 @@ async fn bad_credentials_are_401_and_alike() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn several_tenants_need_a_slug() {
-    let server = TestServer::start().await;
+async fn several_tenants_need_a_slug(backend: Backend) {
+    let server = TestServer::start(backend).await;
     server.admin("Acme", "ada@shared.test").await;
     server.admin("Globex", "ada@shared.test").await;
     let body = json!({"email": "ada@shared.test", "password": PASSWORD});
@@ -72,9 +69,8 @@ async fn several_tenants_need_a_slug() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn expired_and_forged_tokens_are_rejected() {
-    let server = TestServer::start_with(|s| s.access_token_ttl = std::time::Duration::from_secs(1)).await;
+async fn expired_and_forged_tokens_are_rejected(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.access_token_ttl = std::time::Duration::from_secs(1)).await;
     let (tenant, owner, token) = server.tenant("Acme", "ada@acme.test").await;
     server.get("/api/v1/me", &token).await.ok(200);
 
@@ -97,9 +93,8 @@ async fn expired_and_forged_tokens_are_rejected() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn deactivated_members_lose_access() {
-    let server = TestServer::start().await;
+async fn deactivated_members_lose_access(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (_tenant, _owner, owner_token) = server.tenant("Acme", "ada@acme.test").await;
     let body = json!({"email": "bob@acme.test", "role": "member", "password": PASSWORD});
     let bob = server.post("/api/v1/members", &owner_token, body).await.ok(201).clone();
@@ -116,3 +111,11 @@ async fn deactivated_members_lose_access() {
     server.call(Method::POST, "/api/v1/auth/login", None, Some(login)).await.problem(401);
     server.stop().await;
 }
+
+crate::e2e!(
+    login_refresh_rotation_and_reuse_detection,
+    bad_credentials_are_401_and_alike,
+    several_tenants_need_a_slug,
+    expired_and_forged_tokens_are_rejected,
+    deactivated_members_lose_access
+);

@@ -3,11 +3,10 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{Backend, TestServer};
 
-#[tokio::test]
-async fn contact_crud_and_filters() {
-    let server = TestServer::start().await;
+async fn contact_crud_and_filters(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (_tenant, owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let bob = server
         .post("/api/v1/contacts", &token, json!({"email": "bob@example.com", "first_name": "Bob", "tags": ["vip"]}))
@@ -57,3 +56,5 @@ async fn contact_crud_and_filters() {
     server.call(Method::DELETE, &path, Some(&token), None).await.problem(404);
     server.stop().await;
 }
+
+crate::e2e!(contact_crud_and_filters);

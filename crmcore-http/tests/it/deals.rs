@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{Backend, TestServer};
 
-#[tokio::test]
-async fn deals_move_through_stages_with_history() {
-    let server = TestServer::start().await;
+async fn deals_move_through_stages_with_history(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (_tenant, owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let pipeline = server.get("/api/v1/pipeline", &token).await.ok(200).clone();
     let stages = pipeline["stages"].as_array().unwrap();
@@ -58,3 +57,5 @@ async fn deals_move_through_stages_with_history() {
     server.get(&path, &token).await.problem(404);
     server.stop().await;
 }
+
+crate::e2e!(deals_move_through_stages_with_history);

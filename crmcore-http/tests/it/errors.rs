@@ -5,11 +5,10 @@ use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
-use crate::support::{PASSWORD, TestServer};
+use crate::support::{Backend, PASSWORD, TestServer};
 
-#[tokio::test]
-async fn malformed_requests_get_problems() {
-    let server = TestServer::start_with(|s| s.max_body_bytes = 64 * 1024).await;
+async fn malformed_requests_get_problems(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.max_body_bytes = 64 * 1024).await;
     let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let url = |path: &str| format!("{}{path}", server.base);
 
@@ -61,9 +60,8 @@ async fn malformed_requests_get_problems() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn viewers_cannot_write() {
-    let server = TestServer::start().await;
+async fn viewers_cannot_write(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let viewer = json!({"email": "vic@acme.test", "role": "viewer", "password": PASSWORD});
     server.post("/api/v1/members", &token, viewer).await.ok(201);
@@ -79,3 +77,5 @@ async fn viewers_cannot_write() {
     assert!(server.post("/api/v1/members", &token, weak).await.has_field_error("password"));
     server.stop().await;
 }
+
+crate::e2e!(malformed_requests_get_problems, viewers_cannot_write);

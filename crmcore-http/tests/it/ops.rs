@@ -3,11 +3,10 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{PASSWORD, TestServer};
+use crate::support::{Backend, PASSWORD, TestServer};
 
-#[tokio::test]
-async fn operational_endpoints_and_headers() {
-    let server = TestServer::start_with(|s| s.cors_allowed_origins = vec!["https://app.example".into()]).await;
+async fn operational_endpoints_and_headers(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.cors_allowed_origins = vec!["https://app.example".into()]).await;
     let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
     let health = server.call(Method::GET, "/healthz", None, None).await;
     health.ok(200);
@@ -57,9 +56,8 @@ async fn operational_endpoints_and_headers() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rate_limits_answer_429_with_retry_after() {
-    let server = TestServer::start_with(|s| {
+async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| {
         s.rate_limit = Some(crmcore_http::settings::RateLimit { per_minute: 60, burst: 3 });
         s.auth_rate_limit = Some(crmcore_http::settings::RateLimit { per_minute: 60, burst: 2 });
     })
@@ -79,3 +77,5 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(limited.headers["retry-after"], "1");
     server.stop().await;
 }
+
+crate::e2e!(operational_endpoints_and_headers, rate_limits_answer_429_with_retry_after);

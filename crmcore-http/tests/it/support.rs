@@ -1,7 +1,10 @@
 //! A test server on port 0 and small request helpers.
 
+use std::sync::Arc;
+
 use crmcore::Crm;
 use crmcore::member::Member;
+use crmcore::ports::Store;
 use crmcore::tenant::Tenant;
 use crmcore_http::auth::password::PasswordHasher;
 use crmcore_http::settings::PasswordHashing;
@@ -27,12 +30,20 @@ pub(crate) fn test_settings() -> Settings {
     settings
 }
 
+/// Which store the server runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backend {
+    Memory,
+    Sqlite,
+}
+
 pub(crate) struct TestServer {
     pub(crate) base: String,
     pub(crate) crm: Crm,
     pub(crate) client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// A response: status, headers and the JSON body (`Null` when empty or not JSON).
@@ -71,16 +82,26 @@ impl Reply {
 }
 
 impl TestServer {
-    pub(crate) async fn start() -> Self {
-        Self::start_with(|_| {}).await
+    pub(crate) async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
     }
 
-    pub(crate) async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let crm = Crm::builder().store(MemoryStore::new()).build().expect("crm");
-        Self::start_crm(crm, configure).await
+    pub(crate) async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let (store, dir): (Arc<dyn Store>, _) = match backend {
+            Backend::Memory => (Arc::new(MemoryStore::new()), None),
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("crm.db").display());
+                (crmcore_http::backend::open_store(&url).await.expect("sqlite store"), Some(dir))
+            }
+        };
+        let crm = Crm::builder().shared_store(store).build().expect("crm");
+        let mut server = Self::start_crm(crm, configure).await;
+        server._dir = dir;
+        server
     }
 
-    pub(crate) async fn start_crm(crm: Crm, configure: impl FnOnce(&mut Settings)) -> Self {
+    async fn start_crm(crm: Crm, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings();
         configure(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -90,7 +111,7 @@ impl TestServer {
             let _ = stopped.await;
         };
         let handle = tokio::spawn(crmcore_http::serve(crm.clone(), settings, listener, shutdown));
-        Self { base, crm, client: reqwest::Client::new(), stop: Some(stop), handle: Some(handle) }
+        Self { base, crm, client: reqwest::Client::new(), stop: Some(stop), handle: Some(handle), _dir: None }
     }
 
     /// Creates (or joins) a tenant with an owner through the `create-admin` code path.

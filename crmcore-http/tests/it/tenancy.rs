@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{Backend, TestServer};
 
-#[tokio::test]
-async fn tenants_are_isolated() {
-    let server = TestServer::start().await;
+async fn tenants_are_isolated(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (_a, _ada, ada) = server.tenant("Acme", "ada@acme.test").await;
     let (_g, _gus, gus) = server.tenant("Globex", "gus@globex.test").await;
     let contact = server.post("/api/v1/contacts", &ada, json!({"email": "bob@example.com"})).await.ok(201).clone();
@@ -36,3 +35,5 @@ async fn tenants_are_isolated() {
     server.get(&contact_path, &ada).await.ok(200);
     server.stop().await;
 }
+
+crate::e2e!(tenants_are_isolated);
