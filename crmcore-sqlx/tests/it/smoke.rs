@@ -30,3 +30,52 @@ async fn in_memory_url_shares_one_database() {
     store.ping().await.unwrap();
     assert!(store.tenants().find_by_slug("nobody").await.unwrap().is_none());
 }
+
+/// Many concurrent writers on one SQLite file: `BEGIN IMMEDIATE` + the busy timeout make them
+/// queue up instead of failing with `SQLITE_BUSY`, and every event lands in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_writers_wait_instead_of_failing() {
+    let store: std::sync::Arc<dyn crmcore::ports::Store> =
+        std::sync::Arc::new(crmcore_sqlx::SqliteStore::open_in_memory().await.unwrap());
+    let fixture = crmcore::testing::Fixture::new(store.clone(), "Busy").await;
+    let writers = (0..40).map(|i| {
+        let f = fixture.clone();
+        tokio::spawn(async move { f.crm.contacts().create(&f.actor, contact(i)).await })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap().expect("no writer fails");
+    }
+    let pending = store.outbox().pending(1000).await.unwrap();
+    assert_eq!(pending.len(), 2 + 40);
+    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+fn contact(i: usize) -> crmcore::contact::NewContact {
+    crmcore::contact::NewContact { email: Some(format!("c{i}@busy.test")), ..Default::default() }
+}
+
+/// PostgreSQL keeps its migrations in `crmcore_migrations` of the store's own schema.
+#[tokio::test]
+async fn postgres_schema_holds_our_migration_table() {
+    let Some(url) = std::env::var("CRM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: CRM_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = format!("crm_test_{}", uuid::Uuid::now_v7().simple());
+    let store = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.unwrap();
+    let again = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.unwrap();
+    let tables: Vec<(String,)> =
+        sqlx::query_as("SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1")
+            .bind(&schema)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
+    assert!(names.contains(&"crmcore_migrations") && names.contains(&"jobs"), "{names:?}");
+    assert!(!names.contains(&"_sqlx_migrations"));
+    let (applied,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM crmcore_migrations").fetch_one(again.pool()).await.unwrap();
+    assert_eq!(applied as usize, crmcore_sqlx::migrators::postgres().iter().count());
+    assert!(crmcore_sqlx::PgStore::connect_with_schema(&url, "Bad-Schema\"").await.is_err());
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(store.pool()).await.unwrap();
+}
