@@ -40,15 +40,19 @@ fn unique_field(db: &dyn DatabaseError) -> Option<&'static str> {
 /// Whether a database error is worth retrying: lock contention, serialization failures,
 /// connection-level trouble reported by the server.
 fn is_transient(db: &dyn DatabaseError) -> bool {
-    let code = db.code();
-    let code = code.as_deref().unwrap_or_default();
-    // SQLite primary codes 5 (BUSY) and 6 (LOCKED); extended codes keep them in the low byte.
-    if let Ok(n) = code.parse::<u32>() {
-        return matches!(n & 0xff, 5 | 6);
+    #[cfg(feature = "sqlite")]
+    if let Some(e) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        // Primary codes 5 (BUSY) and 6 (LOCKED); extended codes keep them in the low byte.
+        let code = e.code().and_then(|c| c.parse::<u32>().ok()).unwrap_or_default();
+        return matches!(code & 0xff, 5 | 6);
     }
-    // PostgreSQL SQLSTATEs: serialization failure, deadlock, connection exceptions, shutdown,
-    // too many connections.
-    matches!(code, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03") || code.starts_with("08")
+    #[cfg(feature = "postgres")]
+    if let Some(e) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        // Serialization failure, deadlock, too many connections, shutdown, connection exceptions.
+        let code = e.code();
+        return matches!(code, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03") || code.starts_with("08");
+    }
+    false
 }
 
 /// Maps an error, turning a foreign-key violation into `on_foreign_key()`.
