@@ -1,7 +1,13 @@
 //! The `crmcore-server` binary, run as a process.
 
-use std::process::{Command, Stdio};
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crmcore-server");
 
 /// A free local port (bound and released; racy in theory, fine in practice).
 fn free_port() -> u16 {
@@ -22,7 +28,7 @@ async fn wait_healthy(base: &str) -> bool {
 #[tokio::test]
 async fn serves_until_sigterm() {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crmcore-server"))
+    let mut child = Command::new(BIN)
         .args(["serve", "--database-url", "memory:", "--bind", &format!("127.0.0.1:{port}")])
         .env("CRM_JWT_SECRET", "binary-test-signing-key-0123456789abcdef")
         .stdout(Stdio::null())
@@ -41,4 +47,92 @@ async fn serves_until_sigterm() {
     assert!(healthy, "the server never became healthy");
     #[cfg(unix)]
     assert!(status.success(), "graceful shutdown exits 0: {status}");
+}
+
+/// `crmcore-server` in `dir`, with fast password hashing and quiet output.
+fn server(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_remove("CRM_DATABASE_URL")
+        .env_remove("CRM_JWT_SECRET")
+        .env("CRM_PASSWORD_HASH_MEMORY_KIB", "1024")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    #[cfg(unix)]
+    {
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    }
+    #[cfg(not(unix))]
+    let _ = child.kill();
+    child.wait().expect("wait")
+}
+
+async fn login(base: &str, email: &str, password: &str) -> Value {
+    let body = json!({"email": email, "password": password});
+    let response = reqwest::Client::new().post(format!("{base}/api/v1/auth/login")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200, "login of {email}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn create_admin_then_serve_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = server(dir.path()).arg("migrate").status().unwrap();
+    assert!(status.success(), "migrate");
+    assert!(dir.path().join("crm.db").exists(), "the default database is crm.db in the working directory");
+
+    let admin = ["create-admin", "--tenant", "Acme Inc", "--email", "ada@acme.test"];
+    let status = server(dir.path()).args(admin).env("CRM_ADMIN_PASSWORD", "first password!").status().unwrap();
+    assert!(status.success(), "create-admin with CRM_ADMIN_PASSWORD");
+    // A second admin of the same tenant, password typed on stdin.
+    let mut typed = server(dir.path())
+        .args(["create-admin", "--tenant", "Acme Inc", "--email", "bea@acme.test"])
+        .env_remove("CRM_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    typed.stdin.take().unwrap().write_all(b"second password!\n").unwrap();
+    assert!(typed.wait().unwrap().success(), "create-admin with a prompted password");
+
+    // `serve` is the default command; secrets are generated beside the database.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = server(dir.path()).env("CRM_BIND", format!("127.0.0.1:{port}")).spawn().unwrap();
+    assert!(wait_healthy(&base).await, "server did not start");
+    let tokens = login(&base, "ada@acme.test", "first password!").await;
+    login(&base, "bea@acme.test", "second password!").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/api/v1/contacts"))
+        .bearer_auth(&access)
+        .json(&json!({"email": "bob@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let contact: Value = created.json().await.unwrap();
+    assert!(terminate(child).success(), "graceful shutdown exits 0");
+
+    let secrets = dir.path().join("crm.db.secrets");
+    assert!(secrets.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // After a restart the same signing key still accepts the token, and the data is there.
+    let child = server(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--no-worker"]).spawn();
+    let child = child.unwrap();
+    assert!(wait_healthy(&base).await, "server did not restart");
+    let path = format!("{base}/api/v1/contacts/{}", contact["id"].as_str().unwrap());
+    let fetched = client.get(path).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert!(terminate(child).success());
 }
