@@ -79,3 +79,46 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
 }
 
 crate::e2e!(operational_endpoints_and_headers, rate_limits_answer_429_with_retry_after);
+
+/// A store that is up for everything but `ping`, as when the database stops answering.
+#[derive(Debug)]
+struct Unreachable(crmcore_memory::MemoryStore);
+
+#[async_trait::async_trait]
+impl crmcore::ports::Store for Unreachable {
+    fn tenants(&self) -> &dyn crmcore::ports::TenantRepository {
+        self.0.tenants()
+    }
+    fn members(&self) -> &dyn crmcore::ports::MemberRepository {
+        self.0.members()
+    }
+    fn contacts(&self) -> &dyn crmcore::ports::ContactRepository {
+        self.0.contacts()
+    }
+    fn deals(&self) -> &dyn crmcore::ports::DealRepository {
+        self.0.deals()
+    }
+    fn credentials(&self) -> &dyn crmcore::ports::CredentialRepository {
+        self.0.credentials()
+    }
+    fn outbox(&self) -> &dyn crmcore::ports::Outbox {
+        self.0.outbox()
+    }
+    fn jobs(&self) -> &dyn crmcore::ports::JobQueue {
+        self.0.jobs()
+    }
+    async fn ping(&self) -> crmcore::Result<()> {
+        Err(crmcore::CrmError::store_unavailable("connection refused to db.internal:5432 as admin"))
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_with_a_problem_when_the_store_is_down() {
+    let crm = crmcore::Crm::builder().store(Unreachable(crmcore_memory::MemoryStore::new())).build().unwrap();
+    let server = TestServer::start_crm(crm, |_| {}).await;
+    server.call(Method::GET, "/healthz", None, None).await.ok(200);
+    let ready = server.call(Method::GET, "/readyz", None, None).await;
+    let problem = ready.problem(503);
+    assert!(!problem.to_string().contains("db.internal"), "store details must not leak: {problem}");
+    server.stop().await;
+}

@@ -101,7 +101,7 @@ impl TestServer {
         server
     }
 
-    async fn start_crm(crm: Crm, configure: impl FnOnce(&mut Settings)) -> Self {
+    pub(crate) async fn start_crm(crm: Crm, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings();
         configure(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
