@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server on port 0, spoken to over HTTP with reqwest. Every
-//! scenario runs once on the in-memory store and once on SQLite in a temporary directory.
+//! scenario runs on the in-memory store, on SQLite in a temporary directory and, when
+//! `CRM_TEST_POSTGRES_URL` is set, on PostgreSQL in a fresh schema.
 
 /// Declares one `#[tokio::test]` per backend for each scenario `async fn name(backend)`.
 #[macro_export]
@@ -15,6 +16,16 @@ macro_rules! e2e {
             $(#[tokio::test]
             async fn $name() {
                 super::$name($crate::support::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                if $crate::support::postgres_url().is_none() {
+                    eprintln!("skipped: CRM_TEST_POSTGRES_URL is not set");
+                    return;
+                }
+                super::$name($crate::support::Backend::Postgres).await
             })*
         }
     };

@@ -35,6 +35,13 @@ pub(crate) fn test_settings() -> Settings {
 pub(crate) enum Backend {
     Memory,
     Sqlite,
+    /// Runs only when `CRM_TEST_POSTGRES_URL` is set; each server gets a fresh schema.
+    Postgres,
+}
+
+/// The PostgreSQL URL for tests, when configured.
+pub(crate) fn postgres_url() -> Option<String> {
+    std::env::var("CRM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
 }
 
 pub(crate) struct TestServer {
@@ -93,6 +100,12 @@ impl TestServer {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("crm.db").display());
                 (crmcore_http::backend::open_store(&url).await.expect("sqlite store"), Some(dir))
+            }
+            Backend::Postgres => {
+                let url = postgres_url().expect("CRM_TEST_POSTGRES_URL");
+                let schema = format!("crm_http_test_{}", uuid::Uuid::now_v7().simple());
+                let store = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.expect("postgres store");
+                (Arc::new(store), None)
             }
         };
         let crm = Crm::builder().shared_store(store).build().expect("crm");
