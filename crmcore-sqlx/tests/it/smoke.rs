@@ -79,3 +79,36 @@ async fn postgres_schema_holds_our_migration_table() {
     assert!(crmcore_sqlx::PgStore::connect_with_schema(&url, "Bad-Schema\"").await.is_err());
     sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(store.pool()).await.unwrap();
 }
+
+/// A database that cannot be reached is `Unavailable`, not `Internal`.
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    let err = crmcore_sqlx::PgStore::connect("postgres://nobody@127.0.0.1:1/none").await.unwrap_err();
+    assert!(matches!(err, crmcore::CrmError::Unavailable { port: crmcore::error::Port::Store, .. }), "{err:?}");
+}
+
+/// A row that no longer decodes into its domain type is an `Internal` error, never a panic.
+#[tokio::test]
+async fn corrupt_rows_are_internal_errors() {
+    let store = crmcore_sqlx::SqliteStore::open_in_memory().await.unwrap();
+    let tenant = uuid::Uuid::now_v7();
+    let contact = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO tenants (id, name, slug, created_at) VALUES ($1, 'T', 't', '2026-01-01T00:00:00.000000Z')",
+    )
+    .bind(tenant.to_string())
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO contacts (tenant_id, id, email, tags, custom_fields, created_at, updated_at, version) \
+         VALUES ($1, $2, 'not an email', '[]', '{}', '2026-01-01T00:00:00.000000Z', 'yesterday', 1)",
+    )
+    .bind(tenant.to_string())
+    .bind(contact.to_string())
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = crmcore::ports::Store::contacts(&store).get(tenant.into(), contact.into()).await.unwrap_err();
+    assert!(matches!(err, crmcore::CrmError::Internal(_)), "{err:?}");
+}
