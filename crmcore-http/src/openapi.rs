@@ -23,7 +23,7 @@ use crate::routes::{api_keys, auth, contacts, deals, members, ops};
     ),
     components(schemas(
         Problem, ProblemField, LoginRequest, RefreshRequest, TokenResponse, NewApiKeyRequest, ApiKeyView,
-        CreatedApiKey,
+        CreatedApiKey, members::NewMemberRequest, deals::MoveStageRequest,
     )),
     modifiers(&BearerAuth),
 )]

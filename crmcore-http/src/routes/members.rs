@@ -2,13 +2,15 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use crmcore::id::MemberId;
 use crmcore::member::{Member, MemberPatch, NewMember};
 use crmcore::page::{Page, PageRequest};
-use crmcore::{CrmError, id::MemberId};
+use crmcore::{CrmError, Role};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentActor;
+use crate::auth::password::PasswordHasher;
 use crate::error::{ApiError, Problem};
 use crate::extract::{IfMatch, Json, Path, Query};
 use crate::state::AppState;
@@ -25,12 +27,27 @@ pub(crate) struct PageQuery {
 
 /// `POST /api/v1/members` body: a new member, optionally with a password to sign in with.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct NewMemberRequest {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    member: NewMember,
+    /// E-mail address, unique in the tenant.
+    email: String,
+    /// Name shown to others (default: the e-mail's local part).
+    display_name: Option<String>,
+    /// @handle, unique in the tenant (default: derived from the e-mail).
+    handle: Option<String>,
+    /// Role granted; not above the caller's.
+    #[schema(value_type = String, example = "member")]
+    role: Role,
     /// Initial password (at least 8 characters); without one the member cannot sign in yet.
     password: Option<String>,
+}
+
+impl NewMemberRequest {
+    fn into_parts(self) -> (NewMember, Option<String>) {
+        let member =
+            NewMember { email: self.email, display_name: self.display_name, handle: self.handle, role: self.role };
+        (member, self.password)
+    }
 }
 
 /// Lists the tenant's members.
@@ -55,12 +72,13 @@ pub(crate) async fn create(
     CurrentActor(actor): CurrentActor,
     Json(request): Json<NewMemberRequest>,
 ) -> Result<(StatusCode, Json<Member>), ApiError> {
-    let hash = match &request.password {
-        Some(password) => Some(state.passwords().hash(password).await?),
-        None => None,
-    };
-    let member = state.crm().members().create(&actor, request.member).await?;
-    if let Some(hash) = hash {
+    let (new, password) = request.into_parts();
+    if let Some(password) = &password {
+        PasswordHasher::check_policy(password)?;
+    }
+    let member = state.crm().members().create(&actor, new).await?;
+    if let Some(password) = password {
+        let hash = state.passwords().hash(&password).await?;
         let now = state.crm().clock().now();
         state.crm().store().credentials().set_password(actor.tenant_id, member.id, &hash, now).await?;
     }
