@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         title: "50 seats".into(),
         contact_id: Some(bob.id),
         owner_id: None,
-        amount_minor: 4_900_00,
+        amount_minor: 490_000,
         currency: "EUR".into(),
         stage: None,
         probability: None,
