@@ -35,6 +35,8 @@ struct State {
     tenants: HashMap<TenantId, Tenant>,
     members: BTreeMap<MemberId, Member>,
     contacts: BTreeMap<ContactId, Contact>,
+    /// Unique index of contact e-mails per tenant, so uniqueness checks do not scan.
+    contact_emails: HashMap<(TenantId, EmailAddress), ContactId>,
     deals: BTreeMap<DealId, Deal>,
     stage_history: HashMap<DealId, Vec<StageChange>>,
     passwords: HashMap<MemberId, String>,
@@ -96,14 +98,24 @@ impl State {
 
     fn check_contact_email(&self, contact: &Contact) -> Result<()> {
         let Some(email) = &contact.email else { return Ok(()) };
-        let taken = self
-            .contacts
-            .values()
-            .any(|c| c.tenant_id == contact.tenant_id && c.id != contact.id && c.email.as_ref() == Some(email));
-        if taken {
-            return Err(CrmError::conflict(Some("email"), format!("a contact with e-mail {email} exists")));
+        match self.contact_emails.get(&(contact.tenant_id, email.clone())) {
+            Some(holder) if *holder != contact.id => {
+                Err(CrmError::conflict(Some("email"), format!("a contact with e-mail {email} exists")))
+            }
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Stores a contact, keeping the e-mail index in step.
+    fn put_contact(&mut self, contact: &Contact) {
+        if let Some(old) = self.contacts.insert(contact.id, contact.clone()) {
+            if let Some(email) = old.email {
+                self.contact_emails.remove(&(old.tenant_id, email));
+            }
+        }
+        if let Some(email) = &contact.email {
+            self.contact_emails.insert((contact.tenant_id, email.clone()), contact.id);
+        }
     }
 
     fn check_version<T>(
@@ -286,7 +298,7 @@ impl ContactRepository for MemoryStore {
         }
         s.check_contact_email(contact)?;
         s.check_member_exists(contact.tenant_id, contact.owner_id)?;
-        s.contacts.insert(contact.id, contact.clone());
+        s.put_contact(contact);
         s.append(events);
         Ok(())
     }
@@ -304,7 +316,7 @@ impl ContactRepository for MemoryStore {
         )?;
         s.check_contact_email(contact)?;
         s.check_member_exists(contact.tenant_id, contact.owner_id)?;
-        s.contacts.insert(contact.id, contact.clone());
+        s.put_contact(contact);
         s.append(events);
         Ok(())
     }
@@ -317,7 +329,9 @@ impl ContactRepository for MemoryStore {
         if s.deals.values().any(|d| d.tenant_id == tenant && d.contact_id == Some(id)) {
             return Err(CrmError::conflict(Some("contact_id"), format!("deals still refer to contact {id}")));
         }
-        s.contacts.remove(&id);
+        if let Some(email) = s.contacts.remove(&id).and_then(|c| c.email) {
+            s.contact_emails.remove(&(tenant, email));
+        }
         s.append(events);
         Ok(())
     }
