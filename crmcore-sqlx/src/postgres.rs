@@ -6,10 +6,9 @@
 //! advisory lock so `seq` follows commit order. [`PgStore::connect_with_schema`] puts every
 //! table in a schema of its own (host apps sharing a database; isolated tests).
 //!
-//! The repositories live in `postgres/records.rs`, `postgres/credentials.rs`,
+//! The repositories live in `postgres/records.rs`, `common/credentials.rs` (shared SQL),
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
-mod credentials;
 mod migrate;
 mod outbox;
 mod queue;
@@ -167,3 +166,5 @@ impl Store for PgStore {
         Ok(())
     }
 }
+
+crate::common::credentials::credential_repository!(PgStore);

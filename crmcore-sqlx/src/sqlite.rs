@@ -6,10 +6,9 @@
 //! writer waits on the busy timeout instead of failing when a read lock cannot be upgraded.
 //!
 //! The repositories live in `sqlite/records.rs` (tenants, members, contacts, deals),
-//! `sqlite/credentials.rs`, `sqlite/outbox.rs` and `sqlite/queue.rs`; migrations in
+//! `common/credentials.rs` (shared SQL), `sqlite/outbox.rs` and `sqlite/queue.rs`; migrations in
 //! `sqlite/migrate.rs`.
 
-mod credentials;
 mod migrate;
 mod outbox;
 mod queue;
@@ -170,3 +169,5 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+crate::common::credentials::credential_repository!(SqliteStore);
