@@ -42,3 +42,55 @@ impl Modify for BearerAuth {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use crmcore::contact::NewContact;
+    use crmcore::deal::NewDeal;
+    use crmcore::tenant::NewOwner;
+    use crmcore::{Actor, Crm};
+    use serde_json::Value;
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+
+    fn schema_properties(doc: &Value, name: &str) -> BTreeSet<String> {
+        doc["components"]["schemas"][name]["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    fn json_keys(value: &impl serde::Serialize) -> BTreeSet<String> {
+        serde_json::to_value(value).unwrap().as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The published schemas name exactly the fields the API really sends.
+    #[tokio::test]
+    async fn schemas_match_the_json_the_api_sends() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let crm = Crm::builder().store(crmcore_memory::MemoryStore::new()).build().unwrap();
+        let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: None };
+        let (tenant, member) = crm.tenants().create("Acme", owner).await.unwrap();
+        let me = Actor::member(tenant.id, member.id, member.role);
+        let contact = NewContact { email: Some("c@acme.test".into()), ..Default::default() };
+        let contact = crm.contacts().create(&me, contact).await.unwrap();
+        let deal = NewDeal {
+            title: "t".into(),
+            contact_id: Some(contact.id),
+            owner_id: None,
+            amount_minor: 1,
+            currency: "EUR".into(),
+            stage: None,
+            probability: None,
+            expected_close: None,
+        };
+        let deal = crm.deals().create(&me, deal).await.unwrap();
+        let history = crm.deals().stage_history(&me, deal.id).await.unwrap();
+        assert_eq!(schema_properties(&doc, "Contact"), json_keys(&contact));
+        assert_eq!(schema_properties(&doc, "Deal"), json_keys(&deal));
+        assert_eq!(schema_properties(&doc, "Member"), json_keys(&member));
+        assert_eq!(schema_properties(&doc, "StageChange"), json_keys(&history[0]));
+        assert_eq!(schema_properties(&doc, "Money"), json_keys(&deal.amount));
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}

@@ -11,6 +11,7 @@ use crate::id::{ApiKeyId, MemberId, TenantId};
 /// A member's role in a tenant, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Read-only access.
     Viewer,
@@ -107,6 +108,7 @@ pub enum Permission {
 /// The kind of principal behind an actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Principal {
     /// A person.
     Member(MemberId),

@@ -14,6 +14,7 @@ use crate::value::{CustomFields, EmailAddress, Tag};
 
 /// A contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contact {
     /// Its id.
     pub id: ContactId,

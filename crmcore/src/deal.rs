@@ -16,6 +16,7 @@ use crate::value::Money;
 /// Whether a deal is still in play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DealStatus {
     /// In an open stage.
     Open,
@@ -50,6 +51,7 @@ impl std::str::FromStr for DealStatus {
 
 /// A deal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deal {
     /// Its id.
     pub id: DealId,
@@ -85,6 +87,7 @@ pub struct Deal {
 
 /// One entry of a deal's stage history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageChange {
     /// The deal.
     pub deal_id: DealId,

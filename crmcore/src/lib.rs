@@ -40,6 +40,8 @@ pub mod event;
 pub mod id;
 pub mod jobs;
 pub mod member;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod page;
 pub mod ports;
 mod record;

@@ -13,6 +13,7 @@ use crate::value::{EmailAddress, Handle};
 
 /// A person in a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// Its id.
     pub id: MemberId,

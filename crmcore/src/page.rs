@@ -51,6 +51,7 @@ impl Default for PageRequest {
 
 /// One page of results and the cursor of the next page, if there is one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items, newest first.
     pub items: Vec<T>,

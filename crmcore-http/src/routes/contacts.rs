@@ -47,7 +47,7 @@ impl ContactQuery {
 
 /// Lists contacts, newest first.
 #[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", params(ContactQuery), security(("bearer" = [])),
-    responses((status = 200, description = "`{items, next_cursor}` of contacts", body = Object),
+    responses((status = 200, description = "A page of contacts, newest first", body = Page<Contact>),
               (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -60,8 +60,8 @@ pub(crate) async fn list(
 
 /// Creates a contact.
 #[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", security(("bearer" = [])),
-    request_body(content = Object, description = "NewContact"),
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem),
+    request_body = NewContact,
+    responses((status = 201, body = Contact), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ pub(crate) async fn create(
 /// One contact.
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Contact), (status = 404, body = Problem)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -86,8 +86,8 @@ pub(crate) async fn get(
 /// Updates a contact; `null` clears a field.
 #[utoipa::path(patch, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "expected version")),
-    request_body(content = Object, description = "ContactPatch"),
-    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    request_body = ContactPatch,
+    responses((status = 200, body = Contact), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

@@ -63,7 +63,7 @@ pub(crate) struct MoveStageRequest {
 
 /// Lists deals, newest first.
 #[utoipa::path(get, path = "/api/v1/deals", tag = "deals", params(DealQuery), security(("bearer" = [])),
-    responses((status = 200, description = "`{items, next_cursor}` of deals", body = Object),
+    responses((status = 200, description = "A page of deals, newest first", body = Page<Deal>),
               (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -76,8 +76,8 @@ pub(crate) async fn list(
 
 /// Creates a deal in its starting stage.
 #[utoipa::path(post, path = "/api/v1/deals", tag = "deals", security(("bearer" = [])),
-    request_body(content = Object, description = "NewDeal"),
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    request_body = NewDeal,
+    responses((status = 201, body = Deal), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -89,7 +89,7 @@ pub(crate) async fn create(
 /// One deal.
 #[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Deal), (status = 404, body = Problem)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -101,8 +101,8 @@ pub(crate) async fn get(
 /// Updates a deal's fields (stages move with `POST /deals/{id}/stage`).
 #[utoipa::path(patch, path = "/api/v1/deals/{id}", tag = "deals", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "expected version")),
-    request_body(content = Object, description = "DealPatch"),
-    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    request_body = DealPatch,
+    responses((status = 200, body = Deal), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -130,7 +130,7 @@ pub(crate) async fn delete(
 /// Moves a deal to another stage.
 #[utoipa::path(post, path = "/api/v1/deals/{id}/stage", tag = "deals", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), request_body = MoveStageRequest,
-    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Deal), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn move_stage(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -144,7 +144,7 @@ pub(crate) async fn move_stage(
 /// The deal's stage changes, oldest first.
 #[utoipa::path(get, path = "/api/v1/deals/{id}/history", tag = "deals", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<StageChange>), (status = 404, body = Problem)))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -155,7 +155,7 @@ pub(crate) async fn history(
 
 /// The pipeline's stages, in order.
 #[utoipa::path(get, path = "/api/v1/pipeline", tag = "deals", security(("bearer" = [])),
-    responses((status = 200, description = "`{stages: [{key, name, probability, kind}]}`", body = Object)))]
+    responses((status = 200, description = "The stages, in pipeline order", body = Pipeline)))]
 pub(crate) async fn pipeline(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

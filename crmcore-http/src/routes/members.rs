@@ -52,7 +52,7 @@ impl NewMemberRequest {
 
 /// Lists the tenant's members.
 #[utoipa::path(get, path = "/api/v1/members", tag = "members", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, description = "`{items, next_cursor}` of members", body = Object)))]
+    responses((status = 200, description = "A page of members, newest first", body = Page<Member>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -65,7 +65,7 @@ pub(crate) async fn list(
 /// Adds a member (needs `manage_members`).
 #[utoipa::path(post, path = "/api/v1/members", tag = "members", request_body = NewMemberRequest,
     security(("bearer" = [])),
-    responses((status = 201, description = "the member", body = Object), (status = 403, body = Problem),
+    responses((status = 201, description = "the member", body = Member), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -88,7 +88,7 @@ pub(crate) async fn create(
 /// One member.
 #[utoipa::path(get, path = "/api/v1/members/{id}", tag = "members", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Member), (status = 404, body = Problem)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -100,8 +100,8 @@ pub(crate) async fn get(
 /// Updates a member (name and handle for oneself; role and activation need `manage_members`).
 #[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "members", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "expected version")),
-    request_body(content = Object, description = "MemberPatch"),
-    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    request_body = MemberPatch,
+    responses((status = 200, body = Member), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -115,7 +115,7 @@ pub(crate) async fn update(
 
 /// The signed-in member (API keys have none: 404).
 #[utoipa::path(get, path = "/api/v1/me", tag = "members", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Member), (status = 404, body = Problem)))]
 pub(crate) async fn me(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

@@ -16,6 +16,7 @@ use crate::value::{CustomFields, EmailAddress, Tag, optional_text};
 /// Input for creating a contact.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewContact {
     /// E-mail address, unique in the tenant.
     pub email: Option<String>,
@@ -34,12 +35,14 @@ pub struct NewContact {
     pub tags: Vec<String>,
     /// Tenant-defined fields.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub custom_fields: BTreeMap<String, Value>,
 }
 
 /// Changes to a contact. Absent fields stay; `null` clears an optional field.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactPatch {
     /// New e-mail, or `null` to clear.
     #[serde(default, with = "crate::serde_util::double_option", skip_serializing_if = "Option::is_none")]
@@ -69,6 +72,7 @@ pub struct ContactPatch {
     pub remove_tags: Vec<String>,
     /// JSON merge patch of custom fields: `null` removes a key.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub custom_fields: BTreeMap<String, Value>,
     /// Fail with `Conflict` unless the stored version equals this.
     pub expected_version: Option<i64>,

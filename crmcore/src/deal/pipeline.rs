@@ -6,6 +6,7 @@ use crate::error::{CrmError, Result};
 /// What reaching a stage means for the deal's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StageKind {
     /// Still in play.
     Open,
@@ -28,6 +29,7 @@ impl StageKind {
 
 /// One stage of a pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stage {
     /// Stable key, e.g. `proposal`.
     pub key: String,
@@ -41,6 +43,7 @@ pub struct Stage {
 
 /// The ordered stages deals move through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pipeline {
     stages: Vec<Stage>,
 }

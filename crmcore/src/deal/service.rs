@@ -15,6 +15,7 @@ use crate::value::{Currency, Money, NonEmptyText, optional_text};
 /// Input for creating a deal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewDeal {
     /// What is being sold.
     pub title: String,
@@ -37,6 +38,7 @@ pub struct NewDeal {
 /// Changes to a deal's fields. Stages move with [`DealService::move_stage`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DealPatch {
     /// New title.
     pub title: Option<String>,

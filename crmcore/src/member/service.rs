@@ -13,6 +13,7 @@ use crate::value::{EmailAddress, Handle, NonEmptyText};
 
 /// Input for adding a member.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewMember {
     /// E-mail address, unique in the tenant.
     pub email: String,
@@ -26,6 +27,7 @@ pub struct NewMember {
 
 /// Changes to a member; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberPatch {
     /// New display name.
     pub display_name: Option<String>,

@@ -47,6 +47,7 @@ impl From<Currency> for String {
 
 /// An amount in minor units (cents) of a currency; never negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Money {
     /// Amount in minor units, e.g. 1999 for 19.99 EUR.
     pub amount_minor: i64,
