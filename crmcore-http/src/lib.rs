@@ -36,6 +36,8 @@ pub mod secrets;
 mod server;
 pub mod settings;
 pub mod state;
+#[cfg(feature = "webhook-http")]
+pub mod webhook_http;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;

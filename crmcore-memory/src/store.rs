@@ -415,6 +415,13 @@ impl DealRepository for MemoryStore {
         }
         Ok(s.stage_history.get(&id).cloned().unwrap_or_default())
     }
+
+    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)> {
+        let s = self.lock();
+        let deals: Vec<Deal> = s.deals.values().filter(|d| d.tenant_id == tenant).cloned().collect();
+        let history = deals.iter().flat_map(|d| s.stage_history.get(&d.id).into_iter().flatten().cloned()).collect();
+        Ok((deals, history))
+    }
 }
 
 #[async_trait]

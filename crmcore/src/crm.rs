@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::analytics::AnalyticsService;
 use crate::contact::ContactService;
 use crate::deal::{DealService, Pipeline};
 use crate::error::{CrmError, Port, Result};
@@ -54,6 +55,11 @@ impl Crm {
     /// Deals and the pipeline.
     pub fn deals(&self) -> DealService<'_> {
         DealService::new(self)
+    }
+
+    /// Pipeline analytics: stage metrics, funnel, velocity, forecast, health, insights.
+    pub fn analytics(&self) -> AnalyticsService<'_> {
+        AnalyticsService::new(self)
     }
 
     /// A worker running this CRM's jobs.

@@ -49,6 +49,7 @@ pub mod secret;
 mod serde_util;
 pub mod tenant;
 pub mod value;
+pub mod webhook;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -40,3 +40,4 @@ mod errors;
 mod ops;
 mod support;
 mod tenancy;
+mod webhook_http;

@@ -563,4 +563,22 @@ impl DealRepository for SqliteStore {
         .map_err(store_err)?;
         Ok(rows.into_iter().map(StageChangeRow::into_domain).collect())
     }
+
+    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)> {
+        // One read transaction: in WAL mode both reads see the same snapshot.
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE tenant_id = $1 ORDER BY id");
+        let rows = sqlx::query_as::<_, DealRow>(&sql).bind(DbId(tenant.0)).fetch_all(&mut *tx).await;
+        let deals = rows.map_err(store_err)?.into_iter().map(DealRow::into_domain).collect::<Result<Vec<_>>>()?;
+        let rows = sqlx::query_as::<_, StageChangeRow>(
+            "SELECT tenant_id, deal_id, from_stage, to_stage, changed_at, changed_by FROM deal_stage_history \
+             WHERE tenant_id = $1 ORDER BY deal_id, seq",
+        )
+        .bind(DbId(tenant.0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok((deals, rows.into_iter().map(StageChangeRow::into_domain).collect()))
+    }
 }

@@ -81,4 +81,8 @@ pub trait DealRepository: Send + Sync {
     async fn list(&self, tenant: TenantId, filter: &DealFilter, page: PageRequest) -> Result<Page<Deal>>;
     /// The deal's stage changes, oldest first. MUST return `NotFound` when the deal is absent.
     async fn stage_history(&self, tenant: TenantId, id: DealId) -> Result<Vec<StageChange>>;
+    /// Every deal of the tenant and every stage change of those deals, in one read (for
+    /// analytics). MUST return the deals ordered by id ascending and the changes ordered by deal
+    /// id, then oldest first within a deal; MUST return nothing from other tenants.
+    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)>;
 }
