@@ -11,6 +11,7 @@
 //! Checks that need data build it through the public services, so they also prove the services
 //! and the store agree end to end.
 
+mod analytics;
 mod credentials;
 mod fixtures;
 mod isolation;
@@ -18,6 +19,7 @@ mod outbox;
 mod queue;
 mod records;
 
+pub use analytics::*;
 pub use credentials::*;
 pub use fixtures::Fixture;
 pub use isolation::*;
@@ -57,6 +59,7 @@ macro_rules! contract_suite {
                 queue_concurrent_claimers_never_share_a_job,
                 queue_stats_report_depth_and_age,
                 worker_dispatches_the_outbox_end_to_end,
+                analytics_snapshot_agrees_and_isolates,
             );
         }
     };
