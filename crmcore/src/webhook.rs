@@ -1,6 +1,13 @@
-//! Outgoing webhooks. This module holds the Standard Webhooks signature scheme: what the
-//! delivery pipeline signs with, and what receivers verify with.
+//! Outgoing webhooks: endpoint settings and their validation, the Standard Webhooks signature
+//! scheme (what deliveries are signed with and what receivers verify with), the retry schedule
+//! and the per-endpoint circuit breaker.
 
+pub mod circuit;
+pub mod endpoint;
+pub mod retry;
 pub mod signature;
 
+pub use circuit::{Admission, CircuitPolicy, CircuitState};
+pub use endpoint::{EventFilter, PayloadCondition, PayloadFilter, PayloadOp, WebhookUrl, validate_headers};
+pub use retry::{AttemptOutcome, RetrySchedule, parse_retry_after};
 pub use signature::{SignatureError, SigningSecret, sign, verify};

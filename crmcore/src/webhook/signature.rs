@@ -144,13 +144,23 @@ mod tests {
         let mut changed_body = BODY.to_vec();
         changed_body[3] = b'X';
         assert_eq!(verify(&s, ID, "1614265330", SIGNATURE, &changed_body, TS), Err(SignatureError::NoMatch));
-        assert_eq!(verify(&s, "msg_p5jXN8AQM9LWM0D4loKWxJeK", "1614265330", SIGNATURE, BODY, TS), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(&s, "msg_p5jXN8AQM9LWM0D4loKWxJeK", "1614265330", SIGNATURE, BODY, TS),
+            Err(SignatureError::NoMatch)
+        );
         let one_char_off = SIGNATURE.replace("g0hM", "g0hN");
         assert_eq!(verify(&s, ID, "1614265330", &one_char_off, BODY, TS), Err(SignatureError::NoMatch));
         assert_eq!(verify(&s, ID, "1614265330", "v1,", BODY, TS), Err(SignatureError::NoMatch));
         assert_eq!(verify(&s, ID, "1614265330", "", BODY, TS), Err(SignatureError::NoMatch));
-        assert_eq!(verify(&s, ID, "1614265330", &SIGNATURE.replace("v1,", "v2,"), BODY, TS), Err(SignatureError::NoMatch));
-        assert_eq!(verify(&s, ID, "1614265329", SIGNATURE, BODY, TS), Err(SignatureError::NoMatch), "timestamp is signed");
+        assert_eq!(
+            verify(&s, ID, "1614265330", &SIGNATURE.replace("v1,", "v2,"), BODY, TS),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(&s, ID, "1614265329", SIGNATURE, BODY, TS),
+            Err(SignatureError::NoMatch),
+            "timestamp is signed"
+        );
         assert_eq!(verify(&s, ID, "soon", SIGNATURE, BODY, TS), Err(SignatureError::MalformedTimestamp));
         assert_eq!(verify(&s, ID, "1614265330", SIGNATURE, BODY, TS + TOLERANCE_SECS + 1), Err(SignatureError::TooOld));
         assert_eq!(verify(&s, ID, "1614265330", SIGNATURE, BODY, TS - TOLERANCE_SECS - 1), Err(SignatureError::TooNew));
@@ -183,7 +193,10 @@ mod tests {
         reference.verify(body, &headers).expect("the reference verifies our signature");
         let theirs = reference.sign("msg_interop", now, body).unwrap();
         assert_eq!(verify(&secret, "msg_interop", &now.to_string(), &theirs, body, now), Ok(()));
-        headers.insert("webhook-signature", sign(&[&SigningSecret::generate().unwrap()], "msg_interop", now, body).parse().unwrap());
+        headers.insert(
+            "webhook-signature",
+            sign(&[&SigningSecret::generate().unwrap()], "msg_interop", now, body).parse().unwrap(),
+        );
         assert!(reference.verify(body, &headers).is_err());
     }
 
