@@ -187,3 +187,146 @@ impl Dataset<'_> {
 fn describe(period: Period) -> String {
     format!("{} – {}", period.from, period.to)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::actor::Principal;
+    use crate::analytics::AnalyticsParams;
+    use crate::deal::{Deal, Pipeline, StageChange};
+    use crate::id::{DealId, TenantId};
+    use crate::value::{Currency, Money};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap()
+    }
+
+    /// (stage position, amount, probability, created days ago, days in current stage, close offset days)
+    type Spec = (usize, i64, u8, i64, i64, Option<i64>);
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (0usize..6, 0i64..1_000_000, 0u8..=100, 1i64..400, 0i64..400, proptest::option::of(-60i64..200))
+    }
+
+    fn build(specs: &[Spec], tenant: TenantId) -> (Vec<Deal>, Vec<StageChange>) {
+        let pipeline = Pipeline::default();
+        let mut deals = Vec::new();
+        let mut history = Vec::new();
+        for &(pos, amount, probability, created_ago, in_stage, close) in specs {
+            let stage = &pipeline.stages()[pos];
+            let created = now() - Duration::days(created_ago);
+            let entered = (now() - Duration::days(in_stage)).max(created);
+            let status = stage.kind.status();
+            let deal = Deal {
+                id: DealId::new(),
+                tenant_id: tenant,
+                title: "d".into(),
+                contact_id: None,
+                owner_id: None,
+                amount: Money::new(amount, Currency::parse("EUR").unwrap()).unwrap(),
+                stage: stage.key.clone(),
+                probability,
+                expected_close: close.map(|c| (now() + Duration::days(c)).date_naive()),
+                status,
+                closed_at: (status != DealStatus::Open).then_some(entered),
+                lost_reason: None,
+                created_at: created,
+                updated_at: entered,
+                version: 1,
+            };
+            let change = |from: Option<&str>, to: &str, at| StageChange {
+                deal_id: deal.id,
+                tenant_id: tenant,
+                from_stage: from.map(str::to_owned),
+                to_stage: to.to_owned(),
+                changed_at: at,
+                changed_by: Principal::System,
+            };
+            history.push(change(None, "lead", created));
+            if stage.key != "lead" && entered > created {
+                history.push(change(Some("lead"), &stage.key, entered));
+            }
+            deals.push(deal);
+        }
+        (deals, history)
+    }
+
+    fn score(deals: &[Deal], history: &[StageChange], params: &AnalyticsParams) -> Option<f64> {
+        let pipeline = Pipeline::default();
+        Dataset::new(&pipeline, deals, history, now(), params).unwrap().health().score
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn score_stays_within_0_and_100(specs in proptest::collection::vec(spec(), 0..40), target in 1i64..100_000_000) {
+            let (deals, history) = build(&specs, TenantId::new());
+            let params = AnalyticsParams { target_minor: Some(target), ..Default::default() };
+            if let Some(s) = score(&deals, &history, &params) {
+                prop_assert!((0.0..=100.0).contains(&s), "{s}");
+            }
+            let health = Dataset::new(&Pipeline::default(), &deals, &history, now(), &params).unwrap().health();
+            for c in health.components {
+                prop_assert!(c.score.is_none_or(|s| (0.0..=100.0).contains(&s)));
+            }
+        }
+
+        #[test]
+        fn a_new_stale_deal_never_raises_it(
+            specs in proptest::collection::vec(spec(), 0..40),
+            stale in (0usize..4, 0i64..1_000_000, 0u8..=100, 31i64..400, proptest::option::of(-60i64..200)),
+            target in 1i64..100_000_000,
+        ) {
+            let params = AnalyticsParams { target_minor: Some(target), ..Default::default() };
+            let tenant = TenantId::new();
+            let (deals, history) = build(&specs, tenant);
+            let before = score(&deals, &history, &params);
+            // Open (positions 0..4), created and last moved more than 30 days ago: stale.
+            let (pos, amount, probability, ago, close) = stale;
+            let (extra, extra_history) = build(&[(pos, amount, probability, ago, ago, close)], tenant);
+            let (mut more, mut more_history) = (deals.clone(), history.clone());
+            more.extend(extra);
+            more_history.extend(extra_history);
+            let after = score(&more, &more_history, &params);
+            if let (Some(b), Some(a)) = (before, after) {
+                prop_assert!(a <= b + 1e-9, "stale deal raised the score from {b} to {a}");
+            }
+        }
+
+        #[test]
+        fn more_coverage_never_lowers_it(
+            specs in proptest::collection::vec(spec(), 0..40),
+            target in 2i64..100_000_000,
+            divisor in 1i64..10,
+        ) {
+            let (deals, history) = build(&specs, TenantId::new());
+            let low = AnalyticsParams { target_minor: Some(target), ..Default::default() };
+            // A smaller target is more coverage of the same pipeline.
+            let high = AnalyticsParams { target_minor: Some((target / divisor).max(1)), ..Default::default() };
+            if let (Some(a), Some(b)) = (score(&deals, &history, &low), score(&deals, &history, &high)) {
+                prop_assert!(b + 1e-9 >= a, "more coverage lowered the score from {a} to {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn components_are_named_weighted_and_explained() {
+        let (deals, history) = build(&[(1, 500_000, 25, 10, 2, Some(30)), (3, 0, 75, 90, 60, None)], TenantId::new());
+        let params = AnalyticsParams { target_minor: Some(1_000_000), ..Default::default() };
+        let health = Dataset::new(&Pipeline::default(), &deals, &history, now(), &params).unwrap().health();
+        let names: Vec<_> = health.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["coverage", "stale_share", "stage_balance", "win_rate_trend", "velocity_trend", "data_hygiene"]
+        );
+        assert!((health.components.iter().map(|c| c.weight).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(health.components.iter().all(|c| !c.explanation.is_empty()));
+        // One of two open deals is stale; the live one covers 12.5 % of the target.
+        assert_eq!(health.components[1].value, Some(0.5));
+        assert!((health.components[0].value.unwrap() - 0.125).abs() < 1e-12);
+    }
+}
