@@ -21,17 +21,28 @@ const MAX_HEADERS: usize = 32;
 /// Longest header value kept.
 const MAX_HEADER_VALUE: usize = 512;
 
-/// Which destinations webhooks may reach.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which destinations webhooks may reach: public addresses, plus what is explicitly allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SsrfPolicy {
-    /// Allow private, loopback and link-local addresses (on-premises receivers, tests). Off by default.
+    /// Allow every private, loopback and link-local address (on-premises receivers). Off by default.
     pub allow_private_networks: bool,
+    /// Individual addresses allowed although not public (e.g. `127.0.0.1` for a local receiver).
+    pub allowlist: Vec<IpAddr>,
 }
 
 impl SsrfPolicy {
+    /// A policy allowing public addresses and exactly `addresses` besides.
+    pub fn allowing(addresses: impl IntoIterator<Item = IpAddr>) -> Self {
+        Self { allow_private_networks: false, allowlist: addresses.into_iter().collect() }
+    }
+
     /// Whether the policy lets a request reach `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        self.allow_private_networks || is_public(ip)
+        let canonical = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_private_networks || is_public(ip) || self.allowlist.contains(&canonical)
     }
 }
 
@@ -93,12 +104,12 @@ impl std::error::Error for Blocked {}
 /// Resolves names with the system resolver, keeping only the addresses the policy permits.
 #[derive(Debug)]
 struct GuardedResolver {
-    policy: SsrfPolicy,
+    policy: Arc<SsrfPolicy>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -115,14 +126,15 @@ impl Resolve for GuardedResolver {
 #[derive(Debug, Clone)]
 pub struct HttpWebhookTransport {
     client: reqwest::Client,
-    policy: SsrfPolicy,
+    policy: Arc<SsrfPolicy>,
 }
 
 impl HttpWebhookTransport {
     /// A transport enforcing `policy`.
     pub fn new(policy: SsrfPolicy) -> Result<Self, TransportError> {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("crmcore-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -222,6 +234,11 @@ mod tests {
         for ip in ["93.184.215.14", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
             assert!(is_public(ip.parse().unwrap()), "{ip} is public");
         }
-        assert!(SsrfPolicy { allow_private_networks: true }.permits("127.0.0.1".parse().unwrap()));
+        assert!(SsrfPolicy { allow_private_networks: true, allowlist: vec![] }.permits("10.0.0.1".parse().unwrap()));
+        let local = SsrfPolicy::allowing(["127.0.0.1".parse().unwrap()]);
+        assert!(local.permits("127.0.0.1".parse().unwrap()));
+        assert!(local.permits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!local.permits("127.0.0.2".parse().unwrap()));
+        assert!(!local.permits("10.0.0.1".parse().unwrap()));
     }
 }

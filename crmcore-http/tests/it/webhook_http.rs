@@ -26,7 +26,7 @@ fn request(url: String) -> WebhookRequest {
 }
 
 fn local() -> HttpWebhookTransport {
-    HttpWebhookTransport::new(SsrfPolicy { allow_private_networks: true }).unwrap()
+    HttpWebhookTransport::new(SsrfPolicy::allowing(["127.0.0.1".parse().unwrap()])).unwrap()
 }
 
 #[tokio::test]
