@@ -32,6 +32,7 @@
 //! The README and `examples/embed_memory.rs` hold the compiled version of this example.
 
 pub mod actor;
+pub mod analytics;
 pub mod contact;
 mod crm;
 pub mod deal;
