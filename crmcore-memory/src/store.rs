@@ -24,6 +24,8 @@ use crmcore::value::{EmailAddress, Handle};
 use crmcore::{CrmError, Result};
 use uuid::Uuid;
 
+mod activity;
+
 /// Every port of [`Store`] in memory. Cheap to create; nothing is persisted.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -46,6 +48,8 @@ struct State {
     event_seq: HashMap<EventId, i64>,
     next_seq: i64,
     jobs: BTreeMap<JobId, StoredJob>,
+    /// Activities, comments, follows and notifications (`store/activity.rs`).
+    activity: activity::ActivityState,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +195,18 @@ impl Store for MemoryStore {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {
+        self
+    }
+    fn activities(&self) -> &dyn crmcore::ports::ActivityRepository {
+        self
+    }
+    fn comments(&self) -> &dyn crmcore::ports::CommentRepository {
+        self
+    }
+    fn follows(&self) -> &dyn crmcore::ports::FollowRepository {
+        self
+    }
+    fn notifications(&self) -> &dyn crmcore::ports::NotificationRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

@@ -9,6 +9,7 @@
 //! The repositories live in `postgres/records.rs`, `common/credentials.rs` (shared SQL),
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
+mod activity;
 mod migrate;
 mod outbox;
 mod queue;
@@ -153,6 +154,18 @@ impl Store for PgStore {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {
+        self
+    }
+    fn activities(&self) -> &dyn crmcore::ports::ActivityRepository {
+        self
+    }
+    fn comments(&self) -> &dyn crmcore::ports::CommentRepository {
+        self
+    }
+    fn follows(&self) -> &dyn crmcore::ports::FollowRepository {
+        self
+    }
+    fn notifications(&self) -> &dyn crmcore::ports::NotificationRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

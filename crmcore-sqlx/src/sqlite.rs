@@ -9,6 +9,7 @@
 //! `common/credentials.rs` (shared SQL), `sqlite/outbox.rs` and `sqlite/queue.rs`; migrations in
 //! `sqlite/migrate.rs`.
 
+mod activity;
 mod migrate;
 mod outbox;
 mod queue;
@@ -156,6 +157,18 @@ impl Store for SqliteStore {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {
+        self
+    }
+    fn activities(&self) -> &dyn crmcore::ports::ActivityRepository {
+        self
+    }
+    fn comments(&self) -> &dyn crmcore::ports::CommentRepository {
+        self
+    }
+    fn follows(&self) -> &dyn crmcore::ports::FollowRepository {
+        self
+    }
+    fn notifications(&self) -> &dyn crmcore::ports::NotificationRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

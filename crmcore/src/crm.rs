@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use crate::analytics::AnalyticsService;
+use crate::activity::{ActivityConfig, ActivityService};
 use crate::contact::ContactService;
 use crate::deal::{DealService, Pipeline};
 use crate::error::{CrmError, Port, Result};
 use crate::jobs::{Worker, WorkerConfig};
 use crate::member::MemberService;
-use crate::ports::{BlobStore, Clock, Mailer, OAuthClient, Ocr, Store, SystemClock, WebhookTransport};
+use crate::ports::{
+    BlobStore, Clock, InProcessLiveUpdates, LiveUpdates, Mailer, OAuthClient, Ocr, Store, SystemClock, WebhookTransport,
+};
 use crate::tenant::TenantService;
 
 /// The embedded CRM. Cheap to clone: every clone shares the same ports.
@@ -29,6 +32,8 @@ struct Inner {
     pipeline: Pipeline,
     worker: WorkerConfig,
     wakeup: tokio::sync::Notify,
+    activity: ActivityConfig,
+    live: Arc<dyn LiveUpdates>,
 }
 
 impl Crm {
@@ -60,6 +65,21 @@ impl Crm {
     /// Pipeline analytics: stage metrics, funnel, velocity, forecast, health, insights.
     pub fn analytics(&self) -> AnalyticsService<'_> {
         AnalyticsService::new(self)
+    }
+
+    /// Activities, comments, follows, feeds and the notification inbox.
+    pub fn activity(&self) -> ActivityService<'_> {
+        ActivityService::new(self)
+    }
+
+    /// Activity tracking settings.
+    pub fn activity_config(&self) -> &ActivityConfig {
+        &self.inner.activity
+    }
+
+    /// The live-update fan-out (notifications for Server-Sent Events).
+    pub fn live_updates(&self) -> &Arc<dyn LiveUpdates> {
+        &self.inner.live
     }
 
     /// A worker running this CRM's jobs.
@@ -134,6 +154,8 @@ pub struct CrmBuilder {
     oauth: Option<Arc<dyn OAuthClient>>,
     pipeline: Option<Pipeline>,
     worker: WorkerConfig,
+    activity: ActivityConfig,
+    live: Option<Arc<dyn LiveUpdates>>,
 }
 
 impl CrmBuilder {
@@ -197,6 +219,18 @@ impl CrmBuilder {
         self
     }
 
+    /// Activity tracking settings (default: [`ActivityConfig::default`]).
+    pub fn activity_config(mut self, config: ActivityConfig) -> Self {
+        self.activity = config;
+        self
+    }
+
+    /// The live-update fan-out (default: in-process only, [`InProcessLiveUpdates`]).
+    pub fn live_updates(mut self, live: Arc<dyn LiveUpdates>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
     /// Builds the `Crm`; `Validation` when no store was given.
     pub fn build(self) -> Result<Crm> {
         let store = self.store.ok_or_else(|| CrmError::invalid("store", "required", "a store is required"))?;
@@ -212,6 +246,8 @@ impl CrmBuilder {
                 pipeline: self.pipeline.unwrap_or_default(),
                 worker: self.worker,
                 wakeup: tokio::sync::Notify::new(),
+                activity: self.activity,
+                live: self.live.unwrap_or_else(|| Arc::new(InProcessLiveUpdates::default())),
             }),
         })
     }

@@ -71,9 +71,21 @@ event_catalogue! {
     DealLost => "deal.lost",
     /// A deal was deleted.
     DealDeleted => "deal.deleted",
+    /// A comment was posted on an entity.
+    CommentCreated => "comment.created",
+    /// A comment's text was edited.
+    CommentUpdated => "comment.updated",
+    /// A comment was deleted (its tombstone keeps the thread together).
+    CommentDeleted => "comment.deleted",
 }
 
 impl EventType {
+    /// The verb part of the name: `created` for `contact.created`, `stage_changed` for
+    /// `deal.stage_changed`. Activities carry it.
+    pub fn verb(self) -> &'static str {
+        self.as_str().split_once('.').map_or(self.as_str(), |(_, verb)| verb)
+    }
+
     /// Whether this type matches a filter: an exact name, `entity.*`, or `*`.
     pub fn matches(self, filter: &str) -> bool {
         let name = self.as_str();
@@ -104,9 +116,15 @@ pub enum EntityKind {
     Contact,
     /// A deal.
     Deal,
+    /// A comment.
+    Comment,
 }
 
 impl EntityKind {
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [EntityKind] =
+        &[EntityKind::Tenant, EntityKind::Member, EntityKind::Contact, EntityKind::Deal, EntityKind::Comment];
+
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,6 +132,7 @@ impl EntityKind {
             EntityKind::Member => "member",
             EntityKind::Contact => "contact",
             EntityKind::Deal => "deal",
+            EntityKind::Comment => "comment",
         }
     }
 }
@@ -126,6 +145,7 @@ impl FromStr for EntityKind {
             "member" => Ok(EntityKind::Member),
             "contact" => Ok(EntityKind::Contact),
             "deal" => Ok(EntityKind::Deal),
+            "comment" => Ok(EntityKind::Comment),
             _ => Err(CrmError::invalid("entity_kind", "unknown", format!("unknown entity kind `{s}`"))),
         }
     }

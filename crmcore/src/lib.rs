@@ -31,6 +31,7 @@
 //! ```
 //! The README and `examples/embed_memory.rs` hold the compiled version of this example.
 
+pub mod activity;
 pub mod actor;
 pub mod analytics;
 pub mod contact;

@@ -2,10 +2,12 @@
 //! use them as `Arc<dyn _>`. Each method's doc says what it MUST return; `crmcore::testing`
 //! (feature `testing`) is the contract suite that holds every adapter to it.
 
+mod activity;
 mod blob;
 mod clock;
 mod credentials;
 mod job_queue;
+mod live;
 mod mailer;
 mod oauth;
 mod ocr;
@@ -14,10 +16,12 @@ mod repositories;
 mod store;
 mod webhook_transport;
 
+pub use activity::{ActivityRepository, CommentRepository, FollowRepository, NotificationRepository};
 pub use blob::{BlobKey, BlobStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{ApiKey, CredentialRepository, LoginCandidate, RefreshToken, RefreshTokenUse};
 pub use job_queue::{ClaimedJob, Enqueued, JobQueue, JobRecord, JobState, NewJob, QueueStats};
+pub use live::{InProcessLiveUpdates, LiveUpdates};
 pub use mailer::{EmailMessage, MailError, Mailer, SendReceipt};
 pub use oauth::{OAuthClient, OAuthTokenRequest, OAuthTokens};
 pub use ocr::Ocr;

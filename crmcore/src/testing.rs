@@ -12,6 +12,7 @@
 //! and the store agree end to end.
 
 mod analytics;
+mod activity;
 mod credentials;
 mod fixtures;
 mod isolation;
@@ -20,6 +21,7 @@ mod queue;
 mod records;
 
 pub use analytics::*;
+pub use activity::*;
 pub use credentials::*;
 pub use fixtures::Fixture;
 pub use isolation::*;
@@ -59,6 +61,14 @@ macro_rules! contract_suite {
                 queue_concurrent_claimers_never_share_a_job,
                 queue_stats_report_depth_and_age,
                 worker_dispatches_the_outbox_end_to_end,
+                activity_every_event_becomes_one_activity_idempotently,
+                activity_updates_merge_within_the_window,
+                comments_threads_mentions_and_replies,
+                follows_shape_member_feeds_and_notifications,
+                feeds_filter_and_page,
+                notifications_inbox_counts_and_preferences,
+                inbox_counts_hold_under_concurrent_updates,
+                activity_tenant_isolation,
                 analytics_snapshot_agrees_and_isolates,
             );
         }

@@ -101,6 +101,18 @@ impl crmcore::ports::Store for Unreachable {
     fn credentials(&self) -> &dyn crmcore::ports::CredentialRepository {
         self.0.credentials()
     }
+    fn activities(&self) -> &dyn crmcore::ports::ActivityRepository {
+        self.0.activities()
+    }
+    fn comments(&self) -> &dyn crmcore::ports::CommentRepository {
+        self.0.comments()
+    }
+    fn follows(&self) -> &dyn crmcore::ports::FollowRepository {
+        self.0.follows()
+    }
+    fn notifications(&self) -> &dyn crmcore::ports::NotificationRepository {
+        self.0.notifications()
+    }
     fn outbox(&self) -> &dyn crmcore::ports::Outbox {
         self.0.outbox()
     }

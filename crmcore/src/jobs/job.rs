@@ -13,16 +13,23 @@ pub enum Job {
     /// Reads undispatched outbox events in order and hands them to their consumers.
     #[serde(rename = "outbox.dispatch")]
     DispatchOutbox,
+    /// E-mails each member a digest of their unread `email_digest` notifications.
+    #[serde(rename = "activity.digest")]
+    SendNotificationDigests,
 }
 
 impl Job {
     /// The dedupe key of the outbox dispatcher: at most one is pending or running at a time.
     pub const OUTBOX_DEDUPE_KEY: &'static str = "outbox.dispatch";
 
+    /// The dedupe key of the digest job: at most one is pending or running at a time.
+    pub const DIGEST_DEDUPE_KEY: &'static str = "activity.digest";
+
     /// The queue's name for this job.
     pub fn kind(&self) -> &'static str {
         match self {
             Job::DispatchOutbox => "outbox.dispatch",
+            Job::SendNotificationDigests => "activity.digest",
         }
     }
 
@@ -32,6 +39,7 @@ impl Job {
         let payload = tagged.get_mut("payload").map(Value::take).unwrap_or(Value::Null);
         let (dedupe_key, max_attempts) = match self {
             Job::DispatchOutbox => (Some(Self::OUTBOX_DEDUPE_KEY.to_owned()), 25),
+            Job::SendNotificationDigests => (Some(Self::DIGEST_DEDUPE_KEY.to_owned()), 10),
         };
         Ok(NewJob { kind: self.kind().to_owned(), payload, tenant_id: None, run_at, dedupe_key, max_attempts })
     }

@@ -3,6 +3,7 @@
 //! it dispatched. Consumers are idempotent per event id, so a crash between handling and
 //! marking replays the event harmlessly.
 
+use crate::activity;
 use crate::crm::Crm;
 use crate::error::Result;
 use crate::event::OutboxEntry;
@@ -34,8 +35,14 @@ pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
     Ok(dispatched)
 }
 
-/// Hands one event to every consumer.
-async fn handle(_crm: &Crm, entry: &OutboxEntry) -> Result<()> {
+/// Hands one event to every consumer: the activity tracker (activity, follows, feeds,
+/// notifications in one transaction keyed by the event id), then the live-update fan-out for
+/// what that transaction committed.
+async fn handle(crm: &Crm, entry: &OutboxEntry) -> Result<()> {
     tracing::debug!(seq = entry.seq, event = %entry.event.event_type, id = %entry.event.id, "dispatching event");
+    let applied = activity::tracker::track(crm, &entry.event).await?;
+    if applied.fresh {
+        activity::tracker::publish(crm, &applied).await;
+    }
     Ok(())
 }

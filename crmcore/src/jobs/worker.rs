@@ -205,6 +205,7 @@ impl Worker {
     async fn perform(&self, job: &Job) -> Result<()> {
         match job {
             Job::DispatchOutbox => outbox_dispatcher::dispatch(&self.crm).await.map(drop),
+            Job::SendNotificationDigests => crate::activity::tracker::send_digests(&self.crm).await.map(drop),
         }
     }
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ports::{
-    ContactRepository, CredentialRepository, DealRepository, JobQueue, MemberRepository, Outbox, TenantRepository,
+    ActivityRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository, FollowRepository,
+    JobQueue, MemberRepository, NotificationRepository, Outbox, TenantRepository,
 };
 
 /// A storage backend: one repository per aggregate, the job queue and the outbox.
@@ -25,6 +26,14 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn deals(&self) -> &dyn DealRepository;
     /// Password hashes, API keys and refresh tokens.
     fn credentials(&self) -> &dyn CredentialRepository;
+    /// Activities and feeds.
+    fn activities(&self) -> &dyn ActivityRepository;
+    /// Comments.
+    fn comments(&self) -> &dyn CommentRepository;
+    /// Follows.
+    fn follows(&self) -> &dyn FollowRepository;
+    /// Notifications and delivery preferences.
+    fn notifications(&self) -> &dyn NotificationRepository;
     /// The event outbox.
     fn outbox(&self) -> &dyn Outbox;
     /// The durable job queue.
