@@ -1,6 +1,7 @@
 //! The router: every route, and the layers around them (request ids, tracing, security
 //! headers, CORS, body limit, panics, metrics). One file per resource under `routes/`.
 
+pub(crate) mod analytics;
 pub(crate) mod api_keys;
 pub(crate) mod auth;
 pub(crate) mod contacts;
@@ -46,6 +47,16 @@ pub fn router(state: AppState) -> Router {
         .route("/deals/{id}/stage", post(deals::move_stage))
         .route("/deals/{id}/history", get(deals::history))
         .route("/pipeline", get(deals::pipeline))
+        .route("/analytics/stage-metrics", get(analytics::stage_metrics))
+        .route("/analytics/funnel", get(analytics::funnel))
+        .route("/analytics/velocity", get(analytics::velocity))
+        .route("/analytics/pipeline", get(analytics::pipeline))
+        .route("/analytics/forecast", get(analytics::forecast))
+        .route("/analytics/health", get(analytics::health))
+        .route("/analytics/insights", get(analytics::insights))
+        .route("/analytics/report", get(analytics::report))
+        .route("/analytics/forecast.svg", get(analytics::forecast_chart))
+        .route("/analytics/funnel.svg", get(analytics::funnel_chart))
         .route("/openapi.json", get(ops::openapi));
     let settings = state.settings().clone();
     Router::new()

@@ -31,6 +31,7 @@ macro_rules! e2e {
     };
 }
 
+mod analytics;
 mod api_keys;
 mod auth;
 mod binary;
