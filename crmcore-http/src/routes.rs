@@ -1,6 +1,7 @@
 //! The router: every route, and the layers around them (request ids, tracing, security
 //! headers, CORS, body limit, panics, metrics). One file per resource under `routes/`.
 
+pub(crate) mod activity;
 pub(crate) mod analytics;
 pub(crate) mod api_keys;
 pub(crate) mod auth;
@@ -8,6 +9,7 @@ pub(crate) mod contacts;
 pub(crate) mod deals;
 pub(crate) mod members;
 pub(crate) mod ops;
+pub(crate) mod stream;
 
 use std::time::Duration;
 
@@ -57,7 +59,24 @@ pub fn router(state: AppState) -> Router {
         .route("/analytics/report", get(analytics::report))
         .route("/analytics/forecast.svg", get(analytics::forecast_chart))
         .route("/analytics/funnel.svg", get(analytics::funnel_chart))
-        .route("/openapi.json", get(ops::openapi));
+        .route("/openapi.json", get(ops::openapi))
+        .route("/comments", get(activity::list_comments).post(activity::create_comment))
+        .route(
+            "/comments/{id}",
+            get(activity::get_comment).patch(activity::edit_comment).delete(activity::delete_comment),
+        )
+        .route("/threads", get(activity::threads))
+        .route("/follows", get(activity::following).post(activity::follow))
+        .route("/follows/{kind}/{id}", axum::routing::delete(activity::unfollow))
+        .route("/feed", get(activity::my_feed))
+        .route("/activity", get(activity::tenant_feed))
+        .route("/entities/{kind}/{id}/activity", get(activity::entity_feed))
+        .route("/notifications", get(activity::inbox))
+        .route("/notifications/unread-count", get(activity::unread_count))
+        .route("/notifications/read-all", post(activity::mark_all_read))
+        .route("/notifications/{id}/read", post(activity::mark_read).delete(activity::mark_unread))
+        .route("/notification-preferences", get(activity::preferences).patch(activity::set_preferences))
+        .route("/stream", get(stream::stream));
     let settings = state.settings().clone();
     Router::new()
         .nest("/api/v1", api)

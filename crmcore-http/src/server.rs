@@ -38,7 +38,9 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, worker = run_worker, "crmcore server listening");
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Live streams (SSE) end when shutdown starts, so the graceful drain does not wait on them.
+    let streams_stop = crate::routes::stream::StreamShutdown(stop_rx.clone());
+    let app = router(state).layer(axum::Extension(streams_stop)).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx)).await;
     if let Some(worker) = worker {
         if let Err(error) = worker.await {

@@ -32,6 +32,7 @@ macro_rules! e2e {
 }
 
 mod analytics;
+mod activity;
 mod api_keys;
 mod auth;
 mod binary;

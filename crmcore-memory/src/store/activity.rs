@@ -215,9 +215,9 @@ impl ActivityRepository for MemoryStore {
                     .rev()
                     .map(|(_, a)| a)
                     .filter(|a| a.tenant_id == tenant && filter.matches(a))
-                .take(page.limit as usize + 1)
-                .cloned()
-                .collect();
+                    .take(page.limit as usize + 1)
+                    .cloned()
+                    .collect();
                 Page::from_overfetch(rows, page, |a| a.id.0)
             }
         })
@@ -404,10 +404,7 @@ impl NotificationRepository for MemoryStore {
         members: &[MemberId],
     ) -> Result<Vec<(MemberId, NotificationPreferences)>> {
         let s = self.lock();
-        Ok(members
-            .iter()
-            .filter_map(|m| s.activity.preferences.get(&(tenant, *m)).map(|p| (*m, p.clone())))
-            .collect())
+        Ok(members.iter().filter_map(|m| s.activity.preferences.get(&(tenant, *m)).map(|p| (*m, p.clone()))).collect())
     }
 
     async fn set_preference(
