@@ -153,3 +153,44 @@ async fn collaboration_over_http(backend: Backend) {
 }
 
 crate::e2e!(collaboration_over_http);
+
+/// The digest job mails each member their unread `email_digest` notifications once, through
+/// the Mailer port.
+#[tokio::test]
+async fn digest_job_mails_unread_digest_notifications_once() {
+    use std::sync::Arc;
+
+    use crmcore::activity::{Delivery, NewComment, NotificationKind};
+    use crmcore::event::{EntityKind, EntityRef};
+    use crmcore::jobs::Job;
+    use crmcore::member::NewMember;
+    use crmcore::tenant::NewOwner;
+    use crmcore::{Actor, Crm, Role};
+
+    let mailer = Arc::new(crmcore_memory::CapturingMailer::new());
+    let crm = Crm::builder().store(crmcore_memory::MemoryStore::new()).mailer(mailer.clone()).build().unwrap();
+    let owner = NewOwner { email: "ada@acme.test".into(), display_name: None, handle: Some("ada".into()) };
+    let (tenant, ada) = crm.tenants().create("Acme", owner).await.unwrap();
+    let ada = Actor::member(tenant.id, ada.id, ada.role);
+    let bob =
+        NewMember { email: "bob@acme.test".into(), display_name: None, handle: Some("bob".into()), role: Role::Member };
+    let bob = crm.members().create(&ada, bob).await.unwrap();
+    let bob_actor = Actor::member(tenant.id, bob.id, bob.role);
+    crm.activity().set_preference(&bob_actor, NotificationKind::Mention, Delivery::EmailDigest).await.unwrap();
+    let entity = EntityRef { kind: EntityKind::Member, id: bob.id.0 };
+    for i in 0..3 {
+        let c = NewComment { entity, in_reply_to: None, body: format!("@bob <b>{i}</b>") };
+        crm.activity().comment(&ada, c).await.unwrap();
+    }
+    crm.worker().run_until_idle().await.unwrap();
+    let now = crm.clock().now();
+    for _ in 0..2 {
+        crm.store().jobs().enqueue(Job::SendNotificationDigests.to_new_job(now).unwrap(), now).await.unwrap();
+        crm.worker().run_until_idle().await.unwrap();
+    }
+    let sent = mailer.sent();
+    assert_eq!(sent.len(), 1, "one digest, sent once");
+    assert_eq!(sent[0].to, "bob@acme.test");
+    assert!(sent[0].subject.starts_with("3 unread"));
+    assert!(!sent[0].html.as_deref().unwrap_or_default().contains("<b>"));
+}

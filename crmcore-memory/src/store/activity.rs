@@ -107,7 +107,7 @@ impl ActivityRepository for MemoryStore {
                 a.id
             }
             ActivityWrite::Merge { into, .. } => {
-                if !s.activity.activities.get(into).is_some_and(|a| a.tenant_id == tenant) {
+                if s.activity.activities.get(into).is_none_or(|a| a.tenant_id != tenant) {
                     return Err(CrmError::not_found("activity", into));
                 }
                 *into
@@ -305,7 +305,7 @@ impl FollowRepository for MemoryStore {
         let s = self.lock();
         let mut found: Vec<Follow> =
             s.activity.follows.values().filter(|f| f.tenant_id == tenant && f.member_id == member).cloned().collect();
-        found.sort_by(|a, b| (b.created_at, b.entity.id).cmp(&(a.created_at, a.entity.id)));
+        found.sort_by_key(|f| std::cmp::Reverse((f.created_at, f.entity.id)));
         found.truncate(limit as usize);
         Ok(found)
     }

@@ -102,8 +102,7 @@ fn emphasis(text: &str) -> String {
 fn links(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
-    loop {
-        let Some(open) = rest.find('[') else { break };
+    while let Some(open) = rest.find('[') {
         let Some(close_rel) = rest[open..].find("](") else { break };
         let close = open + close_rel;
         let Some(end_rel) = rest[close + 2..].find(')') else { break };
