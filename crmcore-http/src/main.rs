@@ -56,7 +56,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
 }
 
 async fn open(database_url: &str) -> Result<Crm, BoxError> {
-    Ok(Crm::builder().shared_store(backend::open_store(database_url).await?).build()?)
+    Ok(backend::open(database_url).await?.crm_builder().build()?)
 }
 
 async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError> {

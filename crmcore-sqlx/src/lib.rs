@@ -39,7 +39,7 @@ use crmcore::ports::Store;
 use crmcore::{CrmError, Result};
 
 #[cfg(feature = "postgres")]
-pub use postgres::PgStore;
+pub use postgres::{PgLiveUpdates, PgStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

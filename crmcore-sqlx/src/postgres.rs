@@ -10,10 +10,13 @@
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
 mod activity;
+mod live;
 mod migrate;
 mod outbox;
 mod queue;
 mod records;
+
+pub use live::PgLiveUpdates;
 
 use std::str::FromStr;
 use std::time::Duration;

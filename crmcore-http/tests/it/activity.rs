@@ -194,3 +194,63 @@ async fn digest_job_mails_unread_digest_notifications_once() {
     assert!(sent[0].subject.starts_with("3 unread"));
     assert!(!sent[0].html.as_deref().unwrap_or_default().contains("<b>"));
 }
+
+/// Reads SSE chunks until the text seen so far contains `want` (or fails after 10 s).
+async fn read_until(sse: &mut reqwest::Response, seen: &mut String, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(want) {
+        let chunk = tokio::time::timeout_at(deadline, sse.chunk()).await;
+        let chunk = chunk.unwrap_or_else(|_| panic!("`{want}` in time; saw {seen}")).expect("chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("stream open")));
+    }
+}
+
+async fn open_stream(server: &TestServer, token: &str) -> (reqwest::Response, String) {
+    let mut sse =
+        server.client.get(format!("{}/api/v1/stream", server.base)).bearer_auth(token).send().await.expect("stream");
+    assert_eq!(sse.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut sse, &mut seen, "\"unread_count\":0").await;
+    (sse, seen)
+}
+
+/// Two server processes on one PostgreSQL schema share live updates through `LISTEN/NOTIFY`:
+/// a member streaming from server B sees the mention written through server A (whose worker
+/// alone dispatches), and a stream on A sees B mark the inbox read.
+#[tokio::test]
+async fn postgres_servers_share_live_updates() {
+    let Some(url) = crate::support::postgres_url() else {
+        eprintln!("skipped: CRM_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = format!("crm_live_test_{}", uuid::Uuid::now_v7().simple());
+    let open = || async {
+        let store = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.expect("postgres store");
+        let opened = crmcore_http::backend::Opened::postgres(store).await.expect("live updates");
+        opened.crm_builder().build().expect("crm")
+    };
+    let a = TestServer::start_crm(open().await, |_| {}).await;
+    let b = TestServer::start_crm(open().await, |s| s.run_worker = false).await;
+
+    let (tenant, _ada, ada_token) = a.tenant("Acme", "ada@acme.test").await;
+    let (bob_id, _) = member(&a, &ada_token, &tenant.slug, "bob").await;
+    let bob_on_b = b.login("bob@acme.test", Some(&tenant.slug)).await;
+    let bob_on_a = a.login("bob@acme.test", Some(&tenant.slug)).await;
+    let (mut sse_b, mut seen_b) = open_stream(&b, &bob_on_b).await;
+    let (mut sse_a, mut seen_a) = open_stream(&a, &bob_on_a).await;
+
+    let entity = json!({"kind": "member", "id": bob_id});
+    a.post("/api/v1/comments", &ada_token, json!({"entity": entity, "body": "@bob over to you"})).await.ok(201);
+    read_until(&mut sse_b, &mut seen_b, "\"unread_count\":1").await;
+    assert!(seen_b.contains("event: notification") && seen_b.contains("\"kind\":\"mention\""), "{seen_b}");
+    read_until(&mut sse_a, &mut seen_a, "\"unread_count\":1").await;
+
+    // B marks the inbox read; A's stream hears it (no worker involved).
+    assert_eq!(b.post("/api/v1/notifications/read-all", &bob_on_b, json!({})).await.ok(200)["marked"], 1);
+    seen_a.clear();
+    read_until(&mut sse_a, &mut seen_a, "\"unread_count\":0").await;
+
+    drop((sse_a, sse_b));
+    b.stop().await;
+    a.stop().await;
+}
