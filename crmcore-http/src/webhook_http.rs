@@ -202,11 +202,18 @@ impl WebhookTransport for HttpWebhookTransport {
             let mut excerpt = Vec::new();
             while excerpt.len() < BODY_EXCERPT_BYTES {
                 match response.chunk().await {
-                    Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk[..chunk.len().min(BODY_EXCERPT_BYTES - excerpt.len())]),
+                    Ok(Some(chunk)) => {
+                        excerpt.extend_from_slice(&chunk[..chunk.len().min(BODY_EXCERPT_BYTES - excerpt.len())])
+                    }
                     Ok(None) | Err(_) => break,
                 }
             }
-            Ok(WebhookResponse { status, latency, headers, body_excerpt: String::from_utf8_lossy(&excerpt).into_owned() })
+            Ok(WebhookResponse {
+                status,
+                latency,
+                headers,
+                body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+            })
         };
         // The body read shares the request's deadline: a receiver trickling bytes cannot hold a worker.
         match tokio::time::timeout(request.timeout, send_and_read).await {
@@ -223,10 +230,32 @@ mod tests {
     #[test]
     fn special_purpose_addresses_are_not_public() {
         let blocked = [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "0.1.2.3", "255.255.255.255", "224.0.0.1", "192.0.0.8", "198.18.0.1", "240.0.0.1", "192.0.2.1",
-            "::1", "::", "fc00::1", "fd12::1", "fe80::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-            "64:ff9b::a9fe:a9fe", "2001:db8::1", "::127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2001:db8::1",
+            "::127.0.0.1",
         ];
         for ip in blocked {
             assert!(!is_public(ip.parse().unwrap()), "{ip} must be blocked");

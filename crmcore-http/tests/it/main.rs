@@ -31,8 +31,8 @@ macro_rules! e2e {
     };
 }
 
-mod analytics;
 mod activity;
+mod analytics;
 mod api_keys;
 mod auth;
 mod binary;
