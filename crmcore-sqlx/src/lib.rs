@@ -5,7 +5,8 @@
 //! - [`SqliteStore`] (feature `sqlite`, the embedded default) in `sqlite.rs` + `sqlite/…`: one
 //!   file in WAL mode, `BEGIN IMMEDIATE` write transactions.
 //! - [`PgStore`] (feature `postgres`) in `postgres.rs` + `postgres/…`: a `FOR UPDATE SKIP LOCKED`
-//!   queue, optional schema isolation.
+//!   queue, optional schema isolation; [`PgLiveUpdates`] (`postgres/live.rs`) shares live
+//!   updates between processes through `LISTEN/NOTIFY`.
 //! - `common.rs` + `common/…`: what both share and what issues no SQL — column types, row
 //!   structs and their conversion into domain values, the one `sqlx::Error` → `CrmError`
 //!   mapping, `LIKE` pattern escaping, migration bookkeeping.

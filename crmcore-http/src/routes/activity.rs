@@ -245,7 +245,7 @@ pub(crate) struct InboxQuery {
     cursor: Option<String>,
 }
 
-/// An inbox page with the unread count read after it.
+/// An inbox page with the unread count (read just before it).
 #[derive(Debug, Serialize)]
 pub(crate) struct InboxPage {
     items: Vec<Notification>,
@@ -262,8 +262,10 @@ pub(crate) async fn inbox(
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = InboxFilter { unread_only: query.unread.unwrap_or(false) };
     let activity = state.crm().activity();
-    let page = activity.inbox(&actor, filter, page).await?;
+    // Count first: notifications are only ever added, so a page read afterwards holds every
+    // notification the count saw, even when the dispatcher commits between the two reads.
     let unread_count = activity.unread_count(&actor).await?;
+    let page = activity.inbox(&actor, filter, page).await?;
     Ok(Json(InboxPage { items: page.items, next_cursor: page.next_cursor, unread_count }))
 }
 
