@@ -6,7 +6,7 @@
 //! redirects are never followed. Private, loopback, link-local, CGNAT, multicast and other
 //! special-purpose ranges are refused unless the policy explicitly allows private networks.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
