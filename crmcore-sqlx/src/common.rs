@@ -1,6 +1,7 @@
 //! Pure helpers both backends share: column types, row structs and their conversion into domain
 //! values, error mapping, search patterns and the migration bookkeeping. Nothing here issues SQL.
 
+pub(crate) mod activity;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod migrate;
