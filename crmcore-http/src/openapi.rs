@@ -57,7 +57,10 @@ mod tests {
     use super::ApiDoc;
 
     fn schema_properties(doc: &Value, name: &str) -> BTreeSet<String> {
-        doc["components"]["schemas"][name]["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+        doc["components"]["schemas"][name]["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn json_keys(value: &impl serde::Serialize) -> BTreeSet<String> {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::analytics::AnalyticsService;
 use crate::activity::{ActivityConfig, ActivityService};
+use crate::analytics::AnalyticsService;
 use crate::contact::ContactService;
 use crate::deal::{DealService, Pipeline};
 use crate::error::{CrmError, Port, Result};

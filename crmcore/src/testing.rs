@@ -11,8 +11,8 @@
 //! Checks that need data build it through the public services, so they also prove the services
 //! and the store agree end to end.
 
-mod analytics;
 mod activity;
+mod analytics;
 mod credentials;
 mod fixtures;
 mod isolation;
@@ -20,8 +20,8 @@ mod outbox;
 mod queue;
 mod records;
 
-pub use analytics::*;
 pub use activity::*;
+pub use analytics::*;
 pub use credentials::*;
 pub use fixtures::Fixture;
 pub use isolation::*;
