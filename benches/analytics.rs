@@ -37,7 +37,10 @@ impl Rng {
 }
 
 /// Deals as the services would have written them: (first state, later states with their change).
-fn generate(tenant: TenantId, owner: MemberId) -> Vec<(Deal, StageChange, Vec<(Deal, StageChange)>)> {
+/// A generated deal: its creation, then each later stage move.
+type GeneratedDeal = (Deal, StageChange, Vec<(Deal, StageChange)>);
+
+fn generate(tenant: TenantId, owner: MemberId) -> Vec<GeneratedDeal> {
     let pipeline = Pipeline::default();
     let stages = pipeline.stages();
     let eur = Currency::parse("EUR").expect("EUR");
