@@ -1,9 +1,14 @@
 //! Full pipeline analytics (stage metrics, funnel, velocity, weighted pipeline, health, insights
 //! and the forecast with its rolling-origin backtest) over 100,000 deals with 1–5 stage
 //! changes spread over three years: from the in-memory store, SQLite, and PostgreSQL when
-//! `CRM_TEST_POSTGRES_URL` is set (fresh schema). Also the computation alone, on a loaded snapshot.
+//! `CRM_TEST_POSTGRES_URL` is set (fresh schema). Also each store's snapshot read alone, and the
+//! computation alone on a loaded snapshot.
 //!
-//! `cargo bench --bench analytics` (add `-- --quick` for a short run).
+//! The memory store is filled through its repository; the SQL stores in bulk through their pools
+//! (multi-row `INSERT`s in one transaction), so PostgreSQL loads in seconds, not half an hour.
+//!
+//! `cargo bench --bench analytics` (add `-- --quick` for a short run, and a filter such as
+//! `postgres` to load only that store).
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -37,10 +42,10 @@ impl Rng {
 }
 
 /// Deals as the services would have written them: (first state, later states with their change).
-/// A generated deal: its creation, then each later stage move.
-type GeneratedDeal = (Deal, StageChange, Vec<(Deal, StageChange)>);
+type Generated = Vec<(Deal, StageChange, Vec<(Deal, StageChange)>)>;
 
-fn generate(tenant: TenantId, owner: MemberId) -> Vec<GeneratedDeal> {
+/// Generates [`DEALS`] deals with their histories, the same on every store.
+fn generate(tenant: TenantId, owner: MemberId) -> Generated {
     let pipeline = Pipeline::default();
     let stages = pipeline.stages();
     let eur = Currency::parse("EUR").expect("EUR");
@@ -113,18 +118,167 @@ fn generate(tenant: TenantId, owner: MemberId) -> Vec<GeneratedDeal> {
         .collect()
 }
 
-async fn load(store: Arc<dyn Store>) -> (Crm, Actor) {
+/// A store to benchmark; the SQL stores are loaded in bulk through their pools (one multi-row
+/// `INSERT` per chunk, in one transaction), the memory store through its repository.
+enum Target {
+    Memory(Arc<crmcore_memory::MemoryStore>),
+    /// The store and its database file.
+    Sqlite(crmcore_sqlx::SqliteStore, std::path::PathBuf),
+    /// The store and its schema.
+    Postgres(crmcore_sqlx::PgStore, String),
+}
+
+impl Target {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Target::Memory(s) => s.clone(),
+            Target::Sqlite(s, _) => Arc::new(s.clone()),
+            Target::Postgres(s, _) => Arc::new(s.clone()),
+        }
+    }
+
+    /// Removes the database file or schema the bench created.
+    async fn clean_up(self) {
+        match self {
+            Target::Memory(_) => {}
+            Target::Sqlite(s, path) => {
+                s.pool().close().await;
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Target::Postgres(s, schema) => {
+                let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+                sqlx::query(&drop).execute(s.pool()).await.expect("drop schema");
+            }
+        }
+    }
+}
+
+/// The final state of each deal and its whole history.
+fn final_states(data: &Generated) -> (Vec<&Deal>, Vec<&StageChange>) {
+    let deals = data.iter().map(|(first, _, later)| later.last().map_or(first, |l| &l.0)).collect();
+    let changes = data.iter().flat_map(|(_, c, later)| std::iter::once(c).chain(later.iter().map(|l| &l.1))).collect();
+    (deals, changes)
+}
+
+fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+async fn load_sqlite(pool: &sqlx::SqlitePool, data: &Generated) {
+    let (deals, changes) = final_states(data);
+    let mut tx = pool.begin().await.expect("begin");
+    for chunk in deals.chunks(1_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO deals (tenant_id, id, title, title_lc, contact_id, owner_id, amount_minor, currency, stage, \
+             probability, expected_close, status, closed_at, lost_reason, created_at, updated_at, version) ",
+        );
+        q.push_values(chunk, |mut b, d| {
+            b.push_bind(d.tenant_id.0.hyphenated().to_string())
+                .push_bind(d.id.0.hyphenated().to_string())
+                .push_bind(d.title.clone())
+                .push_bind(d.title.to_lowercase())
+                .push_bind(None::<String>)
+                .push_bind(d.owner_id.map(|o| o.0.hyphenated().to_string()))
+                .push_bind(d.amount.amount_minor)
+                .push_bind(d.amount.currency.as_str().to_owned())
+                .push_bind(d.stage.clone())
+                .push_bind(i64::from(d.probability))
+                .push_bind(d.expected_close)
+                .push_bind(d.status.as_str())
+                .push_bind(d.closed_at.map(time_text))
+                .push_bind(None::<String>)
+                .push_bind(time_text(d.created_at))
+                .push_bind(time_text(d.updated_at))
+                .push_bind(d.version);
+        });
+        q.build().execute(&mut *tx).await.expect("insert deals");
+    }
+    for chunk in changes.chunks(4_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO deal_stage_history (tenant_id, deal_id, from_stage, to_stage, changed_at, changed_by) ",
+        );
+        q.push_values(chunk, |mut b, c| {
+            b.push_bind(c.tenant_id.0.hyphenated().to_string())
+                .push_bind(c.deal_id.0.hyphenated().to_string())
+                .push_bind(c.from_stage.clone())
+                .push_bind(c.to_stage.clone())
+                .push_bind(time_text(c.changed_at))
+                .push_bind(serde_json::to_string(&c.changed_by).expect("principal"));
+        });
+        q.build().execute(&mut *tx).await.expect("insert history");
+    }
+    tx.commit().await.expect("commit");
+}
+
+async fn load_postgres(pool: &sqlx::PgPool, data: &Generated) {
+    let (deals, changes) = final_states(data);
+    let mut tx = pool.begin().await.expect("begin");
+    for chunk in deals.chunks(2_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO deals (tenant_id, id, title, title_lc, contact_id, owner_id, amount_minor, currency, stage, \
+             probability, expected_close, status, closed_at, lost_reason, created_at, updated_at, version) ",
+        );
+        q.push_values(chunk, |mut b, d| {
+            b.push_bind(d.tenant_id.0)
+                .push_bind(d.id.0)
+                .push_bind(d.title.clone())
+                .push_bind(d.title.to_lowercase())
+                .push_bind(None::<uuid::Uuid>)
+                .push_bind(d.owner_id.map(|o| o.0))
+                .push_bind(d.amount.amount_minor)
+                .push_bind(d.amount.currency.as_str().to_owned())
+                .push_bind(d.stage.clone())
+                .push_bind(i64::from(d.probability))
+                .push_bind(d.expected_close)
+                .push_bind(d.status.as_str())
+                .push_bind(d.closed_at)
+                .push_bind(None::<String>)
+                .push_bind(d.created_at)
+                .push_bind(d.updated_at)
+                .push_bind(d.version);
+        });
+        q.build().execute(&mut *tx).await.expect("insert deals");
+    }
+    for chunk in changes.chunks(8_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO deal_stage_history (tenant_id, deal_id, from_stage, to_stage, changed_at, changed_by) ",
+        );
+        q.push_values(chunk, |mut b, c| {
+            b.push_bind(c.tenant_id.0)
+                .push_bind(c.deal_id.0)
+                .push_bind(c.from_stage.clone())
+                .push_bind(c.to_stage.clone())
+                .push_bind(c.changed_at)
+                .push_bind(sqlx::types::Json(c.changed_by));
+        });
+        q.build().execute(&mut *tx).await.expect("insert history");
+    }
+    tx.commit().await.expect("commit");
+    // What autovacuum would do shortly after such a load.
+    sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
+}
+
+async fn load(target: &Target) -> (Crm, Actor) {
+    let store = target.store();
     let clock = Arc::new(ManualClock::new(now()));
     let crm = Crm::builder().shared_store(store.clone()).clock(clock).build().expect("crm");
     let owner = NewOwner { email: "bench@acme.test".into(), display_name: None, handle: None };
     let (tenant, owner) = crm.tenants().create("Bench", owner).await.expect("tenant");
     let data = generate(tenant.id, owner.id);
-    let repo = store.deals();
-    for (deal, first, later) in &data {
-        repo.insert(deal, first, &[]).await.expect("insert");
-        for (next, change) in later {
-            repo.update(next, Some(change), &[]).await.expect("update");
+    match target {
+        Target::Memory(_) => {
+            let repo = store.deals();
+            for (deal, first, later) in &data {
+                repo.insert(deal, first, &[]).await.expect("insert");
+                for (next, change) in later {
+                    repo.update(next, Some(change), &[]).await.expect("update");
+                }
+            }
         }
+        Target::Sqlite(s, _) => load_sqlite(s.pool(), &data).await,
+        Target::Postgres(s, _) => load_postgres(s.pool(), &data).await,
     }
     (crm, Actor::member(tenant.id, owner.id, owner.role))
 }
@@ -133,26 +287,66 @@ fn params() -> AnalyticsParams {
     AnalyticsParams { target_minor: Some(5_000_000_000), ..Default::default() }
 }
 
-async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    let mut stores: Vec<(&'static str, Arc<dyn Store>)> =
-        vec![("memory", Arc::new(crmcore_memory::MemoryStore::new()))];
-    let path = std::env::temp_dir().join(format!("crmcore-analytics-bench-{}.db", uuid::Uuid::now_v7()));
-    let sqlite =
-        crmcore_sqlx::SqliteStore::open(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("sqlite");
-    stores.push(("sqlite", Arc::new(sqlite)));
-    if let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") {
+/// The criterion filter given on the command line, if any (`cargo bench --bench analytics -- sqlite`).
+fn filter() -> Option<String> {
+    const TAKES_VALUE: [&str; 17] = [
+        "--baseline",
+        "--baseline-lenient",
+        "--color",
+        "--confidence-level",
+        "--format",
+        "--load-baseline",
+        "--logfile",
+        "--measurement-time",
+        "--noise-threshold",
+        "--nresamples",
+        "--output-format",
+        "--plotting-backend",
+        "--profile-time",
+        "--sample-size",
+        "--save-baseline",
+        "--significance-level",
+        "--warm-up-time",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if TAKES_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// The stores the filter selects: loading 100k deals is skipped for stores it excludes.
+async fn stores() -> Vec<(&'static str, Target)> {
+    let filter = filter();
+    let wanted =
+        |name: &str| filter.as_deref().is_none_or(|f| format!("analytics/{name}/").contains(f) || f.contains(name));
+    let mut stores = Vec::new();
+    if wanted("memory") {
+        stores.push(("memory", Target::Memory(Arc::new(crmcore_memory::MemoryStore::new()))));
+    }
+    if wanted("sqlite") {
+        let path = std::env::temp_dir().join(format!("crmcore-analytics-bench-{}.db", uuid::Uuid::now_v7()));
+        let sqlite =
+            crmcore_sqlx::SqliteStore::open(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("sqlite");
+        stores.push(("sqlite", Target::Sqlite(sqlite, path)));
+    }
+    if let (true, Ok(url)) = (wanted("postgres"), std::env::var("CRM_TEST_POSTGRES_URL")) {
         let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
         let pg = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.expect("postgres");
-        stores.push(("postgres", Arc::new(pg)));
+        stores.push(("postgres", Target::Postgres(pg, schema)));
     }
     stores
 }
 
 fn analytics_benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    for (name, store) in rt.block_on(stores()) {
+    for (name, target) in rt.block_on(stores()) {
         let started = std::time::Instant::now();
-        let (crm, me) = rt.block_on(load(store));
+        let (crm, me) = rt.block_on(load(&target));
         let report = rt.block_on(crm.analytics().report(&me, &params())).expect("report");
         eprintln!(
             "{name}: loaded {DEALS} deals in {:.1?}; forecast on {} months, backtest {} origins, health {:.1}",
@@ -166,16 +360,21 @@ fn analytics_benches(c: &mut Criterion) {
         group.bench_function("full_report_100k_deals", |b| {
             b.to_async(&rt).iter(|| async { crm.analytics().report(&me, &params()).await.expect("report") })
         });
+        group.bench_function("snapshot_only_100k_deals", |b| {
+            b.to_async(&rt).iter(|| async { crm.analytics().snapshot(&me).await.expect("snapshot") })
+        });
         if name == "memory" {
-            let (deals, history) = rt.block_on(crm.analytics().snapshot(&me)).expect("snapshot");
+            let snapshot = rt.block_on(crm.analytics().snapshot(&me)).expect("snapshot");
             group.bench_function("compute_only_100k_deals", |b| {
                 b.iter(|| {
-                    let dataset = Dataset::new(crm.pipeline(), &deals, &history, now(), &params()).expect("dataset");
+                    let dataset = Dataset::new(crm.pipeline(), &snapshot, now(), &params()).expect("dataset");
                     dataset.report()
                 })
             });
         }
         group.finish();
+        drop(crm);
+        rt.block_on(target.clean_up());
     }
 }
 

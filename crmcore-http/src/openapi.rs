@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
-use crate::routes::{api_keys, auth, contacts, deals, members, ops};
+use crate::routes::{analytics, api_keys, auth, contacts, deals, members, ops};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -19,11 +19,13 @@ use crate::routes::{api_keys, auth, contacts, deals, members, ops};
         contacts::list, contacts::create, contacts::get, contacts::update, contacts::delete,
         deals::list, deals::create, deals::get, deals::update, deals::delete, deals::move_stage, deals::history,
         deals::pipeline,
+        analytics::stage_metrics, analytics::funnel, analytics::velocity, analytics::pipeline, analytics::forecast,
+        analytics::health, analytics::insights, analytics::report, analytics::forecast_chart, analytics::funnel_chart,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
         Problem, ProblemField, LoginRequest, RefreshRequest, TokenResponse, NewApiKeyRequest, ApiKeyView,
-        CreatedApiKey, members::NewMemberRequest, deals::MoveStageRequest,
+        CreatedApiKey, members::NewMemberRequest, deals::MoveStageRequest, analytics::InsightView,
     )),
     modifiers(&BearerAuth),
 )]
@@ -95,5 +97,56 @@ mod tests {
         assert_eq!(schema_properties(&doc, "StageChange"), json_keys(&history[0]));
         assert_eq!(schema_properties(&doc, "Money"), json_keys(&deal.amount));
         assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    /// The analytics endpoints are listed with their query parameters, and their response schemas
+    /// name exactly the fields a report sends.
+    #[tokio::test]
+    async fn analytics_schemas_match_the_json_the_api_sends() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let crm = Crm::builder().store(crmcore_memory::MemoryStore::new()).build().unwrap();
+        let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: None };
+        let (tenant, member) = crm.tenants().create("Acme", owner).await.unwrap();
+        let me = Actor::member(tenant.id, member.id, member.role);
+        let deal = NewDeal {
+            title: "t".into(),
+            contact_id: None,
+            owner_id: None,
+            amount_minor: 100,
+            currency: "EUR".into(),
+            stage: None,
+            probability: None,
+            expected_close: None,
+        };
+        crm.deals().create(&me, deal).await.unwrap();
+        let params = crmcore::analytics::AnalyticsParams { target_minor: Some(1_000), ..Default::default() };
+        let report = crm.analytics().report(&me, &params).await.unwrap();
+        assert_eq!(schema_properties(&doc, "AnalyticsReport"), json_keys(&report));
+        assert_eq!(schema_properties(&doc, "StageMetrics"), json_keys(&report.stage_metrics));
+        assert_eq!(schema_properties(&doc, "StageMetric"), json_keys(&report.stage_metrics.stages[0]));
+        assert_eq!(schema_properties(&doc, "Funnel"), json_keys(&report.funnel));
+        assert_eq!(schema_properties(&doc, "FunnelStep"), json_keys(&report.funnel.steps[0]));
+        assert_eq!(schema_properties(&doc, "Velocity"), json_keys(&report.velocity));
+        assert_eq!(schema_properties(&doc, "VelocityComponents"), json_keys(&report.velocity.current));
+        assert_eq!(schema_properties(&doc, "WeightedPipeline"), json_keys(&report.pipeline));
+        assert_eq!(schema_properties(&doc, "MonthRollup"), json_keys(&report.pipeline.months[0]));
+        assert_eq!(schema_properties(&doc, "CategoryTotal"), json_keys(&report.pipeline.categories[0]));
+        assert_eq!(schema_properties(&doc, "HealthScore"), json_keys(&report.health));
+        assert_eq!(schema_properties(&doc, "HealthComponent"), json_keys(&report.health.components[0]));
+        assert_eq!(schema_properties(&doc, "Insight"), json_keys(&report.insights[0]));
+        let paths = doc["paths"].as_object().unwrap();
+        for path in ["stage-metrics", "funnel", "velocity", "pipeline", "forecast", "health", "insights", "report"] {
+            let get = &paths[&format!("/api/v1/analytics/{path}")]["get"];
+            let params: BTreeSet<&str> =
+                get["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+            assert!(params.contains("target_minor") && params.len() == 13, "{path}: {params:?}");
+            assert!(get["responses"]["200"]["content"]["application/json"]["schema"].is_object(), "{path}");
+        }
+        for path in ["forecast.svg", "funnel.svg"] {
+            assert!(
+                paths[&format!("/api/v1/analytics/{path}")]["get"]["responses"]["200"]["content"]["image/svg+xml"]
+                    .is_object()
+            );
+        }
     }
 }

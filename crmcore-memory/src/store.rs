@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use crmcore::actor::Role;
+use crmcore::analytics::DealSnapshot;
 use crmcore::contact::{Contact, ContactFilter};
 use crmcore::deal::{Deal, DealFilter, StageChange};
 use crmcore::event::{DomainEvent, OutboxEntry};
@@ -432,11 +433,17 @@ impl DealRepository for MemoryStore {
         Ok(s.stage_history.get(&id).cloned().unwrap_or_default())
     }
 
-    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)> {
+    async fn snapshot(&self, tenant: TenantId) -> Result<DealSnapshot> {
+        // Copies only the analytics facts (no strings): the lock is held for one pass.
         let s = self.lock();
-        let deals: Vec<Deal> = s.deals.values().filter(|d| d.tenant_id == tenant).cloned().collect();
-        let history = deals.iter().flat_map(|d| s.stage_history.get(&d.id).into_iter().flatten().cloned()).collect();
-        Ok((deals, history))
+        let mut snapshot = DealSnapshot::default();
+        for deal in s.deals.values().filter(|d| d.tenant_id == tenant) {
+            snapshot.push_deal(deal);
+            for change in s.stage_history.get(&deal.id).into_iter().flatten() {
+                snapshot.push_change(change);
+            }
+        }
+        Ok(snapshot)
     }
 }
 

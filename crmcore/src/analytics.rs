@@ -3,10 +3,12 @@
 //! insights and SVG charts.
 //!
 //! # Layout
-//! - [`Dataset`] is the pure entry point: deals + their stage history + a clock's `now`, scoped
-//!   to one currency (and optionally one owner). Every metric is a method on it, so the maths is
-//!   testable without a store.
-//! - [`AnalyticsService`] (`crm.analytics()`) loads one tenant's deals and history with a single
+//! - [`DealSnapshot`] is what a store returns: per deal only the facts the metrics read
+//!   ([`DealFacts`], `Copy`), and the stage history as one flat list, stage keys interned.
+//! - [`Dataset`] is the pure entry point: a snapshot + a clock's `now`, scoped to one currency
+//!   (and optionally one owner). Every metric is a method on it, so the maths is testable without
+//!   a store.
+//! - [`AnalyticsService`] (`crm.analytics()`) loads one tenant's snapshot with a single
 //!   [`DealRepository::snapshot`](crate::ports::DealRepository::snapshot) read, checks
 //!   `view_records`, and calls the `Dataset`.
 //! - [`forecast`] works on any dense monthly series; the deals' closed-won revenue is one.
@@ -21,6 +23,7 @@ mod funnel;
 mod health;
 mod insights;
 mod service;
+mod snapshot;
 mod stage_metrics;
 mod velocity;
 mod weighted;
@@ -37,6 +40,7 @@ pub use funnel::{Funnel, FunnelStep};
 pub use health::{HealthComponent, HealthScore};
 pub use insights::{Insight, Severity};
 pub use service::{AnalyticsReport, AnalyticsService};
+pub use snapshot::{DealFacts, DealSnapshot, StageEntry, StageRef};
 pub use stage_metrics::{StageMetric, StageMetrics};
 pub use velocity::{Velocity, VelocityComponents};
 pub use weighted::{CategoryTotal, ForecastCategory, MonthRollup, WeightedPipeline};
@@ -46,6 +50,7 @@ use crate::id::MemberId;
 
 /// A half-open range of days `[from, to)` in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Period {
     /// First day included.
     pub from: NaiveDate,
@@ -85,6 +90,11 @@ impl Period {
         self.from <= day && day < self.to
     }
 
+    /// The first instant of the period.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.from.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
     /// The first instant after the period.
     pub fn end(&self) -> DateTime<Utc> {
         self.to.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -96,6 +106,8 @@ impl Period {
 /// Deserializes from a query string (`?currency=EUR&from=2026-01-01&target_minor=5000000`);
 /// unknown parameters are rejected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsParams {
     /// ISO 4217 currency to analyse; required when the tenant's deals use several.

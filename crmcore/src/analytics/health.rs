@@ -11,11 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Dataset, Period, ratio};
+use super::{Dataset, Period, Velocity, ratio};
 use crate::deal::DealStatus;
 
 /// One component of the health score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthComponent {
     /// Stable name: `coverage`, `stale_share`, `stage_balance`, `win_rate_trend`,
     /// `velocity_trend`, `data_hygiene`.
@@ -32,6 +33,7 @@ pub struct HealthComponent {
 
 /// The health score and its components.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthScore {
     /// 0–100; `None` when no component can be computed (no deals).
     pub score: Option<f64>,
@@ -54,13 +56,18 @@ fn component(name: &str, value: Option<f64>, score: Option<f64>, explanation: St
     HealthComponent { name: name.to_owned(), value, score: score.map(|s| s.clamp(0.0, 100.0)), weight, explanation }
 }
 
-impl Dataset<'_> {
+impl<'a> Dataset<'a> {
     /// The health score (uses `target_minor`, `stale_days` and the trend period `from`/`to`).
     pub fn health(&self) -> HealthScore {
+        self.health_with(&self.without_stale(), &self.velocities().1)
+    }
+
+    /// The health score, given this dataset without its stale deals and their velocity (shared
+    /// with the insights and the velocity in a report).
+    pub(crate) fn health_with(&self, live: &Dataset<'a>, live_velocity: &Velocity) -> HealthScore {
         let stale_days = self.params.stale_days();
         let open = self.facts.iter().filter(|f| f.deal.status == DealStatus::Open).count() as u64;
-        let stale = self.facts.iter().filter(|f| self.is_stale(f)).count() as u64;
-        let live = self.without_stale();
+        let stale = open - live.facts.iter().filter(|f| f.deal.status == DealStatus::Open).count() as u64;
         let mut components = Vec::with_capacity(6);
 
         // Coverage: live weighted pipeline ÷ target.
@@ -97,7 +104,7 @@ impl Dataset<'_> {
         let stages = self.open_stages();
         let mut counts = vec![0u64; self.pipeline.stages().len()];
         for f in live.facts.iter().filter(|f| f.deal.status == DealStatus::Open) {
-            if let Some(&(pos, _)) = f.visits.last() {
+            if let Some(pos) = live.current_stage(f) {
                 counts[pos] += 1;
             }
         }
@@ -120,8 +127,8 @@ impl Dataset<'_> {
         ));
 
         // Trends: this period against the previous one.
-        let period = self.params.window_period(self.now);
-        let (cur, prev) = (live.velocity_in(period), live.velocity_in(period.previous()));
+        let (cur, prev) = (&live_velocity.current, &live_velocity.previous);
+        let period = cur.period;
         let win_delta = cur.win_rate.zip(prev.win_rate).map(|(c, p)| c - p);
         components.push(component(
             "win_rate_trend",
@@ -195,7 +202,7 @@ mod tests {
 
     use super::*;
     use crate::actor::Principal;
-    use crate::analytics::AnalyticsParams;
+    use crate::analytics::{AnalyticsParams, DealSnapshot};
     use crate::deal::{Deal, Pipeline, StageChange};
     use crate::id::{DealId, TenantId};
     use crate::value::{Currency, Money};
@@ -256,7 +263,8 @@ mod tests {
 
     fn score(deals: &[Deal], history: &[StageChange], params: &AnalyticsParams) -> Option<f64> {
         let pipeline = Pipeline::default();
-        Dataset::new(&pipeline, deals, history, now(), params).unwrap().health().score
+        let snapshot = DealSnapshot::from_deals(deals, history);
+        Dataset::new(&pipeline, &snapshot, now(), params).unwrap().health().score
     }
 
     proptest! {
@@ -269,7 +277,8 @@ mod tests {
             if let Some(s) = score(&deals, &history, &params) {
                 prop_assert!((0.0..=100.0).contains(&s), "{s}");
             }
-            let health = Dataset::new(&Pipeline::default(), &deals, &history, now(), &params).unwrap().health();
+            let snapshot = DealSnapshot::from_deals(&deals, &history);
+            let health = Dataset::new(&Pipeline::default(), &snapshot, now(), &params).unwrap().health();
             for c in health.components {
                 prop_assert!(c.score.is_none_or(|s| (0.0..=100.0).contains(&s)));
             }
@@ -317,7 +326,8 @@ mod tests {
     fn components_are_named_weighted_and_explained() {
         let (deals, history) = build(&[(1, 500_000, 25, 10, 2, Some(30)), (3, 0, 75, 90, 60, None)], TenantId::new());
         let params = AnalyticsParams { target_minor: Some(1_000_000), ..Default::default() };
-        let health = Dataset::new(&Pipeline::default(), &deals, &history, now(), &params).unwrap().health();
+        let snapshot = DealSnapshot::from_deals(&deals, &history);
+        let health = Dataset::new(&Pipeline::default(), &snapshot, now(), &params).unwrap().health();
         let names: Vec<_> = health.components.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,

@@ -1,15 +1,17 @@
 //! Insights: findings generated from the metrics, each with its severity, the metric and the
 //! threshold that triggered it, and the deals concerned.
 
-use chrono::Days;
+use chrono::{DateTime, Days, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Dataset, days_between};
+use super::dataset::Facts;
+use super::{Dataset, Velocity};
 use crate::deal::DealStatus;
 use crate::id::DealId;
 
 /// How urgent a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing.
@@ -22,6 +24,7 @@ pub enum Severity {
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Insight {
     /// Stable code, e.g. `stuck_in_stage`, `overdue_close_date`, `low_coverage`.
     pub code: String,
@@ -41,6 +44,15 @@ pub struct Insight {
     pub deal_ids: Vec<DealId>,
 }
 
+/// The ids of the deals, largest amount first, then by id (the order a stable sort of the
+/// id-ordered facts gives). Sorts copied keys, not pointers to the facts: tens of thousands of
+/// deals sort without a cache miss per comparison.
+fn largest_first(deals: &[&Facts<'_>]) -> Vec<DealId> {
+    let mut keys: Vec<_> = deals.iter().map(|f| (std::cmp::Reverse(f.deal.amount.amount_minor), f.deal.id)).collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|(_, id)| id).collect()
+}
+
 /// `12345678` minor units → `123,456.78`.
 pub(crate) fn format_minor(minor: i64) -> String {
     let major = (minor / 100).to_string();
@@ -54,9 +66,15 @@ pub(crate) fn format_minor(minor: i64) -> String {
     format!("{grouped}.{:02}", (minor % 100).abs())
 }
 
-impl Dataset<'_> {
+impl<'a> Dataset<'a> {
     /// Findings, most severe first.
     pub fn insights(&self) -> Vec<Insight> {
+        self.insights_with(&self.without_stale(), &self.velocity())
+    }
+
+    /// Findings, given this dataset without its stale deals and its velocity (shared with the
+    /// health score and the velocity in a report).
+    pub(crate) fn insights_with(&self, live: &Dataset<'a>, velocity: &Velocity) -> Vec<Insight> {
         let currency = self.currency.map(|c| c.to_string()).unwrap_or_default();
         let money = |minor: i64| format!("{} {currency}", format_minor(minor)).trim_end().to_owned();
         let mut out = Vec::new();
@@ -65,16 +83,26 @@ impl Dataset<'_> {
 
         // Deals stuck in one stage.
         let stuck_days = self.params.stuck_days();
+        // One pass: stuck open deals, bucketed by the stage they are stuck in.
+        let mut stuck_in: Vec<Vec<&Facts<'_>>> = vec![Vec::new(); self.pipeline.stages().len()];
+        // `days_between(entered, now) > stuck_days` (days from whole milliseconds), as one
+        // comparison of instants.
+        let stuck_before = self
+            .now
+            .checked_sub_signed(Duration::days(i64::from(stuck_days)) + Duration::milliseconds(1))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        for &f in &open {
+            if let Some(pos) = self.current_stage(f) {
+                if self.entered_current(f) <= stuck_before {
+                    stuck_in[pos].push(f);
+                }
+            }
+        }
         for &pos in &self.open_stages() {
-            let mut stuck: Vec<_> = open
-                .iter()
-                .filter(|f| f.visits.last().is_some_and(|v| v.0 == pos))
-                .filter(|f| days_between(f.entered_current(), self.now) > f64::from(stuck_days))
-                .collect();
+            let stuck = &stuck_in[pos];
             if stuck.is_empty() {
                 continue;
             }
-            stuck.sort_by_key(|f| std::cmp::Reverse(f.deal.amount.amount_minor));
             let amount: i64 = stuck.iter().map(|f| f.deal.amount.amount_minor).sum();
             let share = if total_open > 0 { amount as f64 / total_open as f64 } else { 0.0 };
             let name = &self.pipeline.stages()[pos].name;
@@ -91,15 +119,15 @@ impl Dataset<'_> {
                 value: stuck.len() as f64,
                 threshold: f64::from(stuck_days),
                 amount_minor: amount,
-                deal_ids: stuck.iter().map(|f| f.deal.id).collect(),
+                deal_ids: largest_first(stuck),
             });
         }
 
         // Expected close dates in the past.
         let today = self.now.date_naive();
-        let mut overdue: Vec<_> = open.iter().filter(|f| f.deal.expected_close.is_some_and(|d| d < today)).collect();
+        let overdue: Vec<_> =
+            open.iter().copied().filter(|f| f.deal.expected_close.is_some_and(|d| d < today)).collect();
         if !overdue.is_empty() {
-            overdue.sort_by_key(|f| std::cmp::Reverse(f.deal.amount.amount_minor));
             let amount: i64 = overdue.iter().map(|f| f.deal.amount.amount_minor).sum();
             out.push(Insight {
                 code: "overdue_close_date".into(),
@@ -109,7 +137,7 @@ impl Dataset<'_> {
                 value: overdue.len() as f64,
                 threshold: 0.0,
                 amount_minor: amount,
-                deal_ids: overdue.iter().map(|f| f.deal.id).collect(),
+                deal_ids: largest_first(&overdue),
             });
         }
 
@@ -153,7 +181,7 @@ impl Dataset<'_> {
 
         // Coverage against the target, stale deals excluded.
         if let Some(target) = self.params.target_minor.filter(|t| *t > 0) {
-            let weighted = self.without_stale().open_weighted();
+            let weighted = live.open_weighted();
             let cover = weighted / target as f64;
             if cover < 1.0 {
                 out.push(Insight {
@@ -175,8 +203,7 @@ impl Dataset<'_> {
         }
 
         // Win rate falling.
-        let period = self.params.window_period(self.now);
-        let (cur, prev) = (self.velocity_in(period), self.velocity_in(period.previous()));
+        let (period, cur, prev) = (velocity.current.period, &velocity.current, &velocity.previous);
         if let (Some(c), Some(p)) = (cur.win_rate, prev.win_rate) {
             if p - c >= 0.10 {
                 out.push(Insight {
@@ -199,13 +226,13 @@ impl Dataset<'_> {
 
         // Closing soon: commit deals expected this month's remaining days.
         let horizon = today + Days::new(14);
-        let mut soon: Vec<_> = open
+        let soon: Vec<_> = open
             .iter()
+            .copied()
             .filter(|f| f.deal.expected_close.is_some_and(|d| d >= today && d <= horizon))
             .filter(|f| f.deal.probability >= self.params.commit_min.unwrap_or(80))
             .collect();
         if !soon.is_empty() {
-            soon.sort_by_key(|f| std::cmp::Reverse(f.deal.amount.amount_minor));
             let amount: i64 = soon.iter().map(|f| f.deal.amount.amount_minor).sum();
             out.push(Insight {
                 code: "commit_closing_soon".into(),
@@ -215,7 +242,7 @@ impl Dataset<'_> {
                 value: soon.len() as f64,
                 threshold: 14.0,
                 amount_minor: amount,
-                deal_ids: soon.iter().map(|f| f.deal.id).collect(),
+                deal_ids: largest_first(&soon),
             });
         }
 

@@ -3,17 +3,19 @@
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
+use super::DealSnapshot;
 use super::forecast::{self, Forecast, ForecastOptions, MonthlyPoint, YearMonth};
 use super::{
     AnalyticsParams, Dataset, Funnel, HealthScore, Insight, StageMetrics, Velocity, WeightedPipeline, month_of,
 };
 use crate::actor::{Actor, Permission};
 use crate::crm::Crm;
-use crate::deal::{Deal, DealStatus, StageChange};
+use crate::deal::DealStatus;
 use crate::error::{CrmError, Result};
 
 /// Every analytics result at once, from one snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalyticsReport {
     /// The currency analysed (`None` without deals).
     pub currency: Option<String>,
@@ -55,8 +57,8 @@ impl<'a> AnalyticsService<'a> {
     ) -> Result<T> {
         actor.require(Permission::ViewRecords)?;
         params.validate()?;
-        let (deals, history) = self.crm.store().deals().snapshot(actor.tenant_id).await?;
-        let dataset = Dataset::new(self.crm.pipeline(), &deals, &history, self.crm.clock().now(), params)?;
+        let snapshot = self.crm.store().deals().snapshot(actor.tenant_id).await?;
+        let dataset = Dataset::new(self.crm.pipeline(), &snapshot, self.crm.clock().now(), params)?;
         f(&dataset)
     }
 
@@ -101,7 +103,7 @@ impl<'a> AnalyticsService<'a> {
     }
 
     /// The deals and stage history the metrics are computed from (one snapshot read).
-    pub async fn snapshot(&self, actor: &Actor) -> Result<(Vec<Deal>, Vec<StageChange>)> {
+    pub async fn snapshot(&self, actor: &Actor) -> Result<DealSnapshot> {
         actor.require(Permission::ViewRecords)?;
         self.crm.store().deals().snapshot(actor.tenant_id).await
     }
@@ -163,16 +165,19 @@ impl Dataset<'_> {
             Ok(f) => (Some(f), None),
             Err(e) => (None, Some(e)),
         };
+        // The live deals and the velocity feed several results: computed once.
+        let live = self.without_stale();
+        let (velocity, live_velocity) = self.velocities();
         AnalyticsReport {
             currency: self.currency.map(|c| c.to_string()),
             forecast_error,
             stage_metrics: self.stage_metrics(),
             funnel: self.funnel(),
-            velocity: self.velocity(),
             pipeline: self.weighted_pipeline(),
             forecast,
-            health: self.health(),
-            insights: self.insights(),
+            health: self.health_with(&live, &live_velocity),
+            insights: self.insights_with(&live, &velocity),
+            velocity,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::deal::DealStatus;
 
 /// Metrics of one open stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageMetric {
     /// Stage key.
     pub stage: String,
@@ -38,6 +39,7 @@ pub struct StageMetric {
 
 /// Stage metrics of the deals in scope (and created in the period, when one is given).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageMetrics {
     /// Cohort period (deals created in it), when filtered.
     pub period: Option<Period>,
@@ -80,14 +82,14 @@ impl Dataset<'_> {
         let mut deals = 0;
         for f in self.facts.iter().filter(|f| period.is_none_or(|p| p.contains(f.deal.created_at))) {
             deals += 1;
-            for pair in f.visits.windows(2) {
+            for pair in self.visits(f).windows(2) {
                 if rank[pair[0].0] != usize::MAX {
                     durations[pair[0].0].push(days_between(pair[0].1, pair[1].1));
                 }
             }
             let status = f.deal.status;
             if status == DealStatus::Open {
-                if let Some(&(pos, _)) = f.visits.last() {
+                if let Some(pos) = self.current_stage(f) {
                     if rank[pos] != usize::MAX {
                         m[rank[pos]].open_count += 1;
                         m[rank[pos]].open_amount_minor += f.deal.amount.amount_minor;

@@ -7,6 +7,7 @@ use crate::deal::DealStatus;
 
 /// Velocity and its components over one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VelocityComponents {
     /// The period: deals closed in it are measured.
     pub period: Period,
@@ -29,6 +30,7 @@ pub struct VelocityComponents {
 
 /// Velocity now and in the previous period of equal length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Velocity {
     /// The requested period.
     pub current: VelocityComponents,
@@ -38,41 +40,37 @@ pub struct Velocity {
     pub change: Option<f64>,
 }
 
-impl Dataset<'_> {
-    /// Velocity in the period (`from`/`to`, default the 90 days up to today) and the one before.
-    pub fn velocity(&self) -> Velocity {
-        let period = self.params.window_period(self.now);
-        let current = self.velocity_in(period);
-        let previous = self.velocity_in(period.previous());
+impl Velocity {
+    fn new(current: VelocityComponents, previous: VelocityComponents) -> Self {
         let change = match (current.velocity_minor_per_day, previous.velocity_minor_per_day) {
             (Some(c), Some(p)) if p > 0.0 => Some(c / p - 1.0),
             _ => None,
         };
         Velocity { current, previous, change }
     }
+}
 
-    pub(crate) fn velocity_in(&self, period: Period) -> VelocityComponents {
-        let end = period.end().min(self.now);
-        let (mut open_deals, mut won, mut lost) = (0u64, 0u64, 0u64);
-        let (mut won_amount, mut cycle_days) = (0f64, 0f64);
-        for f in &self.facts {
-            if f.open_at(end, self.pipeline) {
-                open_deals += 1;
-            }
-            let Some(closed_at) = f.deal.closed_at else { continue };
-            if !period.contains(closed_at) {
-                continue;
-            }
-            match f.deal.status {
-                DealStatus::Won => {
-                    won += 1;
-                    won_amount += f.deal.amount.amount_minor as f64;
-                    cycle_days += days_between(f.deal.created_at, closed_at).max(0.0);
-                }
-                DealStatus::Lost => lost += 1,
-                DealStatus::Open => {}
-            }
-        }
+/// Running sums of one period's velocity.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    open_deals: u64,
+    won: u64,
+    lost: u64,
+    won_amount: f64,
+    cycle_days: f64,
+}
+
+impl Sums {
+    fn add(&mut self, other: &Sums) {
+        self.open_deals += other.open_deals;
+        self.won += other.won;
+        self.lost += other.lost;
+        self.won_amount += other.won_amount;
+        self.cycle_days += other.cycle_days;
+    }
+
+    fn components(self, period: Period) -> VelocityComponents {
+        let Sums { open_deals, won, lost, won_amount, cycle_days } = self;
         let win_rate = ratio(won, won + lost);
         let avg_won_amount_minor = (won > 0).then(|| won_amount / won as f64);
         let avg_cycle_days = (won > 0).then(|| cycle_days / won as f64);
@@ -90,5 +88,48 @@ impl Dataset<'_> {
             avg_cycle_days,
             velocity_minor_per_day,
         }
+    }
+}
+
+impl Dataset<'_> {
+    /// Velocity in the period (`from`/`to`, default the 90 days up to today) and the one before.
+    pub fn velocity(&self) -> Velocity {
+        self.velocities().0
+    }
+
+    /// Velocity of all deals and of the live ones (stale open deals excluded, for the health
+    /// score), in the period and the one before: one pass over the deals for all four.
+    pub(crate) fn velocities(&self) -> (Velocity, Velocity) {
+        let period = self.params.window_period(self.now);
+        let periods = [period, period.previous()];
+        let bounds = periods.map(|p| {
+            let (start, stop) = (p.start(), p.end());
+            (start, stop, stop.min(self.now))
+        });
+        let (mut all, mut live) = ([Sums::default(); 2], [Sums::default(); 2]);
+        for f in &self.facts {
+            let is_live = !self.is_stale(f);
+            for (i, &(start, stop, end)) in bounds.iter().enumerate() {
+                let mut sums = Sums { open_deals: u64::from(self.open_at(f, end)), ..Sums::default() };
+                // `period.contains(closed_at)`, as two comparisons of instants.
+                if let Some(closed_at) = f.deal.closed_at.filter(|&c| start <= c && c < stop) {
+                    match f.deal.status {
+                        DealStatus::Won => {
+                            sums.won = 1;
+                            sums.won_amount = f.deal.amount.amount_minor as f64;
+                            sums.cycle_days = days_between(f.deal.created_at, closed_at).max(0.0);
+                        }
+                        DealStatus::Lost => sums.lost = 1,
+                        DealStatus::Open => {}
+                    }
+                }
+                all[i].add(&sums);
+                if is_live {
+                    live[i].add(&sums);
+                }
+            }
+        }
+        let velocity = |sums: [Sums; 2]| Velocity::new(sums[0].components(periods[0]), sums[1].components(periods[1]));
+        (velocity(all), velocity(live))
     }
 }

@@ -10,11 +10,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::DealFacts;
 use super::{Dataset, YearMonth, month_of};
-use crate::deal::{Deal, DealStatus};
+use crate::deal::DealStatus;
 
 /// A forecast category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ForecastCategory {
     /// Open, below best case.
@@ -42,6 +44,7 @@ impl ForecastCategory {
 
 /// Count, amount and weighted amount of a set of deals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryTotal {
     /// The category.
     pub category: ForecastCategory,
@@ -55,6 +58,7 @@ pub struct CategoryTotal {
 
 /// The categories of one close month (`month = None`: open deals without an expected close).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MonthRollup {
     /// The close month.
     pub month: Option<YearMonth>,
@@ -64,6 +68,7 @@ pub struct MonthRollup {
 
 /// Weighted pipeline of the deals in scope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeightedPipeline {
     /// Open deals.
     pub open_count: u64,
@@ -86,7 +91,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, deal: &Deal) {
+    fn add(&mut self, deal: &DealFacts) {
         self.count += 1;
         self.amount += deal.amount.amount_minor;
         self.weighted_percent += i128::from(deal.amount.amount_minor) * i128::from(deal.probability);
@@ -110,7 +115,7 @@ fn round_percent(x: i128) -> i64 {
 
 impl Dataset<'_> {
     /// The category of one deal under the thresholds in the parameters.
-    pub fn category(&self, deal: &Deal) -> ForecastCategory {
+    pub fn category(&self, deal: &DealFacts) -> ForecastCategory {
         let best_case = self.params.best_case_min.unwrap_or(50);
         let commit = self.params.commit_min.unwrap_or(80);
         match deal.status {

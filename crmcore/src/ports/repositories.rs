@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 
 use crate::actor::Role;
+use crate::analytics::DealSnapshot;
 use crate::contact::{Contact, ContactFilter};
 use crate::deal::{Deal, DealFilter, StageChange};
 use crate::error::Result;
@@ -81,8 +82,10 @@ pub trait DealRepository: Send + Sync {
     async fn list(&self, tenant: TenantId, filter: &DealFilter, page: PageRequest) -> Result<Page<Deal>>;
     /// The deal's stage changes, oldest first. MUST return `NotFound` when the deal is absent.
     async fn stage_history(&self, tenant: TenantId, id: DealId) -> Result<Vec<StageChange>>;
-    /// Every deal of the tenant and every stage change of those deals, in one read (for
-    /// analytics). MUST return the deals ordered by id ascending and the changes ordered by deal
-    /// id, then oldest first within a deal; MUST return nothing from other tenants.
-    async fn snapshot(&self, tenant: TenantId) -> Result<(Vec<Deal>, Vec<StageChange>)>;
+    /// The analytics facts of every deal of the tenant and every stage change of those deals, in
+    /// one consistent read. MUST return the deals ordered by id ascending and the entries ordered
+    /// by deal id, then oldest first (write order) within a deal; MUST return nothing from other
+    /// tenants. It MUST equal [`DealSnapshot::from_deals`] of what [`get`](Self::get) and
+    /// [`stage_history`](Self::stage_history) return.
+    async fn snapshot(&self, tenant: TenantId) -> Result<DealSnapshot>;
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::fixtures::Fixture;
 use crate::actor::Role;
-use crate::analytics::AnalyticsParams;
+use crate::analytics::{AnalyticsParams, DealSnapshot};
 use crate::crm::Crm;
 use crate::deal::{Deal, DealFilter, DealStatus, NewDeal, StageChange, StageKind};
 use crate::id::DealId;
@@ -90,9 +90,9 @@ async fn all_deals(f: &Fixture) -> Vec<Deal> {
     out
 }
 
-/// `snapshot` returns every deal of the tenant (by id) and every stage change (by deal, oldest
-/// first), equal to the per-deal reads, and nothing of another tenant; the analytics computed
-/// from it match an independent recomputation from the per-deal API.
+/// `snapshot` returns the facts of every deal of the tenant (by id) and every stage change (by
+/// deal, oldest first), equal to the per-deal reads, and nothing of another tenant; the analytics
+/// computed from it match an independent recomputation from the per-deal API.
 pub async fn analytics_snapshot_agrees_and_isolates(store: Arc<dyn Store>) {
     let clock = Arc::new(ManualClock::new(start()));
     let crm = Crm::builder().shared_store(store.clone()).clock(clock.clone()).build().expect("crm");
@@ -103,21 +103,34 @@ pub async fn analytics_snapshot_agrees_and_isolates(store: Arc<dyn Store>) {
     // Past every generated change, so nothing lies in the future.
     clock.set(start() + Duration::days(540));
 
-    let (deals, history) = store.deals().snapshot(f.tenant.id).await.expect("snapshot");
+    let snapshot = store.deals().snapshot(f.tenant.id).await.expect("snapshot");
     let listed = all_deals(&f).await;
-    assert_eq!(deals, listed, "snapshot deals = listed deals, ordered by id");
     let mut expected: Vec<StageChange> = Vec::new();
     for deal in &listed {
         expected.extend(store.deals().stage_history(f.tenant.id, deal.id).await.expect("history"));
     }
-    assert_eq!(history, expected, "snapshot history = per-deal history, by deal then oldest first");
-    assert!(history.iter().all(|c| c.tenant_id == f.tenant.id));
-    let (other_deals, other_history) = store.deals().snapshot(other.tenant.id).await.expect("other snapshot");
-    assert_eq!(other_deals.len(), 10);
-    assert!(other_deals.iter().all(|d| d.tenant_id == other.tenant.id));
-    assert!(other_history.iter().all(|c| c.tenant_id == other.tenant.id));
-    let (none, none_history) = store.deals().snapshot(crate::id::TenantId::new()).await.expect("empty");
-    assert!(none.is_empty() && none_history.is_empty());
+    // Field by field, in the contract's order: deals by id, entries by deal then write order.
+    let ids = |deals: &[Deal]| deals.iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(snapshot.deals.iter().map(|d| d.id).collect::<Vec<_>>(), ids(&listed), "deals by id");
+    for (facts, deal) in snapshot.deals.iter().zip(&listed) {
+        assert_eq!(snapshot.stage_key(facts.stage), Some(deal.stage.as_str()));
+        let want = (deal.owner_id, deal.amount, deal.probability, deal.status, deal.expected_close);
+        assert_eq!((facts.owner_id, facts.amount, facts.probability, facts.status, facts.expected_close), want);
+        let want = (deal.closed_at, deal.created_at, deal.updated_at);
+        assert_eq!((facts.closed_at, facts.created_at, facts.updated_at), want, "times of {}", deal.id);
+    }
+    let entries: Vec<_> =
+        snapshot.entries.iter().map(|e| (e.deal_id, snapshot.stage_key(e.stage).unwrap_or("?"), e.at)).collect();
+    let want: Vec<_> = expected.iter().map(|c| (c.deal_id, c.to_stage.as_str(), c.changed_at)).collect();
+    assert_eq!(entries, want, "snapshot entries = per-deal history, by deal then oldest first");
+    assert_eq!(snapshot, DealSnapshot::from_deals(&listed, &expected));
+    let theirs = store.deals().snapshot(other.tenant.id).await.expect("other snapshot");
+    let their_ids = ids(&all_deals(&other).await);
+    assert_eq!(their_ids.len(), 10);
+    assert_eq!(theirs.deals.iter().map(|d| d.id).collect::<Vec<_>>(), their_ids, "only their deals");
+    assert!(theirs.entries.iter().all(|e| their_ids.contains(&e.deal_id)), "only their history");
+    let none = store.deals().snapshot(crate::id::TenantId::new()).await.expect("empty");
+    assert!(none.deals.is_empty() && none.entries.is_empty());
 
     // Independent recomputation from the per-deal reads.
     let pipeline = crm.pipeline();
