@@ -26,6 +26,7 @@ use crmcore::{CrmError, Result};
 use uuid::Uuid;
 
 mod activity;
+mod campaign;
 
 /// Every port of [`Store`] in memory. Cheap to create; nothing is persisted.
 #[derive(Debug, Default)]
@@ -51,6 +52,8 @@ struct State {
     jobs: BTreeMap<JobId, StoredJob>,
     /// Activities, comments, follows and notifications (`store/activity.rs`).
     activity: activity::ActivityState,
+    /// Campaigns, recipients, suppressions and engagement (`store/campaign.rs`).
+    campaign: campaign::CampaignState,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +196,9 @@ impl Store for MemoryStore {
         self
     }
     fn deals(&self) -> &dyn DealRepository {
+        self
+    }
+    fn campaigns(&self) -> &dyn crmcore::ports::CampaignRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

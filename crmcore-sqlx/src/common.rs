@@ -2,9 +2,11 @@
 //! values, error mapping, search patterns and the migration bookkeeping. Nothing here issues SQL.
 
 pub(crate) mod activity;
+pub(crate) mod campaign;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod migrate;
 pub(crate) mod rows;
 pub(crate) mod search;
+pub(crate) mod segment;
 pub(crate) mod types;

@@ -10,6 +10,7 @@
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
 mod activity;
+mod campaign;
 mod live;
 mod migrate;
 mod outbox;
@@ -154,6 +155,9 @@ impl Store for PgStore {
         self
     }
     fn deals(&self) -> &dyn DealRepository {
+        self
+    }
+    fn campaigns(&self) -> &dyn crmcore::ports::CampaignRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

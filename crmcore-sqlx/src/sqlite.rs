@@ -10,6 +10,7 @@
 //! `sqlite/migrate.rs`.
 
 mod activity;
+mod campaign;
 mod migrate;
 mod outbox;
 mod queue;
@@ -154,6 +155,9 @@ impl Store for SqliteStore {
         self
     }
     fn deals(&self) -> &dyn DealRepository {
+        self
+    }
+    fn campaigns(&self) -> &dyn crmcore::ports::CampaignRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

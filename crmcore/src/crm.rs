@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use crate::activity::{ActivityConfig, ActivityService};
 use crate::analytics::AnalyticsService;
+use crate::campaign::CampaignService;
+use crate::campaign::send::{CampaignConfig, Pacer};
 use crate::contact::ContactService;
 use crate::deal::{DealService, Pipeline};
 use crate::error::{CrmError, Port, Result};
@@ -34,6 +36,8 @@ struct Inner {
     wakeup: tokio::sync::Notify,
     activity: ActivityConfig,
     live: Arc<dyn LiveUpdates>,
+    campaign: CampaignConfig,
+    transport_pacer: Option<Pacer>,
 }
 
 impl Crm {
@@ -60,6 +64,20 @@ impl Crm {
     /// Deals and the pipeline.
     pub fn deals(&self) -> DealService<'_> {
         DealService::new(self)
+    }
+
+    /// E-mail campaigns: templates, segments, sending, suppressions.
+    pub fn campaigns(&self) -> CampaignService<'_> {
+        CampaignService::new(self)
+    }
+
+    /// Campaign sending settings.
+    pub fn campaign_config(&self) -> &CampaignConfig {
+        &self.inner.campaign
+    }
+
+    pub(crate) fn transport_pacer(&self) -> Option<&Pacer> {
+        self.inner.transport_pacer.as_ref()
     }
 
     /// Pipeline analytics: stage metrics, funnel, velocity, forecast, health, insights.
@@ -156,6 +174,7 @@ pub struct CrmBuilder {
     worker: WorkerConfig,
     activity: ActivityConfig,
     live: Option<Arc<dyn LiveUpdates>>,
+    campaign: CampaignConfig,
 }
 
 impl CrmBuilder {
@@ -225,6 +244,12 @@ impl CrmBuilder {
         self
     }
 
+    /// Campaign sending settings (default: [`CampaignConfig::default`]).
+    pub fn campaign_config(mut self, config: CampaignConfig) -> Self {
+        self.campaign = config;
+        self
+    }
+
     /// The live-update fan-out (default: in-process only, [`InProcessLiveUpdates`]).
     pub fn live_updates(mut self, live: Arc<dyn LiveUpdates>) -> Self {
         self.live = Some(live);
@@ -248,6 +273,8 @@ impl CrmBuilder {
                 wakeup: tokio::sync::Notify::new(),
                 activity: self.activity,
                 live: self.live.unwrap_or_else(|| Arc::new(InProcessLiveUpdates::default())),
+                transport_pacer: self.campaign.transport_rate_per_second.map(Pacer::new),
+                campaign: self.campaign,
             }),
         })
     }

@@ -77,6 +77,32 @@ event_catalogue! {
     CommentUpdated => "comment.updated",
     /// A comment was deleted (its tombstone keeps the thread together).
     CommentDeleted => "comment.deleted",
+    /// An e-mail template was added to the library.
+    EmailTemplateCreated => "email_template.created",
+    /// An e-mail template changed.
+    EmailTemplateUpdated => "email_template.updated",
+    /// A campaign was created.
+    CampaignCreated => "campaign.created",
+    /// A draft campaign changed.
+    CampaignUpdated => "campaign.updated",
+    /// A campaign got a send time (or lost it: `data.send_at` is then `null`).
+    CampaignScheduled => "campaign.scheduled",
+    /// A campaign started sending: its audience is being frozen.
+    CampaignStarted => "campaign.started",
+    /// A campaign was paused.
+    CampaignPaused => "campaign.paused",
+    /// A paused campaign (or failed recipients of a sent one) resumed sending.
+    CampaignResumed => "campaign.resumed",
+    /// A campaign was cancelled.
+    CampaignCancelled => "campaign.cancelled",
+    /// Every recipient of a campaign is done.
+    CampaignCompleted => "campaign.completed",
+    /// An A/B test chose the variant the rest of the audience gets.
+    CampaignWinnerChosen => "campaign.winner_chosen",
+    /// An address joined the suppression list.
+    EmailSuppressed => "email.suppressed",
+    /// An address left the suppression list.
+    EmailUnsuppressed => "email.unsuppressed",
 }
 
 impl EventType {
@@ -118,12 +144,23 @@ pub enum EntityKind {
     Deal,
     /// A comment.
     Comment,
+    /// An e-mail campaign.
+    Campaign,
+    /// An e-mail template.
+    EmailTemplate,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: &'static [EntityKind] =
-        &[EntityKind::Tenant, EntityKind::Member, EntityKind::Contact, EntityKind::Deal, EntityKind::Comment];
+    pub const ALL: &'static [EntityKind] = &[
+        EntityKind::Tenant,
+        EntityKind::Member,
+        EntityKind::Contact,
+        EntityKind::Deal,
+        EntityKind::Comment,
+        EntityKind::Campaign,
+        EntityKind::EmailTemplate,
+    ];
 
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
@@ -133,6 +170,8 @@ impl EntityKind {
             EntityKind::Contact => "contact",
             EntityKind::Deal => "deal",
             EntityKind::Comment => "comment",
+            EntityKind::Campaign => "campaign",
+            EntityKind::EmailTemplate => "email_template",
         }
     }
 }
@@ -146,6 +185,8 @@ impl FromStr for EntityKind {
             "contact" => Ok(EntityKind::Contact),
             "deal" => Ok(EntityKind::Deal),
             "comment" => Ok(EntityKind::Comment),
+            "campaign" => Ok(EntityKind::Campaign),
+            "email_template" => Ok(EntityKind::EmailTemplate),
             _ => Err(CrmError::invalid("entity_kind", "unknown", format!("unknown entity kind `{s}`"))),
         }
     }

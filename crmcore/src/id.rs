@@ -88,3 +88,15 @@ typed_id!(
     /// Identifies a refresh token.
     RefreshTokenId
 );
+typed_id!(
+    /// Identifies an e-mail campaign.
+    CampaignId
+);
+typed_id!(
+    /// Identifies an e-mail template.
+    EmailTemplateId
+);
+typed_id!(
+    /// Identifies one recipient of a campaign.
+    RecipientId
+);

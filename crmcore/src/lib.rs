@@ -34,6 +34,7 @@
 pub mod activity;
 pub mod actor;
 pub mod analytics;
+pub mod campaign;
 pub mod contact;
 mod crm;
 pub mod deal;
@@ -49,6 +50,7 @@ pub mod ports;
 mod record;
 pub mod secret;
 mod serde_util;
+pub mod template;
 pub mod tenant;
 pub mod value;
 pub mod webhook;

@@ -4,6 +4,7 @@
 
 mod activity;
 mod blob;
+mod campaign;
 mod clock;
 mod credentials;
 mod job_queue;
@@ -18,6 +19,7 @@ mod webhook_transport;
 
 pub use activity::{ActivityRepository, CommentRepository, FollowRepository, NotificationRepository};
 pub use blob::{BlobKey, BlobStore};
+pub use campaign::{CampaignRepository, Engagement};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{ApiKey, CredentialRepository, LoginCandidate, RefreshToken, RefreshTokenUse};
 pub use job_queue::{ClaimedJob, Enqueued, JobQueue, JobRecord, JobState, NewJob, QueueStats};

@@ -30,7 +30,13 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(crate::contact::Contact, crate::deal::Deal, crate::member::Member);
+versioned!(
+    crate::contact::Contact,
+    crate::deal::Deal,
+    crate::member::Member,
+    crate::campaign::Campaign,
+    crate::campaign::EmailTemplate
+);
 
 /// `Conflict` on `version` when the caller expected another version than the stored one.
 pub(crate) fn check_expected_version(expected: Option<i64>, current: &impl Versioned, entity: &str) -> Result<()> {

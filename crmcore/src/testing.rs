@@ -13,6 +13,7 @@
 
 mod activity;
 mod analytics;
+mod campaign;
 mod credentials;
 mod fixtures;
 mod isolation;
@@ -22,6 +23,7 @@ mod records;
 
 pub use activity::*;
 pub use analytics::*;
+pub use campaign::*;
 pub use credentials::*;
 pub use fixtures::Fixture;
 pub use isolation::*;
@@ -70,6 +72,9 @@ macro_rules! contract_suite {
                 inbox_counts_hold_under_concurrent_updates,
                 activity_tenant_isolation,
                 analytics_snapshot_agrees_and_isolates,
+                campaign_segments_agree_with_the_domain,
+                campaign_claims_are_exclusive_and_the_ledger_balances,
+                campaign_suppressions_templates_and_isolation,
             );
         }
     };

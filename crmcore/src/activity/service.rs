@@ -11,7 +11,7 @@ use crate::actor::{Actor, Permission};
 use crate::crm::Crm;
 use crate::error::{CrmError, Result};
 use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
-use crate::id::{ContactId, DealId, MemberId};
+use crate::id::{CampaignId, ContactId, DealId, EmailTemplateId, MemberId};
 use crate::page::{Page, PageRequest};
 use crate::record::to_json;
 
@@ -86,6 +86,10 @@ impl<'a> ActivityService<'a> {
             EntityKind::Deal => store.deals().get(tenant, DealId(entity.id)).await.map(drop),
             EntityKind::Member => store.members().get(tenant, MemberId(entity.id)).await.map(drop),
             EntityKind::Comment => store.comments().get(tenant, CommentId(entity.id)).await.map(drop),
+            EntityKind::Campaign => store.campaigns().get(tenant, CampaignId(entity.id)).await.map(drop),
+            EntityKind::EmailTemplate => {
+                store.campaigns().get_template(tenant, EmailTemplateId(entity.id)).await.map(drop)
+            }
             EntityKind::Tenant if entity.id == tenant.0 => Ok(()),
             EntityKind::Tenant => Err(CrmError::not_found("tenant", entity.id)),
             #[allow(unreachable_patterns)]

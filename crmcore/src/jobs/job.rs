@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{CrmError, Result};
+use crate::id::{CampaignId, TenantId};
 use crate::ports::{ClaimedJob, NewJob};
 
 /// Every kind of background job. Each capability adds its own variants.
@@ -16,6 +17,22 @@ pub enum Job {
     /// E-mails each member a digest of their unread `email_digest` notifications.
     #[serde(rename = "activity.digest")]
     SendNotificationDigests,
+    /// Freezes a campaign's audience and sends it, one slice at a time.
+    #[serde(rename = "campaign.send")]
+    SendCampaign {
+        /// The campaign's tenant.
+        tenant_id: TenantId,
+        /// The campaign.
+        campaign_id: CampaignId,
+    },
+    /// Launches a scheduled campaign when its send time comes.
+    #[serde(rename = "campaign.start")]
+    StartCampaign {
+        /// The campaign's tenant.
+        tenant_id: TenantId,
+        /// The campaign.
+        campaign_id: CampaignId,
+    },
 }
 
 impl Job {
@@ -30,6 +47,8 @@ impl Job {
         match self {
             Job::DispatchOutbox => "outbox.dispatch",
             Job::SendNotificationDigests => "activity.digest",
+            Job::SendCampaign { .. } => "campaign.send",
+            Job::StartCampaign { .. } => "campaign.start",
         }
     }
 
@@ -40,8 +59,16 @@ impl Job {
         let (dedupe_key, max_attempts) = match self {
             Job::DispatchOutbox => (Some(Self::OUTBOX_DEDUPE_KEY.to_owned()), 25),
             Job::SendNotificationDigests => (Some(Self::DIGEST_DEDUPE_KEY.to_owned()), 10),
+            // A send continues slice after slice through the queue's retry, so its attempts are
+            // not a failure budget.
+            Job::SendCampaign { campaign_id, .. } => (Some(format!("campaign.send:{campaign_id}")), 1_000_000),
+            Job::StartCampaign { campaign_id, .. } => (Some(format!("campaign.start:{campaign_id}")), 25),
         };
-        Ok(NewJob { kind: self.kind().to_owned(), payload, tenant_id: None, run_at, dedupe_key, max_attempts })
+        let tenant_id = match self {
+            Job::SendCampaign { tenant_id, .. } | Job::StartCampaign { tenant_id, .. } => Some(*tenant_id),
+            _ => None,
+        };
+        Ok(NewJob { kind: self.kind().to_owned(), payload, tenant_id, run_at, dedupe_key, max_attempts })
     }
 
     /// Decodes a claimed queue entry; `Validation` when its kind or payload is unknown.

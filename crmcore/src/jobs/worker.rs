@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use futures::future::FutureExt;
 
@@ -172,9 +172,13 @@ impl Worker {
         let now = self.crm.clock().now();
         let mut report = WorkerReport::default();
         let recorded = match result {
-            Ok(()) => {
+            Ok(None) => {
                 report.completed = 1;
                 queue.complete(job.id, job.lease, now).await
+            }
+            Ok(Some(at)) => {
+                report.completed = 1;
+                queue.retry(job.id, job.lease, at, "continues in its next slice", now).await
             }
             Err(error) if error.is_transient() && job.attempt < job.max_attempts => {
                 report.retried = 1;
@@ -202,10 +206,17 @@ impl Worker {
         }
     }
 
-    async fn perform(&self, job: &Job) -> Result<()> {
+    /// Runs a job; `Some(at)` asks to run it again at `at` (a job that works in slices).
+    async fn perform(&self, job: &Job) -> Result<Option<DateTime<Utc>>> {
         match job {
-            Job::DispatchOutbox => outbox_dispatcher::dispatch(&self.crm).await.map(drop),
-            Job::SendNotificationDigests => crate::activity::tracker::send_digests(&self.crm).await.map(drop),
+            Job::DispatchOutbox => outbox_dispatcher::dispatch(&self.crm).await.map(|_| None),
+            Job::SendNotificationDigests => crate::activity::tracker::send_digests(&self.crm).await.map(|_| None),
+            Job::SendCampaign { tenant_id, campaign_id } => {
+                crate::campaign::send::run(&self.crm, *tenant_id, *campaign_id).await
+            }
+            Job::StartCampaign { tenant_id, campaign_id } => {
+                crate::campaign::send::start_scheduled(&self.crm, *tenant_id, *campaign_id).await
+            }
         }
     }
 }

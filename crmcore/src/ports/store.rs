@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ports::{
-    ActivityRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository, FollowRepository,
-    JobQueue, MemberRepository, NotificationRepository, Outbox, TenantRepository,
+    ActivityRepository, CampaignRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository,
+    FollowRepository, JobQueue, MemberRepository, NotificationRepository, Outbox, TenantRepository,
 };
 
 /// A storage backend: one repository per aggregate, the job queue and the outbox.
@@ -24,6 +24,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn contacts(&self) -> &dyn ContactRepository;
     /// Deals and their stage history.
     fn deals(&self) -> &dyn DealRepository;
+    /// Campaigns, templates, recipients, suppressions and engagement.
+    fn campaigns(&self) -> &dyn CampaignRepository;
     /// Password hashes, API keys and refresh tokens.
     fn credentials(&self) -> &dyn CredentialRepository;
     /// Activities and feeds.

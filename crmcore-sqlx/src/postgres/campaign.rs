@@ -1,0 +1,11 @@
+//! Campaigns on PostgreSQL: the shared SQL of `common/campaign.rs`, with `jsonb` segment
+//! predicates and `SKIP LOCKED` claims.
+
+use super::{PgStore, append_events};
+
+crate::common::campaign::campaign_repository!(
+    PgStore,
+    sqlx::Postgres,
+    crate::common::segment::Dialect::Postgres,
+    " FOR UPDATE SKIP LOCKED"
+);

@@ -1,0 +1,388 @@
+//! The send job: freezes a campaign's audience in batches, then sends to leased batches of
+//! recipients, recording every attempt.
+//!
+//! Crash safety comes from the order of writes: a recipient is `sending` under a lease *before*
+//! its message leaves and `sent` only *after* the server accepted it. A crash between the two
+//! leaves the recipient `sending`; when the lease expires it is claimed and sent again, so nobody
+//! is skipped and the duplicates are bounded by the batch in flight. Pausing stops claiming; the
+//! batch in flight is recorded as usual, so resuming sends nothing twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::recipient::{Attempt, AttemptOutcome, Recipient, RecipientOutcome, RecipientStatus};
+use super::service::{contact_variables, template_variables};
+use super::{Campaign, CampaignStatus, state::Transition};
+use crate::actor::Actor;
+use crate::crm::Crm;
+use crate::error::{CrmError, Result};
+use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
+use crate::id::{CampaignId, RecipientId, TenantId};
+use crate::ports::{EmailMessage, MailError};
+use crate::record::to_json;
+use crate::template::{CompiledTemplate, TemplateSet};
+use crate::value::EmailAddress;
+
+/// How campaigns are sent.
+#[derive(Debug, Clone)]
+pub struct CampaignConfig {
+    /// Recipients claimed (and contacts frozen) per batch.
+    pub batch_size: u32,
+    /// Messages handed to the mailer at once.
+    pub concurrency: usize,
+    /// How long a claimed recipient stays with its sender before another may take it.
+    pub lease: Duration,
+    /// Delivery attempts before a transiently failing recipient is given up.
+    pub max_attempts: u32,
+    /// Backoff after the n-th transient failure (the last entry repeats).
+    pub retry_delays: Vec<Duration>,
+    /// Messages per second over every campaign together (the transport's limit).
+    pub transport_rate_per_second: Option<u32>,
+    /// How long one run of the send job works before it yields the worker.
+    pub slice: Duration,
+}
+
+impl Default for CampaignConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            concurrency: 16,
+            lease: Duration::minutes(5),
+            max_attempts: 5,
+            retry_delays: vec![Duration::minutes(1), Duration::minutes(5), Duration::minutes(30), Duration::hours(2)],
+            transport_rate_per_second: None,
+            slice: Duration::seconds(30),
+        }
+    }
+}
+
+impl CampaignConfig {
+    fn retry_delay(&self, failures: u32) -> Duration {
+        let index = (failures.max(1) as usize - 1).min(self.retry_delays.len().saturating_sub(1));
+        self.retry_delays.get(index).copied().unwrap_or(Duration::minutes(5))
+    }
+}
+
+/// Spaces out sends to at most `rate` per second (a virtual-clock scheduler: each caller reserves
+/// the next free slot, then sleeps until it).
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    interval: StdDuration,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    pub(crate) fn new(per_second: u32) -> Self {
+        Self {
+            interval: StdDuration::from_secs_f64(1.0 / f64::from(per_second.max(1))),
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    pub(crate) async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// A stable number in `0..10_000` for a (campaign, key) pair: A/B sampling and variant choice
+/// survive restarts because they are computed, never drawn.
+pub(crate) fn bucket(campaign: CampaignId, key: &[u8], salt: &str) -> u64 {
+    let digest = Sha256::new().chain_update(campaign.0.as_bytes()).chain_update(salt).chain_update(key).finalize();
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 10_000
+}
+
+/// The variant a recipient gets: `None` = held back for the A/B winner.
+pub(crate) fn assign_variant(campaign: &Campaign, contact_key: &[u8]) -> Option<u16> {
+    let Some(ab) = &campaign.ab_test else {
+        return Some(campaign.winner.unwrap_or(0));
+    };
+    if let Some(winner) = campaign.winner {
+        return Some(winner);
+    }
+    if bucket(campaign.id, contact_key, "sample") >= u64::from(ab.sample_percent) * 100 {
+        return None;
+    }
+    let total: u64 = campaign.variants.iter().map(|v| u64::from(v.weight)).sum::<u64>().max(1);
+    let point = bucket(campaign.id, contact_key, "variant") * total / 10_000;
+    let mut acc = 0;
+    for (i, variant) in campaign.variants.iter().enumerate() {
+        acc += u64::from(variant.weight);
+        if point < acc {
+            return u16::try_from(i).ok();
+        }
+    }
+    Some(0)
+}
+
+/// The deterministic Message-ID of a recipient (without angle brackets).
+pub(crate) fn message_id(recipient: RecipientId, from: &EmailAddress) -> String {
+    let domain = from.as_str().rsplit_once('@').map_or("localhost", |(_, d)| d);
+    format!("{recipient}@{domain}")
+}
+
+fn campaign_ref(id: CampaignId) -> EntityRef {
+    EntityRef { kind: EntityKind::Campaign, id: id.0 }
+}
+
+/// Runs one slice of a campaign's send. Returns when to run again, or `None` when there is
+/// nothing left to do (sent, paused, cancelled).
+pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<Option<DateTime<Utc>>> {
+    let config = crm.campaign_config().clone();
+    let started = crm.clock().now();
+    let mut templates: HashMap<u16, Arc<CompiledTemplate>> = HashMap::new();
+    loop {
+        let now = crm.clock().now();
+        if now - started > config.slice {
+            return Ok(Some(now));
+        }
+        let repo = crm.store().campaigns();
+        let campaign = repo.get(tenant, id).await?;
+        if campaign.status != CampaignStatus::Sending {
+            return Ok(None);
+        }
+        if !campaign.audience_frozen {
+            match freeze_step(crm, &campaign, config.batch_size).await {
+                Err(CrmError::Conflict { .. }) => continue,
+                other => other?,
+            }
+            continue;
+        }
+        let lease_until = now + config.lease;
+        let batch = repo.claim_recipients(tenant, id, now, lease_until, config.batch_size).await?;
+        if batch.is_empty() {
+            let counts = repo.recipient_counts(tenant, id).await?;
+            if counts.is_done() {
+                return complete(crm, &campaign).await.map(|()| None);
+            }
+            // Waiting: for retries that are not due, for leases held by another sender, or for
+            // the A/B winner.
+            let retry_at = repo.next_retry_at(tenant, id).await?;
+            let wake = retry_at.unwrap_or(now + Duration::seconds(5)).min(now + config.lease);
+            return Ok(Some(wake.max(now + Duration::milliseconds(200))));
+        }
+        send_batch(crm, &config, &campaign, batch, &mut templates).await?;
+    }
+}
+
+/// Launches a scheduled campaign once its send time has come; a campaign rescheduled later
+/// asks to run again at its new time, one unscheduled or launched by hand is left alone.
+pub(crate) async fn start_scheduled(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<Option<DateTime<Utc>>> {
+    let campaign = crm.store().campaigns().get(tenant, id).await?;
+    let now = crm.clock().now();
+    match campaign.send_at {
+        _ if campaign.status != CampaignStatus::Scheduled => Ok(None),
+        Some(at) if at > now => Ok(Some(at)),
+        _ => crm.campaigns().launch(&Actor::system(tenant), id).await.map(|_| None),
+    }
+}
+
+/// Freezes the next batch of the segment into recipients (suppressed addresses become
+/// `suppressed` recipients, so they are counted as targeted).
+async fn freeze_step(crm: &Crm, campaign: &Campaign, limit: u32) -> Result<()> {
+    let repo = crm.store().campaigns();
+    let as_of = campaign.launched_at.unwrap_or(campaign.updated_at);
+    let condition = campaign.segment.resolve("segment", as_of)?;
+    let after = campaign.freeze_cursor.map(Into::into);
+    let contacts = repo.segment_batch(campaign.tenant_id, &condition, after, limit).await?;
+    let emails: Vec<EmailAddress> = contacts.iter().filter_map(|c| c.email.clone()).collect();
+    let suppressed: HashSet<EmailAddress> =
+        repo.suppressed_among(campaign.tenant_id, &emails).await?.into_iter().collect();
+    let now = crm.clock().now();
+    let recipients: Vec<Recipient> = contacts
+        .iter()
+        .filter_map(|contact| {
+            let email = contact.email.clone()?;
+            let status =
+                if suppressed.contains(&email) { RecipientStatus::Suppressed } else { RecipientStatus::Pending };
+            Some(Recipient {
+                id: RecipientId::new(),
+                tenant_id: campaign.tenant_id,
+                campaign_id: campaign.id,
+                contact_id: contact.id,
+                variant: assign_variant(campaign, contact.id.0.as_bytes()),
+                email,
+                variables: contact_variables(contact),
+                status,
+                attempts: 0,
+                retry_at: None,
+                lease_until: None,
+                last_error: None,
+                sent_at: None,
+                updated_at: now,
+            })
+        })
+        .collect();
+    let mut next = campaign.clone();
+    next.freeze_cursor = contacts.last().map(|c| c.id.0).or(campaign.freeze_cursor);
+    next.audience_frozen = (contacts.len() as u32) < limit;
+    next.version += 1;
+    next.updated_at = now;
+    repo.add_recipients(&next, &recipients, &[]).await?;
+    Ok(())
+}
+
+async fn complete(crm: &Crm, campaign: &Campaign) -> Result<()> {
+    let now = crm.clock().now();
+    let mut next = campaign.clone();
+    next.status = campaign.status.apply(Transition::Complete)?;
+    next.completed_at = Some(now);
+    next.version += 1;
+    next.updated_at = now;
+    let counts = crm.store().campaigns().recipient_counts(campaign.tenant_id, campaign.id).await?;
+    let actor = Actor::system(campaign.tenant_id);
+    let data = serde_json::json!({ "object": to_json(&next)?, "counts": counts });
+    let event = DomainEvent::new(&actor, EventType::CampaignCompleted, campaign_ref(campaign.id), data, now);
+    match crm.store().campaigns().update(&next, &[event]).await {
+        // Paused or cancelled meanwhile: the person's choice stands.
+        Err(CrmError::Conflict { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+async fn compiled(
+    crm: &Crm,
+    campaign: &Campaign,
+    variant: u16,
+    cache: &mut HashMap<u16, Arc<CompiledTemplate>>,
+) -> Result<Arc<CompiledTemplate>> {
+    if let Some(found) = cache.get(&variant) {
+        return Ok(found.clone());
+    }
+    let spec = campaign
+        .variants
+        .get(usize::from(variant))
+        .ok_or_else(|| CrmError::Internal(format!("campaign {} has no variant {variant}", campaign.id)))?;
+    let template = crm.store().campaigns().get_template(campaign.tenant_id, spec.template_id).await?;
+    let subject = spec.subject.clone().unwrap_or(template.subject);
+    let compiled = Arc::new(TemplateSet::new(subject, template.html, template.text).compile(&template_variables())?);
+    cache.insert(variant, compiled.clone());
+    Ok(compiled)
+}
+
+fn from_header(campaign: &Campaign) -> String {
+    match &campaign.from_name {
+        Some(name) => {
+            let escaped: String = name
+                .chars()
+                .filter(|c| !c.is_control())
+                .flat_map(|c| matches!(c, '"' | '\\').then_some('\\').into_iter().chain([c]))
+                .collect();
+            format!("\"{escaped}\" <{}>", campaign.from_email)
+        }
+        None => campaign.from_email.to_string(),
+    }
+}
+
+async fn send_batch(
+    crm: &Crm,
+    config: &CampaignConfig,
+    campaign: &Campaign,
+    batch: Vec<Recipient>,
+    templates: &mut HashMap<u16, Arc<CompiledTemplate>>,
+) -> Result<()> {
+    let repo = crm.store().campaigns();
+    let emails: Vec<EmailAddress> = batch.iter().map(|r| r.email.clone()).collect();
+    let suppressed: HashSet<EmailAddress> =
+        repo.suppressed_among(campaign.tenant_id, &emails).await?.into_iter().collect();
+    let mut prepared = Vec::with_capacity(batch.len());
+    for recipient in batch {
+        let variant = recipient.variant.unwrap_or(0);
+        let template = compiled(crm, campaign, variant, templates).await?;
+        prepared.push((recipient, template));
+    }
+    let mailer = crm.mailer()?;
+    let campaign_pacer = campaign.rate_limit_per_second.map(Pacer::new);
+    let from = from_header(campaign);
+    let outcomes: Vec<RecipientOutcome> = futures::stream::iter(prepared)
+        .map(|(recipient, template)| {
+            let suppressed = suppressed.contains(&recipient.email);
+            let campaign_pacer = campaign_pacer.as_ref();
+            let from = from.as_str();
+            async move {
+                let message_id = message_id(recipient.id, &campaign.from_email);
+                let number = recipient.attempts + 1;
+                let attempt = |outcome, response: String| Attempt {
+                    recipient_id: recipient.id,
+                    number,
+                    at: crm.clock().now(),
+                    outcome,
+                    message_id: message_id.clone(),
+                    response,
+                };
+                if suppressed {
+                    return RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Suppressed, "suppressed at dispatch".into()),
+                        status: RecipientStatus::Suppressed,
+                        retry_at: None,
+                    };
+                }
+                let mut vars = recipient.variables.clone();
+                if let Some(map) = vars.as_object_mut() {
+                    map.insert("campaign_name".into(), campaign.name.clone().into());
+                }
+                let rendered = match template.render(&vars) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return RecipientOutcome {
+                            attempt: attempt(AttemptOutcome::Permanent, format!("render failed: {e}")),
+                            status: RecipientStatus::Failed,
+                            retry_at: None,
+                        };
+                    }
+                };
+                let message = EmailMessage {
+                    from: from.to_owned(),
+                    to: recipient.email.to_string(),
+                    reply_to: campaign.reply_to.as_ref().map(ToString::to_string),
+                    subject: rendered.subject,
+                    html: Some(rendered.html),
+                    text: Some(rendered.text),
+                    message_id: message_id.clone(),
+                    headers: vec![("X-Campaign-Id".into(), campaign.id.to_string())],
+                };
+                if let Some(pacer) = campaign_pacer {
+                    pacer.wait().await;
+                }
+                if let Some(pacer) = crm.transport_pacer() {
+                    pacer.wait().await;
+                }
+                match mailer.send(&message).await {
+                    Ok(receipt) => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Sent, receipt.response),
+                        status: RecipientStatus::Sent,
+                        retry_at: None,
+                    },
+                    Err(MailError::Permanent(response)) => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Permanent, response),
+                        status: RecipientStatus::Failed,
+                        retry_at: None,
+                    },
+                    Err(MailError::Transient(response)) if number >= config.max_attempts => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Transient, response),
+                        status: RecipientStatus::Failed,
+                        retry_at: None,
+                    },
+                    Err(MailError::Transient(response)) => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Transient, response),
+                        status: RecipientStatus::Pending,
+                        retry_at: Some(crm.clock().now() + config.retry_delay(number)),
+                    },
+                }
+            }
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    repo.record_outcomes(campaign.tenant_id, &outcomes, &[]).await
+}

@@ -1,0 +1,327 @@
+//! Campaigns end to end over the memory store: templates, segments, launch, the send ledger,
+//! suppression, pause/resume, transient failures and a crash in the middle of a send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chrono::{Duration, Utc};
+use crmcore::actor::{Actor, Role};
+use crmcore::campaign::{
+    CampaignStatus, NewCampaign, NewEmailTemplate, RecipientStatus, SegmentRule, SuppressionReason, Variant,
+};
+use crmcore::contact::NewContact;
+use crmcore::page::PageRequest;
+use crmcore::ports::{Clock, EmailMessage, MailError, Mailer, ManualClock, SendReceipt};
+use crmcore::tenant::NewOwner;
+use crmcore::{Crm, CrmError};
+use crmcore_memory::{CapturingMailer, MemoryStore};
+use serde_json::json;
+
+struct Setup {
+    crm: Crm,
+    owner: Actor,
+    clock: Arc<ManualClock>,
+}
+
+async fn setup(mailer: Arc<dyn Mailer>) -> Setup {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let config = crmcore::campaign::CampaignConfig { batch_size: 7, concurrency: 3, ..Default::default() };
+    let crm = Crm::builder()
+        .store(MemoryStore::new())
+        .clock(clock.clone())
+        .mailer(mailer)
+        .campaign_config(config)
+        .build()
+        .unwrap();
+    let owner = NewOwner { email: "owner@acme.test".into(), display_name: None, handle: None };
+    let (tenant, owner) = crm.tenants().create("Acme", owner).await.unwrap();
+    Setup { crm, owner: Actor::member(tenant.id, owner.id, Role::Owner), clock }
+}
+
+async fn contacts(s: &Setup, n: usize, tag: &str) {
+    for i in 0..n {
+        let input = NewContact {
+            email: Some(format!("{tag}{i}@example.com")),
+            first_name: (i % 2 == 0).then(|| format!("Name{i}")),
+            tags: vec![tag.into()],
+            custom_fields: [("plan".to_string(), json!(if i % 3 == 0 { "pro" } else { "free" }))].into(),
+            ..Default::default()
+        };
+        s.crm.contacts().create(&s.owner, input).await.unwrap();
+    }
+}
+
+async fn campaign(s: &Setup, segment: SegmentRule) -> crmcore::campaign::Campaign {
+    let template = s
+        .crm
+        .campaigns()
+        .create_template(
+            &s.owner,
+            NewEmailTemplate {
+                name: "Welcome".into(),
+                subject: "Hello {{ first_name | default('there', true) }}".into(),
+                html: "<p>Hi {{ first_name | default('there', true) }}, you are on {{ custom.plan }}.</p>\
+                       <a href=\"https://acme.test/offer\">Offer</a>"
+                    .into(),
+                text: None,
+            },
+        )
+        .await
+        .unwrap();
+    s.crm
+        .campaigns()
+        .create(
+            &s.owner,
+            NewCampaign {
+                name: "Spring".into(),
+                from_email: "news@acme.test".into(),
+                from_name: Some("Acme \"News\"".into()),
+                reply_to: None,
+                segment,
+                variants: vec![Variant { name: "A".into(), weight: 1, template_id: template.id, subject: None }],
+                ab_test: None,
+                rate_limit_per_second: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+fn tagged(tag: &str) -> SegmentRule {
+    SegmentRule::Tag { tag: tag.into() }
+}
+
+#[tokio::test]
+async fn a_launched_campaign_reaches_its_segment_once_each_with_a_balanced_ledger() {
+    let mailer = Arc::new(CapturingMailer::new());
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 20, "vip").await;
+    contacts(&s, 5, "other").await;
+    s.crm.campaigns().suppress(&s.owner, "vip3@example.com", SuppressionReason::Unsubscribed).await.unwrap();
+
+    let preview = s.crm.campaigns().preview_segment(&s.owner, &tagged("vip"), 3).await.unwrap();
+    assert_eq!(preview.count, 20);
+    assert_eq!(preview.sample.len(), 3);
+
+    let c = campaign(&s, tagged("vip")).await;
+    let launched = s.crm.campaigns().launch(&s.owner, c.id).await.unwrap();
+    assert_eq!(launched.status, CampaignStatus::Sending);
+    s.crm.worker().run_until_idle().await.unwrap();
+
+    let done = s.crm.campaigns().get(&s.owner, c.id).await.unwrap();
+    assert_eq!(done.status, CampaignStatus::Sent);
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert_eq!((counts.targeted, counts.sent, counts.suppressed, counts.failed), (20, 19, 1, 0));
+    assert!(counts.balanced() && counts.is_done());
+
+    let sent = mailer.sent();
+    assert_eq!(sent.len(), 19);
+    let mut by_to: HashMap<String, &EmailMessage> = HashMap::new();
+    for m in &sent {
+        assert!(by_to.insert(m.to.clone(), m).is_none(), "one message per recipient");
+    }
+    assert!(!by_to.contains_key("vip3@example.com"), "suppressed at freeze");
+    let m = by_to["vip0@example.com"];
+    assert_eq!(m.subject, "Hello Name0");
+    assert_eq!(m.from, "\"Acme \\\"News\\\"\" <news@acme.test>");
+    assert!(m.html.as_deref().unwrap().contains("you are on pro"));
+    assert!(m.text.as_deref().unwrap().contains("Hi Name0"));
+    assert_eq!(by_to["vip1@example.com"].subject, "Hello there");
+    assert!(m.message_id.ends_with("@acme.test"));
+
+    // The ledger: one attempt per sent recipient, carrying the Message-ID and the response.
+    let page = s.crm.campaigns().recipients(&s.owner, c.id, Some(RecipientStatus::Sent), PageRequest::first(50)).await;
+    let recipients = page.unwrap().items;
+    assert_eq!(recipients.len(), 19);
+    let r = &recipients[0];
+    let attempts = s.crm.campaigns().attempts(&s.owner, r.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(attempts[0].response.starts_with("250"));
+    assert!(sent.iter().any(|m| m.message_id == attempts[0].message_id && m.to == r.email.as_str()));
+
+    // A sent campaign is not edited, launched or paused again.
+    assert!(matches!(s.crm.campaigns().launch(&s.owner, c.id).await, Err(CrmError::Conflict { .. })));
+    assert!(matches!(s.crm.campaigns().pause(&s.owner, c.id).await, Err(CrmError::Conflict { .. })));
+}
+
+#[tokio::test]
+async fn transient_failures_retry_with_backoff_and_permanent_ones_fail() {
+    let mailer = Arc::new(CapturingMailer::new());
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 4, "vip").await;
+    mailer.fail_next(MailError::Transient("421 4.7.0 try later".into()));
+    mailer.fail_next(MailError::Permanent("550 5.1.1 no such user".into()));
+    let c = campaign(&s, tagged("vip")).await;
+    s.crm.campaigns().launch(&s.owner, c.id).await.unwrap();
+    s.crm.worker().run_until_idle().await.unwrap();
+
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.pending), (2, 1, 1), "{counts:?}");
+    assert_eq!(s.crm.campaigns().get(&s.owner, c.id).await.unwrap().status, CampaignStatus::Sending);
+
+    s.clock.advance(Duration::minutes(2));
+    s.crm.worker().run_until_idle().await.unwrap();
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.pending), (3, 1, 0));
+    assert!(counts.balanced());
+    assert_eq!(s.crm.campaigns().get(&s.owner, c.id).await.unwrap().status, CampaignStatus::Sent);
+
+    let campaigns = s.crm.campaigns();
+    let failed = campaigns.recipients(&s.owner, c.id, Some(RecipientStatus::Failed), PageRequest::first(5)).await;
+    let failed = failed.unwrap().items;
+    assert!(failed[0].last_error.as_deref().unwrap().contains("550"));
+
+    // Retry failed: the permanent failure goes out again (the mailer accepts it now).
+    let (again, moved) = s.crm.campaigns().retry_failed(&s.owner, c.id).await.unwrap();
+    assert_eq!((again.status, moved), (CampaignStatus::Sending, 1));
+    s.crm.worker().run_until_idle().await.unwrap();
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert_eq!((counts.sent, counts.failed), (4, 0));
+    let attempts = s.crm.campaigns().attempts(&s.owner, failed[0].id).await.unwrap();
+    assert_eq!(attempts.len(), 2, "the ledger keeps both attempts");
+    assert_eq!(mailer.sent().len(), 4);
+}
+
+/// Accepts `budget` messages, then stalls until the budget is raised (as if the server hung);
+/// dropping the send future mid-stall is what a killed process does.
+#[derive(Debug)]
+struct StallingMailer {
+    inner: CapturingMailer,
+    budget: AtomicUsize,
+    raised: tokio::sync::Notify,
+}
+
+impl StallingMailer {
+    fn new(budget: usize) -> Self {
+        Self { inner: CapturingMailer::new(), budget: AtomicUsize::new(budget), raised: tokio::sync::Notify::new() }
+    }
+
+    fn unblock(&self) {
+        self.budget.store(usize::MAX, Ordering::SeqCst);
+        self.raised.notify_waiters();
+    }
+}
+
+#[async_trait]
+impl Mailer for StallingMailer {
+    async fn send(&self, message: &EmailMessage) -> Result<SendReceipt, MailError> {
+        loop {
+            let mut raised = std::pin::pin!(self.raised.notified());
+            raised.as_mut().enable();
+            if self.budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_ok() {
+                break;
+            }
+            raised.await;
+        }
+        self.inner.send(message).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_mid_send_skips_nobody_and_duplicates_at_most_the_batch_in_flight() {
+    let mailer = Arc::new(StallingMailer::new(10));
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 30, "vip").await;
+    let c = campaign(&s, tagged("vip")).await;
+    s.crm.campaigns().launch(&s.owner, c.id).await.unwrap();
+
+    // The worker is dropped mid-batch: the "process" dies with messages in flight.
+    let crashed = tokio::time::timeout(std::time::Duration::from_millis(500), s.crm.worker().run_until_idle()).await;
+    assert!(crashed.is_err(), "the send stalled");
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert!(counts.sending > 0, "recipients were left in flight: {counts:?}");
+
+    // A new process: leases expire, the job and its recipients are claimed again.
+    mailer.unblock();
+    s.clock.advance(Duration::minutes(10));
+    s.crm.worker().run_until_idle().await.unwrap();
+
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert_eq!((counts.targeted, counts.sent), (30, 30), "{counts:?}");
+    assert!(counts.balanced());
+    let sent = mailer.inner.sent();
+    let mut per_address: HashMap<&str, usize> = HashMap::new();
+    for m in &sent {
+        *per_address.entry(m.to.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_address.len(), 30, "nobody skipped");
+    let duplicates = sent.len() - per_address.len();
+    assert!(duplicates <= 7, "duplicates bounded by one batch: {duplicates}");
+}
+
+#[tokio::test]
+async fn pause_and_resume_send_nothing_twice() {
+    let mailer = Arc::new(StallingMailer::new(8));
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 25, "vip").await;
+    let c = campaign(&s, tagged("vip")).await;
+    s.crm.campaigns().launch(&s.owner, c.id).await.unwrap();
+    let worker = s.crm.worker();
+    let run = tokio::spawn(async move { worker.run_until_idle().await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let paused = s.crm.campaigns().pause(&s.owner, c.id).await.unwrap();
+    assert_eq!(paused.status, CampaignStatus::Paused);
+    mailer.unblock();
+    // The batch in flight finishes; nothing new is claimed while paused.
+    run.await.unwrap().unwrap();
+    let at_pause = mailer.inner.sent().len();
+    assert!(at_pause < 25, "paused before the end ({at_pause})");
+    s.crm.worker().run_until_idle().await.unwrap();
+    assert_eq!(mailer.inner.sent().len(), at_pause, "nothing sent while paused");
+
+    s.crm.campaigns().resume(&s.owner, c.id).await.unwrap();
+    s.crm.worker().run_until_idle().await.unwrap();
+    let sent = mailer.inner.sent();
+    assert_eq!(sent.len(), 25, "every recipient exactly once");
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert_eq!(counts.sent, 25);
+    assert_eq!(s.crm.campaigns().get(&s.owner, c.id).await.unwrap().status, CampaignStatus::Sent);
+}
+
+#[tokio::test]
+async fn scheduling_cancelling_and_validation() {
+    let mailer = Arc::new(CapturingMailer::new());
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 3, "vip").await;
+    let c = campaign(&s, tagged("vip")).await;
+    let at = s.clock.now() + Duration::hours(1);
+    let scheduled = s.crm.campaigns().schedule(&s.owner, c.id, at).await.unwrap();
+    assert_eq!(scheduled.status, CampaignStatus::Scheduled);
+    s.crm.worker().run_until_idle().await.unwrap();
+    assert!(mailer.sent().is_empty(), "not before its time");
+    s.clock.advance(Duration::hours(1) + Duration::seconds(1));
+    s.crm.worker().run_until_idle().await.unwrap();
+    assert_eq!(mailer.sent().len(), 3);
+    assert_eq!(s.crm.campaigns().get(&s.owner, c.id).await.unwrap().status, CampaignStatus::Sent);
+
+    // Cancel a draft; edits after launch are refused.
+    let d = campaign(&s, tagged("vip")).await;
+    let cancelled = s.crm.campaigns().cancel(&s.owner, d.id).await.unwrap();
+    assert_eq!(cancelled.status, CampaignStatus::Cancelled);
+    let patch = crmcore::campaign::CampaignPatch { name: Some("x".into()), ..Default::default() };
+    assert!(matches!(s.crm.campaigns().update(&s.owner, d.id, patch).await, Err(CrmError::Conflict { .. })));
+
+    // Bad templates and rules are field errors with line numbers / paths.
+    let bad = NewEmailTemplate {
+        name: "Bad".into(),
+        subject: "Hi {{ nickname }}".into(),
+        html: "<p>\n{% if %}</p>".into(),
+        text: None,
+    };
+    let CrmError::Validation(errors) = s.crm.campaigns().create_template(&s.owner, bad).await.unwrap_err() else {
+        panic!("expected validation errors")
+    };
+    assert!(errors.iter().any(|e| e.field == "subject" && e.message.contains("nickname")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.field == "html" && e.message.contains("line 2")), "{errors:?}");
+    let rule = SegmentRule::All { rules: vec![SegmentRule::Tag { tag: "".into() }] };
+    let CrmError::Validation(errors) = s.crm.campaigns().preview_segment(&s.owner, &rule, 5).await.unwrap_err() else {
+        panic!("expected validation errors")
+    };
+    assert_eq!(errors[0].field, "segment.rules[0].tag");
+
+    // Viewers cannot launch.
+    let viewer = Actor::member(s.owner.tenant_id, crmcore::id::MemberId::new(), Role::Viewer);
+    assert!(matches!(s.crm.campaigns().launch(&viewer, d.id).await, Err(CrmError::Forbidden(_))));
+}
