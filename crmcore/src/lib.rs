@@ -49,6 +49,7 @@ pub mod ports;
 mod record;
 pub mod secret;
 mod serde_util;
+pub mod template;
 pub mod tenant;
 pub mod value;
 pub mod webhook;
