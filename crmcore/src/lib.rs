@@ -34,6 +34,7 @@
 pub mod activity;
 pub mod actor;
 pub mod analytics;
+pub mod campaign;
 pub mod contact;
 mod crm;
 pub mod deal;

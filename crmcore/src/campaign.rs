@@ -1,0 +1,3 @@
+//! Campaigns: e-mail sends to segments, with A/B variants, tracking and bounce handling.
+
+pub mod ab_test;
