@@ -35,6 +35,8 @@ mod routes;
 pub mod secrets;
 mod server;
 pub mod settings;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 pub mod state;
 #[cfg(feature = "webhook-http")]
 pub mod webhook_http;

@@ -5,6 +5,9 @@
 //!   SQL by the stores.
 //! - [`state`]: the campaign lifecycle, enforced here for every embedder.
 //! - [`recipient`]: one row per targeted contact, its status, and the ledger of every attempt.
+//! - [`ab_test`]: winner choice by a two-proportion z-test (Bonferroni-corrected), and the
+//!   deterministic variant assignment.
+//! - [`bounce`]: RFC 3464 delivery-status and RFC 5965 complaint reports.
 //! - [`service`]: [`CampaignService`], what `crm.campaigns()` returns.
 //! - `send` (crate-private): the job that freezes the audience and sends in leased batches.
 //!
@@ -12,6 +15,8 @@
 //! goes out and `sent` only after the mail server accepted it: a crash leaves at most the batch in
 //! flight to be sent again when its lease expires, and nobody is skipped.
 
+pub mod ab_test;
+pub mod bounce;
 pub mod recipient;
 pub mod segment;
 pub(crate) mod send;

@@ -52,6 +52,7 @@ pub mod secret;
 mod serde_util;
 pub mod template;
 pub mod tenant;
+pub mod token;
 pub mod value;
 pub mod webhook;
 

@@ -40,6 +40,7 @@ mod contacts;
 mod deals;
 mod errors;
 mod ops;
+mod smtp;
 mod support;
 mod tenancy;
 mod webhook_http;

@@ -13,8 +13,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
+use super::ab_test;
 use super::recipient::{Attempt, AttemptOutcome, Recipient, RecipientOutcome, RecipientStatus};
 use super::service::{contact_variables, template_variables};
 use super::{Campaign, CampaignStatus, state::Transition};
@@ -22,7 +22,7 @@ use crate::actor::Actor;
 use crate::crm::Crm;
 use crate::error::{CrmError, Result};
 use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
-use crate::id::{CampaignId, RecipientId, TenantId};
+use crate::id::{CampaignId, ContactId, RecipientId, TenantId};
 use crate::ports::{EmailMessage, MailError};
 use crate::record::to_json;
 use crate::template::{CompiledTemplate, TemplateSet};
@@ -95,34 +95,20 @@ impl Pacer {
     }
 }
 
-/// A stable number in `0..10_000` for a (campaign, key) pair: A/B sampling and variant choice
-/// survive restarts because they are computed, never drawn.
-pub(crate) fn bucket(campaign: CampaignId, key: &[u8], salt: &str) -> u64 {
-    let digest = Sha256::new().chain_update(campaign.0.as_bytes()).chain_update(salt).chain_update(key).finalize();
-    u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 10_000
-}
-
-/// The variant a recipient gets: `None` = held back for the A/B winner.
-pub(crate) fn assign_variant(campaign: &Campaign, contact_key: &[u8]) -> Option<u16> {
-    let Some(ab) = &campaign.ab_test else {
-        return Some(campaign.winner.unwrap_or(0));
+/// The variant a recipient gets, `None` = held back for the A/B winner. Sampling and variant
+/// choice are hashes of (campaign, contact), never random draws, so they survive restarts.
+pub(crate) fn assign_variant(campaign: &Campaign, contact: ContactId) -> Result<Option<u16>> {
+    let Some(ab) = campaign.ab_test.as_ref().filter(|_| campaign.winner.is_none()) else {
+        return Ok(Some(campaign.winner.unwrap_or(0)));
     };
-    if let Some(winner) = campaign.winner {
-        return Some(winner);
+    let (id, key) = (campaign.id.to_string(), contact.to_string());
+    let sample = [u32::from(ab.sample_percent), 100 - u32::from(ab.sample_percent.min(100))];
+    if ab_test::assign_variant(&id, &format!("sample:{key}"), &sample)? != 0 {
+        return Ok(None);
     }
-    if bucket(campaign.id, contact_key, "sample") >= u64::from(ab.sample_percent) * 100 {
-        return None;
-    }
-    let total: u64 = campaign.variants.iter().map(|v| u64::from(v.weight)).sum::<u64>().max(1);
-    let point = bucket(campaign.id, contact_key, "variant") * total / 10_000;
-    let mut acc = 0;
-    for (i, variant) in campaign.variants.iter().enumerate() {
-        acc += u64::from(variant.weight);
-        if point < acc {
-            return u16::try_from(i).ok();
-        }
-    }
-    Some(0)
+    let weights: Vec<u32> = campaign.variants.iter().map(|v| v.weight).collect();
+    let variant = ab_test::assign_variant(&id, &key, &weights)?;
+    Ok(Some(u16::try_from(variant).map_err(|_| CrmError::Internal("too many variants".into()))?))
 }
 
 /// The deterministic Message-ID of a recipient (without angle brackets).
@@ -199,30 +185,27 @@ async fn freeze_step(crm: &Crm, campaign: &Campaign, limit: u32) -> Result<()> {
     let suppressed: HashSet<EmailAddress> =
         repo.suppressed_among(campaign.tenant_id, &emails).await?.into_iter().collect();
     let now = crm.clock().now();
-    let recipients: Vec<Recipient> = contacts
-        .iter()
-        .filter_map(|contact| {
-            let email = contact.email.clone()?;
-            let status =
-                if suppressed.contains(&email) { RecipientStatus::Suppressed } else { RecipientStatus::Pending };
-            Some(Recipient {
-                id: RecipientId::new(),
-                tenant_id: campaign.tenant_id,
-                campaign_id: campaign.id,
-                contact_id: contact.id,
-                variant: assign_variant(campaign, contact.id.0.as_bytes()),
-                email,
-                variables: contact_variables(contact),
-                status,
-                attempts: 0,
-                retry_at: None,
-                lease_until: None,
-                last_error: None,
-                sent_at: None,
-                updated_at: now,
-            })
-        })
-        .collect();
+    let mut recipients = Vec::with_capacity(contacts.len());
+    for contact in &contacts {
+        let Some(email) = contact.email.clone() else { continue };
+        let status = if suppressed.contains(&email) { RecipientStatus::Suppressed } else { RecipientStatus::Pending };
+        recipients.push(Recipient {
+            id: RecipientId::new(),
+            tenant_id: campaign.tenant_id,
+            campaign_id: campaign.id,
+            contact_id: contact.id,
+            variant: assign_variant(campaign, contact.id)?,
+            email,
+            variables: contact_variables(contact),
+            status,
+            attempts: 0,
+            retry_at: None,
+            lease_until: None,
+            last_error: None,
+            sent_at: None,
+            updated_at: now,
+        });
+    }
     let mut next = campaign.clone();
     next.freeze_cursor = contacts.last().map(|c| c.id.0).or(campaign.freeze_cursor);
     next.audience_frozen = (contacts.len() as u32) < limit;
