@@ -22,6 +22,7 @@ pub mod segment;
 pub(crate) mod send;
 pub mod service;
 pub mod state;
+pub mod unsubscribe;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,7 @@ pub use segment::{Condition, SegmentPreview, SegmentRule};
 pub use send::CampaignConfig;
 pub use service::{CampaignPatch, CampaignService, NewCampaign, NewEmailTemplate, TemplatePatch};
 pub use state::CampaignStatus;
+pub use unsubscribe::{LinkConfig, UnsubscribeLinks, UnsubscribeTarget};
 
 use crate::actor::Principal;
 use crate::id::{CampaignId, EmailTemplateId, TenantId};

@@ -257,7 +257,10 @@ impl CrmBuilder {
     }
 
     /// Builds the `Crm`; `Validation` when no store was given.
-    pub fn build(self) -> Result<Crm> {
+    pub fn build(mut self) -> Result<Crm> {
+        if self.campaign.links.is_none() {
+            self.campaign.links = Some(crate::campaign::LinkConfig::ephemeral()?);
+        }
         let store = self.store.ok_or_else(|| CrmError::invalid("store", "required", "a store is required"))?;
         Ok(Crm {
             inner: Arc::new(Inner {

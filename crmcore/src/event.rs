@@ -103,6 +103,8 @@ event_catalogue! {
     EmailSuppressed => "email.suppressed",
     /// An address left the suppression list.
     EmailUnsuppressed => "email.unsuppressed",
+    /// A recipient unsubscribed through a campaign message's link.
+    EmailUnsubscribed => "email.unsubscribed",
 }
 
 impl EventType {

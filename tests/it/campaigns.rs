@@ -27,7 +27,12 @@ struct Setup {
 
 async fn setup(mailer: Arc<dyn Mailer>) -> Setup {
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let config = crmcore::campaign::CampaignConfig { batch_size: 7, concurrency: 3, ..Default::default() };
+    let links = crmcore::campaign::LinkConfig {
+        public_url: Some("https://crm.acme.test/".into()),
+        ..crmcore::campaign::LinkConfig::ephemeral().unwrap()
+    };
+    let config =
+        crmcore::campaign::CampaignConfig { batch_size: 7, concurrency: 3, links: Some(links), ..Default::default() };
     let crm = Crm::builder()
         .store(MemoryStore::new())
         .clock(clock.clone())
@@ -140,6 +145,28 @@ async fn a_launched_campaign_reaches_its_segment_once_each_with_a_balanced_ledge
     assert_eq!(attempts.len(), 1);
     assert!(attempts[0].response.starts_with("250"));
     assert!(sent.iter().any(|m| m.message_id == attempts[0].message_id && m.to == r.email.as_str()));
+
+    // Every message can be unsubscribed from: https one-click (RFC 8058) and mailto.
+    let header = |m: &EmailMessage, name: &str| {
+        m.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    let list = header(m, "List-Unsubscribe");
+    assert!(list.starts_with("<https://crm.acme.test/t/u/"), "{list}");
+    assert!(list.contains(">, <mailto:news@acme.test?subject=unsubscribe%20"), "{list}");
+    assert_eq!(header(m, "List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
+    let token = list.trim_start_matches("<https://crm.acme.test/t/u/").split('>').next().unwrap().to_owned();
+    let target = s.crm.campaigns().unsubscribe_target(&token).await.unwrap();
+    assert_eq!((target.email.as_str(), target.already_unsubscribed), ("vip0@example.com", false));
+    let done_once = s.crm.campaigns().unsubscribe(&token).await.unwrap();
+    assert!(!done_once.already_unsubscribed);
+    assert!(s.crm.campaigns().unsubscribe(&token).await.unwrap().already_unsubscribed, "idempotent");
+    let listed = s.crm.campaigns().suppressions(&s.owner, None, 10).await.unwrap();
+    assert!(listed.iter().any(|x| x.email.as_str() == "vip0@example.com" && x.campaign_id == Some(c.id)));
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(s.crm.campaigns().unsubscribe(&tampered).await, Err(CrmError::Validation(_))));
+    assert!(m.html.as_deref().unwrap().contains("Offer"));
 
     // A sent campaign is not edited, launched or paused again.
     assert!(matches!(s.crm.campaigns().launch(&s.owner, c.id).await, Err(CrmError::Conflict { .. })));

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use super::ab_test;
 use super::recipient::{Attempt, AttemptOutcome, Recipient, RecipientOutcome, RecipientStatus};
 use super::service::{contact_variables, template_variables};
+use super::unsubscribe::{LinkConfig, links};
 use super::{Campaign, CampaignStatus, state::Transition};
 use crate::actor::Actor;
 use crate::crm::Crm;
@@ -45,6 +46,9 @@ pub struct CampaignConfig {
     pub transport_rate_per_second: Option<u32>,
     /// How long one run of the send job works before it yields the worker.
     pub slice: Duration,
+    /// Unsubscribe links; when absent, [`crate::CrmBuilder::build`] makes one with a random key
+    /// and no public URL (messages then carry only a `mailto:` unsubscribe).
+    pub links: Option<LinkConfig>,
 }
 
 impl Default for CampaignConfig {
@@ -57,6 +61,7 @@ impl Default for CampaignConfig {
             retry_delays: vec![Duration::minutes(1), Duration::minutes(5), Duration::minutes(30), Duration::hours(2)],
             transport_rate_per_second: None,
             slice: Duration::seconds(30),
+            links: None,
         }
     }
 }
@@ -285,6 +290,11 @@ async fn send_batch(
         prepared.push((recipient, template));
     }
     let mailer = crm.mailer()?;
+    let link_config = crm
+        .campaign_config()
+        .links
+        .as_ref()
+        .ok_or_else(|| CrmError::Internal("no unsubscribe link settings".into()))?;
     let campaign_pacer = campaign.rate_limit_per_second.map(Pacer::new);
     let from = from_header(campaign);
     let outcomes: Vec<RecipientOutcome> = futures::stream::iter(prepared)
@@ -310,9 +320,20 @@ async fn send_batch(
                         retry_at: None,
                     };
                 }
+                let unsubscribe = match links(link_config, &recipient, &campaign.from_email) {
+                    Ok(links) => links,
+                    Err(e) => {
+                        return RecipientOutcome {
+                            attempt: attempt(AttemptOutcome::Permanent, format!("unsubscribe link: {e}")),
+                            status: RecipientStatus::Failed,
+                            retry_at: None,
+                        };
+                    }
+                };
                 let mut vars = recipient.variables.clone();
                 if let Some(map) = vars.as_object_mut() {
                     map.insert("campaign_name".into(), campaign.name.clone().into());
+                    map.insert("unsubscribe_url".into(), unsubscribe.preferred().into());
                 }
                 let rendered = match template.render(&vars) {
                     Ok(r) => r,
@@ -332,7 +353,10 @@ async fn send_batch(
                     html: Some(rendered.html),
                     text: Some(rendered.text),
                     message_id: message_id.clone(),
-                    headers: vec![("X-Campaign-Id".into(), campaign.id.to_string())],
+                    headers: [("X-Campaign-Id".to_owned(), campaign.id.to_string())]
+                        .into_iter()
+                        .chain(unsubscribe.headers())
+                        .collect(),
                 };
                 if let Some(pacer) = campaign_pacer {
                     pacer.wait().await;

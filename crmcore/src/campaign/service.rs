@@ -179,6 +179,10 @@ impl<'a> CampaignService<'a> {
         Self { crm }
     }
 
+    pub(crate) fn crm(&self) -> &'a Crm {
+        self.crm
+    }
+
     // ----- templates -------------------------------------------------------------------------
 
     /// Adds a template (needs `manage_campaigns`); syntax errors and unknown variables are
