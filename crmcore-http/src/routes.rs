@@ -10,6 +10,7 @@ pub(crate) mod deals;
 pub(crate) mod members;
 pub(crate) mod ops;
 pub(crate) mod stream;
+pub(crate) mod unsubscribe;
 
 use std::time::Duration;
 
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/t/u/{token}", get(unsubscribe::confirm).post(unsubscribe::unsubscribe))
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), metrics::track))
@@ -107,10 +109,16 @@ fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer
     SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
 }
 
-/// One span per request carrying its id; the path only, since query strings may hold secrets.
+/// One span per request carrying its id; the path only, since query strings may hold secrets,
+/// and public link paths (`/t/…`, signed tokens) cut before the token.
 fn request_span(request: &Request) -> tracing::Span {
     let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    let path = request.uri().path();
+    let path = match path.strip_prefix("/t/").and_then(|rest| rest.split_once('/')) {
+        Some((kind, _)) => format!("/t/{kind}/…"),
+        None => path.to_owned(),
+    };
+    tracing::info_span!("request", method = %request.method(), path = %path, request_id = %id)
 }
 
 /// CORS for the configured origins only; with none configured, no origin is allowed.
