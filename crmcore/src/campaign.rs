@@ -22,6 +22,7 @@ pub mod segment;
 pub(crate) mod send;
 pub mod service;
 pub mod state;
+pub mod tracking;
 pub mod unsubscribe;
 
 use chrono::{DateTime, Utc};
@@ -35,6 +36,7 @@ pub use segment::{Condition, SegmentPreview, SegmentRule};
 pub use send::CampaignConfig;
 pub use service::{CampaignPatch, CampaignService, NewCampaign, NewEmailTemplate, TemplatePatch};
 pub use state::CampaignStatus;
+pub use tracking::{CampaignStats, EngagementCount, EngagementSummary, LinkStats, TrackingConfig, VariantReport};
 pub use unsubscribe::{LinkConfig, UnsubscribeLinks, UnsubscribeTarget};
 
 use crate::actor::Principal;
@@ -135,6 +137,10 @@ pub struct Campaign {
     pub ab_test: Option<AbTest>,
     /// The variant chosen after the test phase.
     pub winner: Option<u16>,
+    /// When the A/B winner is to be chosen (set once the test phase is sent).
+    pub ab_decide_at: Option<DateTime<Utc>>,
+    /// Each variant's static links, frozen at launch: click redirects look targets up here.
+    pub links: Vec<Vec<String>>,
     /// Messages per second for this campaign.
     pub rate_limit_per_second: Option<u32>,
     /// When a scheduled campaign starts.

@@ -105,6 +105,16 @@ event_catalogue! {
     EmailUnsuppressed => "email.unsuppressed",
     /// A recipient unsubscribed through a campaign message's link.
     EmailUnsubscribed => "email.unsubscribed",
+    /// A campaign message was opened (not by a scanner).
+    EmailOpened => "email.opened",
+    /// A tracked link of a campaign message was clicked.
+    EmailClicked => "email.clicked",
+    /// A conversion was attributed to a campaign.
+    EmailConverted => "email.converted",
+    /// A campaign message bounced (hard or soft).
+    EmailBounced => "email.bounced",
+    /// A recipient reported a campaign message as spam.
+    EmailComplained => "email.complained",
 }
 
 impl EventType {

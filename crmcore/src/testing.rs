@@ -75,6 +75,7 @@ macro_rules! contract_suite {
                 campaign_segments_agree_with_the_domain,
                 campaign_claims_are_exclusive_and_the_ledger_balances,
                 campaign_suppressions_templates_and_isolation,
+                campaign_engagement_is_summarised_without_bots,
             );
         }
     };

@@ -168,6 +168,42 @@ async fn a_launched_campaign_reaches_its_segment_once_each_with_a_balanced_ledge
     assert!(matches!(s.crm.campaigns().unsubscribe(&tampered).await, Err(CrmError::Validation(_))));
     assert!(m.html.as_deref().unwrap().contains("Offer"));
 
+    // Tracking: the static link goes through the click redirect, the pixel is there.
+    let html = m.html.as_deref().unwrap();
+    assert!(!html.contains("href=\"https://acme.test/offer\""), "the link is tracked");
+    let click = html.split("href=\"https://crm.acme.test/t/c/").nth(1).unwrap().split('"').next().unwrap();
+    let open = html.split("src=\"https://crm.acme.test/t/o/").nth(1).unwrap().split('"').next().unwrap();
+    // Machine traffic right after the send, or from a scanner, is kept but not counted.
+    s.crm.campaigns().record_open(open, Some("Mozilla/5.0 Thunderbird")).await.unwrap();
+    s.clock.advance(Duration::minutes(1));
+    s.crm.campaigns().record_open(open, Some("Barracuda Sentinel (EE)")).await.unwrap();
+    let target = s.crm.campaigns().record_click(click, Some("Mozilla/5.0 Thunderbird")).await.unwrap();
+    assert_eq!(target, "https://acme.test/offer", "the target comes from the frozen link table");
+    s.crm.campaigns().record_open(open, Some("Mozilla/5.0 Thunderbird")).await.unwrap();
+    assert!(matches!(s.crm.campaigns().record_click(open, None).await, Err(CrmError::Validation(_))), "purpose");
+    let contact = by_to["vip0@example.com"].to.clone();
+    let contact = s
+        .crm
+        .contacts()
+        .list(
+            &s.owner,
+            &crmcore::contact::ContactFilter { search: Some(contact), ..Default::default() },
+            PageRequest::first(1),
+        )
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    s.crm.campaigns().record_conversion(&s.owner, c.id, contact, Some(4_900)).await.unwrap();
+    let stats = s.crm.campaigns().stats(&s.owner, c.id).await.unwrap();
+    assert_eq!((stats.opens, stats.unique_opens, stats.clicks, stats.unique_clicks), (2, 1, 1, 1));
+    assert_eq!((stats.conversions, stats.conversion_value_minor, stats.bot_events), (1, 4_900, 2));
+    assert_eq!(stats.links[0].url, "https://acme.test/offer");
+    assert!((stats.open_rate - 1.0 / 19.0).abs() < 1e-9);
+    s.clock.advance(Duration::days(31));
+    let late = s.crm.campaigns().record_conversion(&s.owner, c.id, contact, None).await.unwrap_err();
+    assert!(matches!(late, CrmError::Validation(ref e) if e[0].code == "outside_attribution_window"), "{late:?}");
+
     // A sent campaign is not edited, launched or paused again.
     assert!(matches!(s.crm.campaigns().launch(&s.owner, c.id).await, Err(CrmError::Conflict { .. })));
     assert!(matches!(s.crm.campaigns().pause(&s.owner, c.id).await, Err(CrmError::Conflict { .. })));

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crmcore::campaign::segment::{Condition, SegmentDeal, SegmentEngagement, SegmentFacts};
+use crmcore::campaign::segment::{Condition, EngagementKind, SegmentDeal, SegmentEngagement, SegmentFacts};
 use crmcore::campaign::{
-    Attempt, Campaign, EmailTemplate, Recipient, RecipientCounts, RecipientOutcome, RecipientStatus, Suppression,
+    Attempt, Campaign, EmailTemplate, EngagementCount, EngagementSummary, Recipient, RecipientCounts, RecipientOutcome,
+    RecipientStatus, Suppression,
 };
 use crmcore::contact::Contact;
 use crmcore::event::DomainEvent;
@@ -455,7 +456,7 @@ impl CampaignRepository for MemoryStore {
             .collect())
     }
 
-    async fn record_engagement(&self, engagement: &Engagement, events: &[DomainEvent]) -> Result<()> {
+    async fn record_engagement(&self, engagement: &Engagement, events: &[DomainEvent]) -> Result<bool> {
         let mut state = self.lock();
         if !state.campaign.recipients.get(&engagement.recipient_id).is_some_and(|r| {
             r.tenant_id == engagement.tenant_id
@@ -464,13 +465,59 @@ impl CampaignRepository for MemoryStore {
         }) {
             return Err(CrmError::not_found("recipient", engagement.recipient_id));
         }
-        state
-            .campaign
-            .engagements
-            .entry((engagement.tenant_id, engagement.contact_id))
-            .or_default()
-            .push(engagement.clone());
+        let list = state.campaign.engagements.entry((engagement.tenant_id, engagement.contact_id)).or_default();
+        let first = !engagement.bot
+            && !list.iter().any(|e| !e.bot && e.recipient_id == engagement.recipient_id && e.kind == engagement.kind);
+        list.push(engagement.clone());
         state.append(events);
-        Ok(())
+        Ok(first)
+    }
+
+    async fn engagement_summary(&self, tenant: TenantId, campaign: CampaignId) -> Result<EngagementSummary> {
+        let state = self.lock();
+        let mut summary = EngagementSummary::default();
+        for r in state.campaign_recipients(campaign).filter(|r| r.tenant_id == tenant) {
+            if r.status == RecipientStatus::Sent {
+                *summary.sent_by_variant.entry(r.variant.unwrap_or(0)).or_default() += 1;
+            }
+        }
+        type Key = (EngagementKind, Option<u16>, Option<u16>);
+        let mut groups: BTreeMap<Key, (u64, BTreeSet<RecipientId>, i64)> = BTreeMap::new();
+        for e in state.campaign.engagements.values().flatten() {
+            if e.tenant_id != tenant || e.campaign_id != campaign {
+                continue;
+            }
+            if e.bot {
+                summary.bot_events += 1;
+                continue;
+            }
+            let variant = state.campaign.recipients.get(&e.recipient_id).and_then(|r| r.variant);
+            let group = groups.entry((e.kind, variant, e.link_index)).or_default();
+            group.0 += 1;
+            group.1.insert(e.recipient_id);
+            group.2 += e.value_minor.unwrap_or(0);
+        }
+        summary.counts = groups
+            .into_iter()
+            .map(|((kind, variant, link_index), (total, unique, value))| EngagementCount {
+                kind,
+                variant,
+                link_index,
+                total,
+                unique: unique.len() as u64,
+                value_minor: value,
+            })
+            .collect();
+        Ok(summary)
+    }
+
+    async fn recipient_for_contact(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        contact: ContactId,
+    ) -> Result<Option<Recipient>> {
+        let state = self.lock();
+        Ok(state.campaign_recipients(campaign).find(|r| r.tenant_id == tenant && r.contact_id == contact).cloned())
     }
 }

@@ -26,6 +26,8 @@ CREATE TABLE campaigns (
     variants               jsonb NOT NULL,
     ab_test                jsonb,
     winner                 bigint,
+    ab_decide_at           timestamptz,
+    links                  jsonb NOT NULL,
     rate_limit_per_second  bigint,
     send_at                timestamptz,
     audience_frozen        boolean NOT NULL,

@@ -26,6 +26,8 @@ CREATE TABLE campaigns (
     variants               TEXT NOT NULL,  -- JSON array
     ab_test                TEXT,           -- JSON
     winner                 INTEGER,
+    ab_decide_at           TEXT,
+    links                  TEXT NOT NULL,  -- JSON: each variant's frozen links
     rate_limit_per_second  INTEGER,
     send_at                TEXT,
     audience_frozen        INTEGER NOT NULL,

@@ -16,9 +16,10 @@ macro_rules! campaign_repository {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use crmcore::actor::Principal;
-            use crmcore::campaign::segment::Condition;
+            use crmcore::campaign::segment::{Condition, EngagementKind};
             use crmcore::campaign::{
-                AbTest, Attempt, AttemptOutcome, Campaign, CampaignStatus, EmailTemplate, Recipient, RecipientCounts,
+                AbTest, Attempt, AttemptOutcome, Campaign, CampaignStatus, EmailTemplate, EngagementCount,
+                EngagementSummary, Recipient, RecipientCounts,
                 RecipientOutcome, RecipientStatus, SegmentRule, Suppression, SuppressionReason, Variant,
             };
             use crmcore::contact::Contact;
@@ -39,7 +40,7 @@ macro_rules! campaign_repository {
 
             const TEMPLATE_COLUMNS: &str = "tenant_id, id, name, subject, html, text, created_at, updated_at, version";
             const CAMPAIGN_COLUMNS: &str = "tenant_id, id, name, status, from_email, from_name, reply_to, segment, \
-                variants, ab_test, winner, rate_limit_per_second, send_at, audience_frozen, freeze_cursor, created_by, \
+                variants, ab_test, winner, ab_decide_at, links, rate_limit_per_second, send_at, audience_frozen, freeze_cursor, created_by, \
                 launched_at, completed_at, created_at, updated_at, version";
             const RECIPIENT_COLUMNS: &str = "tenant_id, id, campaign_id, contact_id, email, variables, variant, status, \
                 attempts, retry_at, lease_until, last_error, sent_at, updated_at";
@@ -90,6 +91,8 @@ macro_rules! campaign_repository {
                 variants: Json<Vec<Variant>>,
                 ab_test: Option<Json<AbTest>>,
                 winner: Option<i64>,
+                ab_decide_at: Option<DbTime>,
+                links: Json<Vec<Vec<String>>>,
                 rate_limit_per_second: Option<i64>,
                 send_at: Option<DbTime>,
                 audience_frozen: bool,
@@ -116,6 +119,8 @@ macro_rules! campaign_repository {
                         variants: self.variants.0,
                         ab_test: self.ab_test.map(|j| j.0),
                         winner: self.winner.map(|w| u16::try_from(w).map_err(|e| corrupt("campaign winner", e))).transpose()?,
+                        ab_decide_at: self.ab_decide_at.map(|t| t.0),
+                        links: self.links.0,
                         rate_limit_per_second: self
                             .rate_limit_per_second
                             .map(|r| u32::try_from(r).map_err(|e| corrupt("campaign rate", e)))
@@ -234,7 +239,7 @@ macro_rules! campaign_repository {
                         "UPDATE campaigns SET name = $3, status = $4, from_email = $5, from_name = $6, reply_to = $7, \
                          segment = $8, variants = $9, ab_test = $10, winner = $11, rate_limit_per_second = $12, \
                          send_at = $13, audience_frozen = $14, freeze_cursor = $15, launched_at = $16, \
-                         completed_at = $17, updated_at = $18, version = $19 \
+                         completed_at = $17, updated_at = $18, version = $19, ab_decide_at = $20, links = $21 \
                          WHERE tenant_id = $1 AND id = $2 AND version = $19 - 1",
                     )
                     .bind(DbId(c.tenant_id.0))
@@ -256,6 +261,8 @@ macro_rules! campaign_repository {
                     .bind(opt_time(c.completed_at))
                     .bind(DbTime(c.updated_at))
                     .bind(c.version)
+                    .bind(opt_time(c.ab_decide_at))
+                    .bind(Json(&c.links))
                     .execute(&mut **tx)
                     .await
                     .map_err(store_err)?;
@@ -366,7 +373,7 @@ macro_rules! campaign_repository {
                     let mut tx = self.begin().await?;
                     let sql = format!(
                         "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
                     );
                     sqlx::query(&sql)
                         .bind(DbId(c.tenant_id.0))
@@ -380,6 +387,8 @@ macro_rules! campaign_repository {
                         .bind(Json(&c.variants))
                         .bind(c.ab_test.as_ref().map(Json))
                         .bind(c.winner.map(i64::from))
+                        .bind(opt_time(c.ab_decide_at))
+                        .bind(Json(&c.links))
                         .bind(c.rate_limit_per_second.map(i64::from))
                         .bind(opt_time(c.send_at))
                         .bind(c.audience_frozen)
@@ -824,8 +833,18 @@ macro_rules! campaign_repository {
                     rows.into_iter().map(SuppressionRow::into_domain).collect()
                 }
 
-                async fn record_engagement(&self, e: &Engagement, events: &[DomainEvent]) -> Result<()> {
+                async fn record_engagement(&self, e: &Engagement, events: &[DomainEvent]) -> Result<bool> {
                     let mut tx = self.begin().await?;
+                    let seen: Option<(i64,)> = sqlx::query_as(
+                        "SELECT 1 FROM campaign_engagements WHERE tenant_id = $1 AND recipient_id = $2 AND kind = $3 \
+                         AND bot = (1 = 0) LIMIT 1",
+                    )
+                    .bind(DbId(e.tenant_id.0))
+                    .bind(DbId(e.recipient_id.0))
+                    .bind(e.kind.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_err)?;
                     let done = sqlx::query(
                         "INSERT INTO campaign_engagements (tenant_id, campaign_id, recipient_id, contact_id, kind, \
                          link_index, value_minor, bot, occurred_at) \
@@ -848,7 +867,84 @@ macro_rules! campaign_repository {
                         return Err(CrmError::not_found("recipient", e.recipient_id));
                     }
                     append_events(&mut tx, events).await?;
-                    tx.commit().await.map_err(store_err)
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(!e.bot && seen.is_none())
+                }
+
+                async fn engagement_summary(&self, tenant: TenantId, campaign: CampaignId) -> Result<EngagementSummary> {
+                    let mut summary = EngagementSummary::default();
+                    let sent: Vec<(Option<i64>, i64)> = sqlx::query_as(
+                        "SELECT variant, COUNT(*) FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2 \
+                         AND status = 'sent' GROUP BY variant",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(campaign.0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    for (variant, n) in sent {
+                        let variant = u16::try_from(variant.unwrap_or(0)).map_err(|e| corrupt("recipient variant", e))?;
+                        *summary.sent_by_variant.entry(variant).or_default() += n as u64;
+                    }
+                    let rows: Vec<(String, Option<i64>, Option<i64>, i64, i64, Option<i64>)> = sqlx::query_as(
+                        "SELECT e.kind, r.variant, e.link_index, COUNT(*), COUNT(DISTINCT e.recipient_id), \
+                         CAST(SUM(e.value_minor) AS BIGINT) \
+                         FROM campaign_engagements e JOIN campaign_recipients r \
+                           ON r.tenant_id = e.tenant_id AND r.id = e.recipient_id \
+                         WHERE e.tenant_id = $1 AND e.campaign_id = $2 AND e.bot = (1 = 0) \
+                         GROUP BY e.kind, r.variant, e.link_index",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(campaign.0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    let small = |v: Option<i64>, what: &str| {
+                        v.map(|v| u16::try_from(v).map_err(|e| corrupt(what, e))).transpose()
+                    };
+                    for (kind, variant, link, total, unique, value) in rows {
+                        summary.counts.push(EngagementCount {
+                            kind: EngagementKind::parse(&kind).map_err(|e| corrupt("engagement kind", e))?,
+                            variant: small(variant, "recipient variant")?,
+                            link_index: small(link, "engagement link")?,
+                            total: total as u64,
+                            unique: unique as u64,
+                            value_minor: value.unwrap_or(0),
+                        });
+                    }
+                    summary.counts.sort_by_key(|c| (c.kind, c.variant, c.link_index));
+                    let (bots,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM campaign_engagements WHERE tenant_id = $1 AND campaign_id = $2 \
+                         AND bot = (1 = 1)",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(campaign.0))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    summary.bot_events = bots as u64;
+                    Ok(summary)
+                }
+
+                async fn recipient_for_contact(
+                    &self,
+                    tenant: TenantId,
+                    campaign: CampaignId,
+                    contact: ContactId,
+                ) -> Result<Option<Recipient>> {
+                    let sql = format!(
+                        "SELECT {RECIPIENT_COLUMNS} FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2 \
+                         AND contact_id = $3"
+                    );
+                    sqlx::query_as::<_, RecipientRow>(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(campaign.0))
+                        .bind(DbId(contact.0))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_err)?
+                        .map(RecipientRow::into_domain)
+                        .transpose()
                 }
             }
         };

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use super::ab_test;
 use super::recipient::{Attempt, AttemptOutcome, Recipient, RecipientOutcome, RecipientStatus};
 use super::service::{contact_variables, template_variables};
+use super::tracking::{TrackingConfig, add_pixel, click_url, open_url, rewrite_links};
 use super::unsubscribe::{LinkConfig, links};
 use super::{Campaign, CampaignStatus, state::Transition};
 use crate::actor::Actor;
@@ -46,6 +47,8 @@ pub struct CampaignConfig {
     pub transport_rate_per_second: Option<u32>,
     /// How long one run of the send job works before it yields the worker.
     pub slice: Duration,
+    /// Open and click tracking.
+    pub tracking: TrackingConfig,
     /// Unsubscribe links; when absent, [`crate::CrmBuilder::build`] makes one with a random key
     /// and no public URL (messages then carry only a `mailto:` unsubscribe).
     pub links: Option<LinkConfig>,
@@ -62,6 +65,7 @@ impl Default for CampaignConfig {
             transport_rate_per_second: None,
             slice: Duration::seconds(30),
             links: None,
+            tracking: TrackingConfig::default(),
         }
     }
 }
@@ -345,12 +349,26 @@ async fn send_batch(
                         };
                     }
                 };
+                let mut html = rendered.html;
+                let tracking = &crm.campaign_config().tracking;
+                if tracking.clicks {
+                    if let Some(frozen) = campaign.links.get(usize::from(recipient.variant.unwrap_or(0))) {
+                        if !frozen.is_empty() && link_config.public_url.is_some() {
+                            html = rewrite_links(&html, frozen, |i| click_url(link_config, &recipient, i));
+                        }
+                    }
+                }
+                if tracking.opens {
+                    if let Ok(Some(url)) = open_url(link_config, &recipient) {
+                        add_pixel(&mut html, &url);
+                    }
+                }
                 let message = EmailMessage {
                     from: from.to_owned(),
                     to: recipient.email.to_string(),
                     reply_to: campaign.reply_to.as_ref().map(ToString::to_string),
                     subject: rendered.subject,
-                    html: Some(rendered.html),
+                    html: Some(html),
                     text: Some(rendered.text),
                     message_id: message_id.clone(),
                     headers: [("X-Campaign-Id".to_owned(), campaign.id.to_string())]

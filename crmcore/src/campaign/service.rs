@@ -383,6 +383,8 @@ impl<'a> CampaignService<'a> {
             variants: input.variants,
             ab_test: input.ab_test,
             winner: None,
+            ab_decide_at: None,
+            links: Vec::new(),
             rate_limit_per_second: input.rate_limit_per_second,
             send_at: None,
             audience_frozen: false,
@@ -503,9 +505,11 @@ impl<'a> CampaignService<'a> {
     pub async fn launch(&self, actor: &Actor, id: CampaignId) -> Result<Campaign> {
         actor.require(Permission::SendCampaign)?;
         let now = self.crm.clock().now();
+        let links = self.freeze_links(actor, id).await?;
         let campaign = self
             .transition(actor, id, Transition::Launch, EventType::CampaignStarted, |c| {
                 c.launched_at = Some(now);
+                c.links = links.clone();
             })
             .await?;
         self.enqueue_send(&campaign).await?;
@@ -696,6 +700,18 @@ impl<'a> CampaignService<'a> {
             }
         }
         Err(CrmError::conflict(Some("version"), "the campaign keeps changing; try again"))
+    }
+
+    /// Each variant's static links, from its template as it is now.
+    async fn freeze_links(&self, actor: &Actor, id: CampaignId) -> Result<Vec<Vec<String>>> {
+        let repo = self.crm.store().campaigns();
+        let campaign = repo.get(actor.tenant_id, id).await?;
+        let mut links = Vec::with_capacity(campaign.variants.len());
+        for variant in &campaign.variants {
+            let template = repo.get_template(actor.tenant_id, variant.template_id).await?;
+            links.push(super::tracking::extract_links(&template.html));
+        }
+        Ok(links)
     }
 
     async fn enqueue_send(&self, campaign: &Campaign) -> Result<()> {

@@ -3,7 +3,8 @@ use chrono::{DateTime, Utc};
 
 use crate::campaign::segment::{Condition, EngagementKind};
 use crate::campaign::{
-    Attempt, Campaign, EmailTemplate, Recipient, RecipientCounts, RecipientOutcome, RecipientStatus, Suppression,
+    Attempt, Campaign, EmailTemplate, EngagementSummary, Recipient, RecipientCounts, RecipientOutcome, RecipientStatus,
+    Suppression,
 };
 use crate::contact::Contact;
 use crate::error::Result;
@@ -148,6 +149,18 @@ pub trait CampaignRepository: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Suppression>>;
 
-    /// Records an engagement with its events.
-    async fn record_engagement(&self, engagement: &Engagement, events: &[DomainEvent]) -> Result<()>;
+    /// Records an engagement with its events; returns whether it is the recipient's first
+    /// non-bot engagement of its kind. MUST return `NotFound` unless the recipient belongs to the
+    /// engagement's tenant, campaign and contact.
+    async fn record_engagement(&self, engagement: &Engagement, events: &[DomainEvent]) -> Result<bool>;
+    /// The campaign's counted (non-bot) engagement grouped by kind, recipient variant and link,
+    /// its sent recipients per variant, and the number of bot events.
+    async fn engagement_summary(&self, tenant: TenantId, campaign: CampaignId) -> Result<EngagementSummary>;
+    /// The campaign's recipient frozen from `contact`, if any.
+    async fn recipient_for_contact(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        contact: ContactId,
+    ) -> Result<Option<Recipient>>;
 }

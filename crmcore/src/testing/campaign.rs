@@ -73,6 +73,8 @@ fn campaign(tenant: TenantId, template: EmailTemplateId) -> Campaign {
         variants: vec![Variant { name: "A".into(), weight: 1, template_id: template, subject: None }],
         ab_test: None,
         winner: None,
+        ab_decide_at: None,
+        links: vec![vec!["https://acme.test/a".into()]],
         rate_limit_per_second: None,
         send_at: None,
         audience_frozen: false,
@@ -578,4 +580,87 @@ pub async fn campaign_suppressions_templates_and_isolation(store: Arc<dyn Store>
         at: now,
     };
     assert!(matches!(repo.record_engagement(&engagement, &[]).await, Err(CrmError::NotFound { .. })));
+}
+
+/// Engagement: the first counted engagement of a kind is reported as first, bots are kept but
+/// never counted, the summary groups by kind, variant and link with unique recipients and
+/// values, and recipients are found by contact.
+pub async fn campaign_engagement_is_summarised_without_bots(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone(), "Engaged").await;
+    let repo = store.campaigns();
+    let mut c = stored_campaign(store.as_ref(), f.tenant.id).await;
+    let contacts: Vec<ContactId> = (0..4).map(|_| ContactId::new()).collect();
+    let recipients: Vec<Recipient> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, contact)| recipient(&c, *contact, &format!("e{i}@example.com"), Some((i % 2) as u16)))
+        .collect();
+    c = bumped(&c);
+    repo.add_recipients(&c, &recipients, &[]).await.expect("added");
+    let now = start();
+    let claimed = repo.claim_recipients(c.tenant_id, c.id, now, now + Duration::minutes(1), 10).await.expect("claimed");
+    let outcomes: Vec<RecipientOutcome> = claimed
+        .iter()
+        .map(|r| RecipientOutcome {
+            attempt: Attempt {
+                recipient_id: r.id,
+                number: 1,
+                at: now,
+                outcome: AttemptOutcome::Sent,
+                message_id: format!("{}@acme.test", r.id),
+                response: "250".into(),
+            },
+            status: RecipientStatus::Sent,
+            retry_at: None,
+        })
+        .collect();
+    repo.record_outcomes(c.tenant_id, &outcomes, &[]).await.expect("recorded");
+
+    let engage = |r: &Recipient, kind, link: Option<u16>, value: Option<i64>, bot| Engagement {
+        tenant_id: r.tenant_id,
+        campaign_id: r.campaign_id,
+        recipient_id: r.id,
+        contact_id: r.contact_id,
+        kind,
+        link_index: link,
+        value_minor: value,
+        bot,
+        at: now,
+    };
+    let [a, b, c2, _] = [&recipients[0], &recipients[1], &recipients[2], &recipients[3]];
+    assert!(!repo.record_engagement(&engage(a, EngagementKind::Opened, None, None, true), &[]).await.expect("bot"));
+    assert!(repo.record_engagement(&engage(a, EngagementKind::Opened, None, None, false), &[]).await.expect("first"));
+    assert!(!repo.record_engagement(&engage(a, EngagementKind::Opened, None, None, false), &[]).await.expect("again"));
+    assert!(
+        repo.record_engagement(&engage(a, EngagementKind::Clicked, Some(0), None, false), &[]).await.expect("click")
+    );
+    repo.record_engagement(&engage(a, EngagementKind::Clicked, Some(0), None, false), &[]).await.expect("click");
+    repo.record_engagement(&engage(b, EngagementKind::Clicked, Some(1), None, false), &[]).await.expect("click");
+    repo.record_engagement(&engage(c2, EngagementKind::Opened, None, None, false), &[]).await.expect("open");
+    repo.record_engagement(&engage(c2, EngagementKind::Converted, None, Some(1_500), false), &[]).await.expect("c");
+    repo.record_engagement(&engage(c2, EngagementKind::Converted, None, Some(500), false), &[]).await.expect("c");
+
+    let summary = repo.engagement_summary(f.tenant.id, c.id).await.expect("summary");
+    assert_eq!(summary.bot_events, 1);
+    assert_eq!(summary.sent_by_variant.get(&0), Some(&2));
+    assert_eq!(summary.sent_by_variant.get(&1), Some(&2));
+    let find = |kind, variant: u16, link: Option<u16>| {
+        summary
+            .counts
+            .iter()
+            .find(|x| x.kind == kind && x.variant == Some(variant) && x.link_index == link)
+            .map(|x| (x.total, x.unique, x.value_minor))
+    };
+    assert_eq!(find(EngagementKind::Opened, 0, None), Some((3, 2, 0)));
+    assert_eq!(find(EngagementKind::Clicked, 0, Some(0)), Some((2, 1, 0)));
+    assert_eq!(find(EngagementKind::Clicked, 1, Some(1)), Some((1, 1, 0)));
+    assert_eq!(find(EngagementKind::Converted, 0, None), Some((2, 1, 2_000)));
+    assert_eq!(summary.counts.len(), 4);
+
+    let found = repo.recipient_for_contact(f.tenant.id, c.id, contacts[1]).await.expect("found");
+    assert_eq!(found.map(|r| r.id), Some(b.id));
+    assert!(repo.recipient_for_contact(f.tenant.id, c.id, ContactId::new()).await.expect("none").is_none());
+    let other = Fixture::with_crm(f.crm.clone(), "Not engaged").await;
+    assert!(repo.recipient_for_contact(other.tenant.id, c.id, contacts[1]).await.expect("none").is_none());
+    assert!(repo.engagement_summary(other.tenant.id, c.id).await.expect("summary").counts.is_empty());
 }
