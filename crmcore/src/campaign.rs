@@ -139,6 +139,8 @@ pub struct Campaign {
     pub winner: Option<u16>,
     /// When the A/B winner is to be chosen (set once the test phase is sent).
     pub ab_decide_at: Option<DateTime<Utc>>,
+    /// How the A/B winner was chosen: the test statistics.
+    pub ab_decision: Option<ab_test::WinnerDecision>,
     /// Each variant's static links, frozen at launch: click redirects look targets up here.
     pub links: Vec<Vec<String>>,
     /// Messages per second for this campaign.

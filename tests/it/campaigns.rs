@@ -388,3 +388,69 @@ async fn scheduling_cancelling_and_validation() {
     let viewer = Actor::member(s.owner.tenant_id, crmcore::id::MemberId::new(), Role::Viewer);
     assert!(matches!(s.crm.campaigns().launch(&viewer, d.id).await, Err(CrmError::Forbidden(_))));
 }
+
+#[tokio::test]
+async fn an_ab_test_sends_the_significant_winner_to_the_rest() {
+    let mailer = Arc::new(CapturingMailer::new());
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 60, "vip").await;
+    let mut variants = Vec::new();
+    for (name, subject) in [("A", "Plain subject"), ("B", "Irresistible subject")] {
+        let t = NewEmailTemplate {
+            name: name.into(),
+            subject: subject.into(),
+            html: "<p>Hello</p><a href=\"https://acme.test/x\">x</a>".into(),
+            text: None,
+        };
+        let t = s.crm.campaigns().create_template(&s.owner, t).await.unwrap();
+        variants.push(Variant { name: name.into(), weight: 1, template_id: t.id, subject: None });
+    }
+    let input = NewCampaign {
+        name: "A/B".into(),
+        from_email: "news@acme.test".into(),
+        from_name: None,
+        reply_to: None,
+        segment: tagged("vip"),
+        variants,
+        ab_test: Some(crmcore::campaign::AbTest {
+            sample_percent: 50,
+            metric: crmcore::campaign::AbMetric::Opens,
+            alpha: 0.05,
+            decide_after_minutes: 60,
+        }),
+        rate_limit_per_second: None,
+    };
+    let c = s.crm.campaigns().create(&s.owner, input).await.unwrap();
+    s.crm.campaigns().launch(&s.owner, c.id).await.unwrap();
+    s.crm.worker().run_until_idle().await.unwrap();
+
+    let counts = s.crm.campaigns().counts(&s.owner, c.id).await.unwrap();
+    assert!(counts.held > 10 && counts.sent > 10, "a test phase and a held rest: {counts:?}");
+    assert_eq!(counts.sent + counts.held, 60);
+    // Everyone who got B opens it; nobody who got A does.
+    s.clock.advance(Duration::minutes(5));
+    let test_phase = mailer.sent();
+    for m in test_phase.iter().filter(|m| m.subject == "Irresistible subject") {
+        let html = m.html.as_deref().unwrap();
+        let open = html.split("/t/o/").nth(1).unwrap().split('"').next().unwrap();
+        s.crm.campaigns().record_open(open, Some("Mozilla/5.0")).await.unwrap();
+    }
+    // Not before the decision time; then the winner goes to the rest.
+    s.crm.worker().run_until_idle().await.unwrap();
+    assert_eq!(mailer.sent().len(), test_phase.len());
+    s.clock.advance(Duration::minutes(61));
+    s.crm.worker().run_until_idle().await.unwrap();
+
+    let done = s.crm.campaigns().get(&s.owner, c.id).await.unwrap();
+    assert_eq!(done.status, CampaignStatus::Sent);
+    assert_eq!(done.winner, Some(1));
+    let decision = done.ab_decision.unwrap();
+    assert_eq!(decision.winner, "B");
+    assert!(decision.comparisons[0].significant && decision.comparisons[0].p_value.unwrap() < 0.05, "{decision:?}");
+    let sent = mailer.sent();
+    assert_eq!(sent.len(), 60, "everyone exactly once");
+    assert!(sent[test_phase.len()..].iter().all(|m| m.subject == "Irresistible subject"));
+    let stats = s.crm.campaigns().stats(&s.owner, c.id).await.unwrap();
+    assert_eq!(stats.variants[0].unique_opens, 0);
+    assert!(stats.variants[1].sent > stats.variants[0].sent);
+}

@@ -27,6 +27,7 @@ CREATE TABLE campaigns (
     ab_test                jsonb,
     winner                 bigint,
     ab_decide_at           timestamptz,
+    ab_decision            jsonb,
     links                  jsonb NOT NULL,
     rate_limit_per_second  bigint,
     send_at                timestamptz,

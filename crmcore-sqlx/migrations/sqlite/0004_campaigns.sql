@@ -27,6 +27,7 @@ CREATE TABLE campaigns (
     ab_test                TEXT,           -- JSON
     winner                 INTEGER,
     ab_decide_at           TEXT,
+    ab_decision            TEXT,           -- JSON: the winner decision
     links                  TEXT NOT NULL,  -- JSON: each variant's frozen links
     rate_limit_per_second  INTEGER,
     send_at                TEXT,

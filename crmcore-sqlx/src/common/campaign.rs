@@ -16,6 +16,7 @@ macro_rules! campaign_repository {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use crmcore::actor::Principal;
+            use crmcore::campaign::ab_test::WinnerDecision;
             use crmcore::campaign::segment::{Condition, EngagementKind};
             use crmcore::campaign::{
                 AbTest, Attempt, AttemptOutcome, Campaign, CampaignStatus, EmailTemplate, EngagementCount,
@@ -40,7 +41,7 @@ macro_rules! campaign_repository {
 
             const TEMPLATE_COLUMNS: &str = "tenant_id, id, name, subject, html, text, created_at, updated_at, version";
             const CAMPAIGN_COLUMNS: &str = "tenant_id, id, name, status, from_email, from_name, reply_to, segment, \
-                variants, ab_test, winner, ab_decide_at, links, rate_limit_per_second, send_at, audience_frozen, freeze_cursor, created_by, \
+                variants, ab_test, winner, ab_decide_at, ab_decision, links, rate_limit_per_second, send_at, audience_frozen, freeze_cursor, created_by, \
                 launched_at, completed_at, created_at, updated_at, version";
             const RECIPIENT_COLUMNS: &str = "tenant_id, id, campaign_id, contact_id, email, variables, variant, status, \
                 attempts, retry_at, lease_until, last_error, sent_at, updated_at";
@@ -92,6 +93,7 @@ macro_rules! campaign_repository {
                 ab_test: Option<Json<AbTest>>,
                 winner: Option<i64>,
                 ab_decide_at: Option<DbTime>,
+                ab_decision: Option<Json<WinnerDecision>>,
                 links: Json<Vec<Vec<String>>>,
                 rate_limit_per_second: Option<i64>,
                 send_at: Option<DbTime>,
@@ -120,6 +122,7 @@ macro_rules! campaign_repository {
                         ab_test: self.ab_test.map(|j| j.0),
                         winner: self.winner.map(|w| u16::try_from(w).map_err(|e| corrupt("campaign winner", e))).transpose()?,
                         ab_decide_at: self.ab_decide_at.map(|t| t.0),
+                        ab_decision: self.ab_decision.map(|j| j.0),
                         links: self.links.0,
                         rate_limit_per_second: self
                             .rate_limit_per_second
@@ -239,7 +242,8 @@ macro_rules! campaign_repository {
                         "UPDATE campaigns SET name = $3, status = $4, from_email = $5, from_name = $6, reply_to = $7, \
                          segment = $8, variants = $9, ab_test = $10, winner = $11, rate_limit_per_second = $12, \
                          send_at = $13, audience_frozen = $14, freeze_cursor = $15, launched_at = $16, \
-                         completed_at = $17, updated_at = $18, version = $19, ab_decide_at = $20, links = $21 \
+                         completed_at = $17, updated_at = $18, version = $19, ab_decide_at = $20, links = $21, \
+                         ab_decision = $22 \
                          WHERE tenant_id = $1 AND id = $2 AND version = $19 - 1",
                     )
                     .bind(DbId(c.tenant_id.0))
@@ -263,6 +267,7 @@ macro_rules! campaign_repository {
                     .bind(c.version)
                     .bind(opt_time(c.ab_decide_at))
                     .bind(Json(&c.links))
+                    .bind(c.ab_decision.as_ref().map(Json))
                     .execute(&mut **tx)
                     .await
                     .map_err(store_err)?;
@@ -373,7 +378,7 @@ macro_rules! campaign_repository {
                     let mut tx = self.begin().await?;
                     let sql = format!(
                         "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+                         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
                     );
                     sqlx::query(&sql)
                         .bind(DbId(c.tenant_id.0))
@@ -388,6 +393,7 @@ macro_rules! campaign_repository {
                         .bind(c.ab_test.as_ref().map(Json))
                         .bind(c.winner.map(i64::from))
                         .bind(opt_time(c.ab_decide_at))
+                        .bind(c.ab_decision.as_ref().map(Json))
                         .bind(Json(&c.links))
                         .bind(c.rate_limit_per_second.map(i64::from))
                         .bind(opt_time(c.send_at))

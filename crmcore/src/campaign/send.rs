@@ -16,10 +16,11 @@ use futures::StreamExt;
 
 use super::ab_test;
 use super::recipient::{Attempt, AttemptOutcome, Recipient, RecipientOutcome, RecipientStatus};
+use super::segment::EngagementKind;
 use super::service::{contact_variables, template_variables};
 use super::tracking::{TrackingConfig, add_pixel, click_url, open_url, rewrite_links};
 use super::unsubscribe::{LinkConfig, links};
-use super::{Campaign, CampaignStatus, state::Transition};
+use super::{AbMetric, Campaign, CampaignStatus, state::Transition};
 use crate::actor::Actor;
 use crate::crm::Crm;
 use crate::error::{CrmError, Result};
@@ -160,6 +161,14 @@ pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<O
             if counts.is_done() {
                 return complete(crm, &campaign).await.map(|()| None);
             }
+            let test_phase_sent = counts.held > 0 && counts.pending == counts.held && counts.sending == 0;
+            if test_phase_sent && campaign.winner.is_none() {
+                match decide_winner(crm, &campaign, now).await {
+                    Ok(Some(at)) => return Ok(Some(at)),
+                    Ok(None) | Err(CrmError::Conflict { .. }) => continue,
+                    Err(other) => return Err(other),
+                }
+            }
             // Waiting: for retries that are not due, for leases held by another sender, or for
             // the A/B winner.
             let retry_at = repo.next_retry_at(tenant, id).await?;
@@ -222,6 +231,61 @@ async fn freeze_step(crm: &Crm, campaign: &Campaign, limit: u32) -> Result<()> {
     next.updated_at = now;
     repo.add_recipients(&next, &recipients, &[]).await?;
     Ok(())
+}
+
+/// Once the test phase is sent: waits `decide_after_minutes`, then picks the winner on the
+/// test's metric (two-proportion z-test, Bonferroni-corrected; the control unless a challenger
+/// is significantly better) and hands it every held recipient. `Some(at)` = come back at `at`.
+async fn decide_winner(crm: &Crm, campaign: &Campaign, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+    let Some(ab) = &campaign.ab_test else { return Ok(None) };
+    let repo = crm.store().campaigns();
+    let decide_at = match campaign.ab_decide_at {
+        Some(at) => at,
+        None => {
+            let at = now + Duration::minutes(i64::from(ab.decide_after_minutes));
+            let mut next = campaign.clone();
+            next.ab_decide_at = Some(at);
+            next.version += 1;
+            next.updated_at = now;
+            repo.update(&next, &[]).await?;
+            at
+        }
+    };
+    if now < decide_at {
+        return Ok(Some(decide_at));
+    }
+    let summary = repo.engagement_summary(campaign.tenant_id, campaign.id).await?;
+    let kind = match ab.metric {
+        AbMetric::Opens => EngagementKind::Opened,
+        AbMetric::Clicks => EngagementKind::Clicked,
+        AbMetric::Conversions => EngagementKind::Converted,
+    };
+    let stats: Vec<ab_test::VariantStats> = campaign
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let i = u16::try_from(i).unwrap_or(u16::MAX);
+            let sent = summary.sent_by_variant.get(&i).copied().unwrap_or(0);
+            let converted: u64 =
+                summary.counts.iter().filter(|c| c.kind == kind && c.variant == Some(i)).map(|c| c.unique).sum();
+            ab_test::VariantStats::new(v.name.clone(), sent, converted.min(sent))
+        })
+        .collect();
+    let decision = ab_test::choose_winner(&stats, ab.alpha)?;
+    let winner = campaign.variants.iter().position(|v| v.name == decision.winner).unwrap_or(0);
+    let winner = u16::try_from(winner).map_err(|_| CrmError::Internal("too many variants".into()))?;
+    let mut next = campaign.clone();
+    next.winner = Some(winner);
+    next.ab_decision = Some(decision.clone());
+    next.version += 1;
+    next.updated_at = now;
+    let actor = Actor::system(campaign.tenant_id);
+    let data = serde_json::json!({ "object": to_json(&next)?, "decision": decision });
+    let event = DomainEvent::new(&actor, EventType::CampaignWinnerChosen, campaign_ref(campaign.id), data, now);
+    repo.release_held(&next, winner, &[event]).await?;
+    crm.wake_worker();
+    Ok(None)
 }
 
 async fn complete(crm: &Crm, campaign: &Campaign) -> Result<()> {

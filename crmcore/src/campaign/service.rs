@@ -384,6 +384,7 @@ impl<'a> CampaignService<'a> {
             ab_test: input.ab_test,
             winner: None,
             ab_decide_at: None,
+            ab_decision: None,
             links: Vec::new(),
             rate_limit_per_second: input.rate_limit_per_second,
             send_at: None,

@@ -74,6 +74,7 @@ fn campaign(tenant: TenantId, template: EmailTemplateId) -> Campaign {
         ab_test: None,
         winner: None,
         ab_decide_at: None,
+        ab_decision: None,
         links: vec![vec!["https://acme.test/a".into()]],
         rate_limit_per_second: None,
         send_at: None,
