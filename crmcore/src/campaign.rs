@@ -17,6 +17,7 @@
 
 pub mod ab_test;
 pub mod bounce;
+pub mod bounces;
 pub mod recipient;
 pub mod segment;
 pub(crate) mod send;
@@ -28,6 +29,7 @@ pub mod unsubscribe;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use bounces::{BounceRecord, IngestOutcome};
 pub use recipient::{
     Attempt, AttemptOutcome, Recipient, RecipientCounts, RecipientOutcome, RecipientStatus, Suppression,
     SuppressionReason,

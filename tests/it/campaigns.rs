@@ -454,3 +454,49 @@ async fn an_ab_test_sends_the_significant_winner_to_the_rest() {
     assert_eq!(stats.variants[0].unique_opens, 0);
     assert!(stats.variants[1].sent > stats.variants[0].sent);
 }
+
+/// A minimal RFC 3464 report for `to`, about the message `message_id`.
+fn dsn(to: &str, message_id: &str, action: &str, status: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.acme.test\r\nTo: news@acme.test\r\nSubject: Delivery Status Notification\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nDelivery to {to} failed.\r\n\r\n\
+         --b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.test\r\n\r\n\
+         Final-Recipient: rfc822; {to}\r\nAction: {action}\r\nStatus: {status}\r\n\
+         Diagnostic-Code: smtp; {status} mailbox problem\r\n\r\n\
+         --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{message_id}>\r\nTo: {to}\r\n\r\n--b1--\r\n"
+    )
+}
+
+#[tokio::test]
+async fn bounce_reports_suppress_hard_bounces_at_once_and_soft_ones_after_the_limit() {
+    let mailer = Arc::new(CapturingMailer::new());
+    let s = setup(mailer.clone()).await;
+    contacts(&s, 3, "vip").await;
+    let c = campaign(&s, tagged("vip")).await;
+    s.crm.campaigns().launch(&s.owner, c.id).await.unwrap();
+    s.crm.worker().run_until_idle().await.unwrap();
+    let sent = mailer.sent();
+    let hard = &sent[0];
+    let report = dsn(&hard.to, &hard.message_id, "failed", "5.1.1");
+    let outcome = s.crm.campaigns().ingest_report(&s.owner, report.as_bytes()).await.unwrap();
+    assert_eq!((outcome.hard_bounces, outcome.suppressed.len()), (1, 1));
+    assert_eq!(outcome.suppressed[0].as_str(), hard.to);
+
+    let soft = &sent[1];
+    for round in 1..=3 {
+        let report = dsn(&soft.to, &soft.message_id, "delayed", "4.2.2");
+        let outcome = s.crm.campaigns().ingest_report(&s.owner, report.as_bytes()).await.unwrap();
+        assert_eq!(outcome.soft_bounces, 1);
+        assert_eq!(outcome.suppressed.len(), usize::from(round == 3), "suppressed at the third soft bounce");
+    }
+    let list = s.crm.campaigns().suppressions(&s.owner, None, 10).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|x| x.reason == SuppressionReason::Bounced && x.campaign_id == Some(c.id)));
+
+    let garbage = s.crm.campaigns().ingest_report(&s.owner, b"hello").await.unwrap_err();
+    assert!(matches!(garbage, CrmError::Validation(ref e) if e[0].field == "report"), "{garbage:?}");
+    let viewer = Actor::member(s.owner.tenant_id, crmcore::id::MemberId::new(), Role::Viewer);
+    let report = dsn(&sent[2].to, &sent[2].message_id, "failed", "5.1.1");
+    assert!(matches!(s.crm.campaigns().ingest_report(&viewer, report.as_bytes()).await, Err(CrmError::Forbidden(_))));
+}

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crmcore::campaign::bounce::BounceKind;
 use crmcore::campaign::segment::{Condition, EngagementKind, SegmentDeal, SegmentEngagement, SegmentFacts};
 use crmcore::campaign::{
-    Attempt, Campaign, EmailTemplate, EngagementCount, EngagementSummary, Recipient, RecipientCounts, RecipientOutcome,
-    RecipientStatus, Suppression,
+    Attempt, BounceRecord, Campaign, EmailTemplate, EngagementCount, EngagementSummary, Recipient, RecipientCounts,
+    RecipientOutcome, RecipientStatus, Suppression,
 };
 use crmcore::contact::Contact;
 use crmcore::event::DomainEvent;
@@ -34,6 +35,7 @@ pub(super) struct CampaignState {
     attempts: HashMap<RecipientId, Vec<Attempt>>,
     suppressions: BTreeMap<(TenantId, String), Suppression>,
     engagements: HashMap<(TenantId, ContactId), Vec<Engagement>>,
+    bounces: Vec<BounceRecord>,
 }
 
 impl State {
@@ -454,6 +456,22 @@ impl CampaignRepository for MemoryStore {
             .take(limit as usize)
             .map(|(_, s)| s.clone())
             .collect())
+    }
+
+    async fn record_bounce(&self, bounce: &BounceRecord, events: &[DomainEvent]) -> Result<u64> {
+        let mut state = self.lock();
+        if !state.tenants.contains_key(&bounce.tenant_id) {
+            return Err(CrmError::not_found("tenant", bounce.tenant_id));
+        }
+        state.campaign.bounces.push(bounce.clone());
+        let soft = state
+            .campaign
+            .bounces
+            .iter()
+            .filter(|b| b.tenant_id == bounce.tenant_id && b.email == bounce.email && b.kind == BounceKind::Soft)
+            .count();
+        state.append(events);
+        Ok(soft as u64)
     }
 
     async fn record_engagement(&self, engagement: &Engagement, events: &[DomainEvent]) -> Result<bool> {

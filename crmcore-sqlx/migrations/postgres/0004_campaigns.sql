@@ -101,3 +101,14 @@ CREATE TABLE campaign_engagements (
 );
 CREATE INDEX campaign_engagements_contact ON campaign_engagements (tenant_id, contact_id, kind);
 CREATE INDEX campaign_engagements_campaign ON campaign_engagements (tenant_id, campaign_id, kind);
+
+CREATE TABLE email_bounces (
+    seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id    uuid NOT NULL REFERENCES tenants (id),
+    email        text NOT NULL,
+    kind         text NOT NULL,
+    status       text NOT NULL,
+    campaign_id  uuid,
+    at           timestamptz NOT NULL
+);
+CREATE INDEX email_bounces_address ON email_bounces (tenant_id, email, kind);

@@ -101,3 +101,14 @@ CREATE TABLE campaign_engagements (
 );
 CREATE INDEX campaign_engagements_contact ON campaign_engagements (tenant_id, contact_id, kind);
 CREATE INDEX campaign_engagements_campaign ON campaign_engagements (tenant_id, campaign_id, kind);
+
+CREATE TABLE email_bounces (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id    TEXT NOT NULL REFERENCES tenants (id),
+    email        TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    campaign_id  TEXT,
+    at           TEXT NOT NULL
+);
+CREATE INDEX email_bounces_address ON email_bounces (tenant_id, email, kind);

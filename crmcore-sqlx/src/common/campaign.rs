@@ -17,9 +17,10 @@ macro_rules! campaign_repository {
             use chrono::{DateTime, Utc};
             use crmcore::actor::Principal;
             use crmcore::campaign::ab_test::WinnerDecision;
+            use crmcore::campaign::bounce::BounceKind;
             use crmcore::campaign::segment::{Condition, EngagementKind};
             use crmcore::campaign::{
-                AbTest, Attempt, AttemptOutcome, Campaign, CampaignStatus, EmailTemplate, EngagementCount,
+                AbTest, Attempt, AttemptOutcome, BounceRecord, Campaign, CampaignStatus, EmailTemplate, EngagementCount,
                 EngagementSummary, Recipient, RecipientCounts,
                 RecipientOutcome, RecipientStatus, SegmentRule, Suppression, SuppressionReason, Variant,
             };
@@ -837,6 +838,38 @@ macro_rules! campaign_repository {
                     .await
                     .map_err(store_err)?;
                     rows.into_iter().map(SuppressionRow::into_domain).collect()
+                }
+
+                async fn record_bounce(&self, b: &BounceRecord, events: &[DomainEvent]) -> Result<u64> {
+                    let mut tx = self.begin().await?;
+                    let kind = match b.kind {
+                        BounceKind::Hard => "hard",
+                        BounceKind::Soft => "soft",
+                    };
+                    sqlx::query(
+                        "INSERT INTO email_bounces (tenant_id, email, kind, status, campaign_id, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(DbId(b.tenant_id.0))
+                    .bind(b.email.as_str())
+                    .bind(kind)
+                    .bind(&b.status)
+                    .bind(opt_id(b.campaign_id.map(|c| c.0)))
+                    .bind(DbTime(b.at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, || CrmError::not_found("tenant", b.tenant_id)))?;
+                    let (soft,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM email_bounces WHERE tenant_id = $1 AND email = $2 AND kind = 'soft'",
+                    )
+                    .bind(DbId(b.tenant_id.0))
+                    .bind(b.email.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(store_err)?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(soft as u64)
                 }
 
                 async fn record_engagement(&self, e: &Engagement, events: &[DomainEvent]) -> Result<bool> {

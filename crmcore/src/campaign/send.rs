@@ -50,6 +50,8 @@ pub struct CampaignConfig {
     pub slice: Duration,
     /// Open and click tracking.
     pub tracking: TrackingConfig,
+    /// Soft bounces of one address before it is suppressed.
+    pub soft_bounce_limit: u32,
     /// Unsubscribe links; when absent, [`crate::CrmBuilder::build`] makes one with a random key
     /// and no public URL (messages then carry only a `mailto:` unsubscribe).
     pub links: Option<LinkConfig>,
@@ -67,6 +69,7 @@ impl Default for CampaignConfig {
             slice: Duration::seconds(30),
             links: None,
             tracking: TrackingConfig::default(),
+            soft_bounce_limit: 3,
         }
     }
 }

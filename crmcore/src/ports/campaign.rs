@@ -3,8 +3,8 @@ use chrono::{DateTime, Utc};
 
 use crate::campaign::segment::{Condition, EngagementKind};
 use crate::campaign::{
-    Attempt, Campaign, EmailTemplate, EngagementSummary, Recipient, RecipientCounts, RecipientOutcome, RecipientStatus,
-    Suppression,
+    Attempt, BounceRecord, Campaign, EmailTemplate, EngagementSummary, Recipient, RecipientCounts, RecipientOutcome,
+    RecipientStatus, Suppression,
 };
 use crate::contact::Contact;
 use crate::error::Result;
@@ -149,6 +149,9 @@ pub trait CampaignRepository: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Suppression>>;
 
+    /// Records a bounce with its events; returns how many soft bounces the tenant has recorded
+    /// for the address, this one included.
+    async fn record_bounce(&self, bounce: &BounceRecord, events: &[DomainEvent]) -> Result<u64>;
     /// Records an engagement with its events; returns whether it is the recipient's first
     /// non-bot engagement of its kind. MUST return `NotFound` unless the recipient belongs to the
     /// engagement's tenant, campaign and contact.

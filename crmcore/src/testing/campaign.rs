@@ -541,6 +541,21 @@ pub async fn campaign_suppressions_templates_and_isolation(store: Arc<dyn Store>
     assert!(matches!(repo.unsuppress(f.tenant.id, &emails[0], &[]).await, Err(CrmError::NotFound { .. })));
     assert!(matches!(repo.unsuppress(other.tenant.id, &emails[2], &[]).await, Err(CrmError::NotFound { .. })));
 
+    // Soft bounces are counted per tenant address; hard ones are not soft.
+    let bounce = |tenant: TenantId, kind| crate::campaign::BounceRecord {
+        tenant_id: tenant,
+        email: EmailAddress::parse("bouncy@x.test").expect("valid"),
+        kind,
+        status: "4.2.2".into(),
+        campaign_id: None,
+        at: start(),
+    };
+    use crate::campaign::bounce::BounceKind;
+    assert_eq!(repo.record_bounce(&bounce(f.tenant.id, BounceKind::Soft), &[]).await.expect("bounce"), 1);
+    assert_eq!(repo.record_bounce(&bounce(f.tenant.id, BounceKind::Hard), &[]).await.expect("bounce"), 1);
+    assert_eq!(repo.record_bounce(&bounce(f.tenant.id, BounceKind::Soft), &[]).await.expect("bounce"), 2);
+    assert_eq!(repo.record_bounce(&bounce(other.tenant.id, BounceKind::Soft), &[]).await.expect("bounce"), 1);
+
     let c = stored_campaign(store.as_ref(), f.tenant.id).await;
     let mut t = repo.get_template(f.tenant.id, c.variants[0].template_id).await.expect("template");
     t.version += 1;
