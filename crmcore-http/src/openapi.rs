@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
-use crate::routes::{analytics, api_keys, auth, contacts, deals, members, ops};
+use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, members, ops};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -21,11 +21,20 @@ use crate::routes::{analytics, api_keys, auth, contacts, deals, members, ops};
         deals::pipeline,
         analytics::stage_metrics, analytics::funnel, analytics::velocity, analytics::pipeline, analytics::forecast,
         analytics::health, analytics::insights, analytics::report, analytics::forecast_chart, analytics::funnel_chart,
+        campaigns::list_templates, campaigns::create_template, campaigns::get_template, campaigns::update_template,
+        campaigns::preview_template, campaigns::preview_segment,
+        campaigns::list, campaigns::create, campaigns::get, campaigns::update, campaigns::schedule,
+        campaigns::unschedule, campaigns::launch, campaigns::pause, campaigns::resume, campaigns::cancel,
+        campaigns::retry_failed, campaigns::counts, campaigns::recipients, campaigns::attempts,
+        campaigns::suppressions, campaigns::suppress, campaigns::unsuppress,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
         Problem, ProblemField, LoginRequest, RefreshRequest, TokenResponse, NewApiKeyRequest, ApiKeyView,
         CreatedApiKey, members::NewMemberRequest, deals::MoveStageRequest, analytics::InsightView,
+        campaigns::TemplatePreviewRequest, campaigns::RenderedEmail, campaigns::SegmentPreviewRequest,
+        campaigns::ScheduleRequest, campaigns::RetryFailedResponse, campaigns::SuppressionList,
+        campaigns::SuppressRequest, campaigns::SuppressResponse,
     )),
     modifiers(&BearerAuth),
 )]
