@@ -10,12 +10,17 @@ use clap::{Args, Parser, Subcommand};
 use crate::settings::{PasswordHashing, RateLimit, Secret, Settings};
 
 /// `crmcore-server`: the crmcore reference server.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "crmcore-server", version, about)]
 pub struct Cli {
     /// Where the data lives: `sqlite://FILE?mode=rwc`, `postgres://…` or `memory:`.
     #[arg(long, env = "CRM_DATABASE_URL", default_value = "sqlite://crm.db?mode=rwc", global = true)]
     pub database_url: String,
+    /// The SMTP server campaigns are sent through, e.g. `smtp://user:pass@host:587?tls=starttls`
+    /// (`tls=starttls|implicit|none`; `smtps://` means implicit TLS). Without it no mail goes
+    /// out: campaign sends wait and retry until one is configured.
+    #[arg(long, env = "CRM_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
     /// What to do (default: `serve`).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -93,6 +98,30 @@ pub struct ServeArgs {
     pub password_hash_memory_kib: u32,
 }
 
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Both URLs may carry a password.
+        f.debug_struct("Cli")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("command", &self.command)
+            .field("serve", &self.serve)
+            .finish()
+    }
+}
+
+/// A URL with its password, if any, replaced by `[redacted]`.
+fn redact_url(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@').and_then(|at| Some((at, rest[..at].split_once(':')?.0))) {
+        Some((at, user)) => format!("{scheme}://{user}:[redacted]{}", &rest[at..]),
+        None => raw.to_owned(),
+    }
+}
+
 impl std::fmt::Debug for ServeArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redacted = |s: &Option<String>| s.as_ref().map(|_| "[redacted]");
@@ -159,5 +188,19 @@ mod tests {
         let cli =
             Cli::try_parse_from(["crmcore-server", "--jwt-secret", "0123456789abcdef0123456789abcdef-secret"]).unwrap();
         assert!(!format!("{cli:?}").contains("-secret"));
+    }
+
+    #[test]
+    fn the_smtp_url_is_global_and_its_password_never_shown() {
+        let url = "smtp://mailer:hunter2@mail.example.com:587?tls=starttls";
+        let cli = Cli::try_parse_from(["crmcore-server", "worker", "--smtp-url", url]).unwrap();
+        assert_eq!(cli.smtp_url.as_deref(), Some(url));
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("mailer:[redacted]@mail.example.com:587"), "{shown}");
+        let pg = Cli::try_parse_from(["crmcore-server", "--database-url", "postgres://crm:s3cret@db/crm"]).unwrap();
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        assert_eq!(redact_url("sqlite://crm.db?mode=rwc"), "sqlite://crm.db?mode=rwc");
+        assert_eq!(redact_url("memory:"), "memory:");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
     }
 }

@@ -3,9 +3,11 @@
 
 use std::io::BufRead as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser as _;
 use crmcore::Crm;
+use crmcore::ports::Mailer;
 use crmcore_http::auth::password::PasswordHasher;
 use crmcore_http::config::{Cli, Command, CreateAdminArgs, ServeArgs};
 use crmcore_http::settings::PasswordHashing;
@@ -38,10 +40,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
     match cli.command {
-        None => serve(&cli.database_url, &cli.serve).await,
-        Some(Command::Serve(args)) => serve(&cli.database_url, &args).await,
+        None => serve(&cli.database_url, cli.smtp_url.as_deref(), &cli.serve).await,
+        Some(Command::Serve(args)) => serve(&cli.database_url, cli.smtp_url.as_deref(), &args).await,
         Some(Command::Worker) => {
-            let crm = open(&cli.database_url).await?;
+            let crm = open(&cli.database_url, mailer(cli.smtp_url.as_deref())?).await?;
             let report = crm.worker().run(crmcore_http::shutdown_signal()).await;
             tracing::info!(?report, "worker stopped");
             Ok(())
@@ -55,14 +57,42 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
     }
 }
 
-async fn open(database_url: &str) -> Result<Crm, BoxError> {
-    Ok(backend::open(database_url).await?.crm_builder().build()?)
+async fn open(database_url: &str, mailer: Option<Arc<dyn Mailer>>) -> Result<Crm, BoxError> {
+    let builder = backend::open(database_url).await?.crm_builder();
+    Ok(match mailer {
+        Some(mailer) => builder.mailer(mailer),
+        None => builder,
+    }
+    .build()?)
 }
 
-async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError> {
+/// The SMTP mailer for `CRM_SMTP_URL`; none without it (campaign sends then wait and retry).
+#[cfg(feature = "smtp")]
+fn mailer(smtp_url: Option<&str>) -> Result<Option<Arc<dyn Mailer>>, BoxError> {
+    use crmcore_http::smtp::{SmtpMailer, SmtpSettings};
+    let Some(url) = smtp_url.filter(|u| !u.is_empty()) else {
+        tracing::warn!("CRM_SMTP_URL is not set: campaign mail waits and retries until a mailer is configured");
+        return Ok(None);
+    };
+    let settings = SmtpSettings::from_url(url)?;
+    // The settings' `Debug` hides the password.
+    tracing::info!(smtp = ?settings, "sending mail through SMTP");
+    Ok(Some(Arc::new(SmtpMailer::new(&settings)?)))
+}
+
+/// Without the `smtp` feature there is no mailer to configure.
+#[cfg(not(feature = "smtp"))]
+fn mailer(smtp_url: Option<&str>) -> Result<Option<Arc<dyn Mailer>>, BoxError> {
+    match smtp_url.filter(|u| !u.is_empty()) {
+        Some(_) => Err("CRM_SMTP_URL is set but this server was built without the `smtp` feature".into()),
+        None => Ok(None),
+    }
+}
+
+async fn serve(database_url: &str, smtp_url: Option<&str>, args: &ServeArgs) -> Result<(), BoxError> {
     let (jwt, token_key) = resolve_secrets(database_url, args)?;
     let settings = args.settings(jwt, token_key);
-    let crm = open(database_url).await?;
+    let crm = open(database_url, mailer(smtp_url)?).await?;
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     crmcore_http::serve(crm, settings, listener, crmcore_http::shutdown_signal()).await?;
     Ok(())
@@ -92,7 +122,7 @@ async fn create_admin(database_url: &str, args: &CreateAdminArgs) -> Result<(), 
         Ok(password) => password,
         Err(_) => prompt_password()?,
     };
-    let crm = open(database_url).await?;
+    let crm = open(database_url, None).await?;
     let hasher = PasswordHasher::new(PasswordHashing {
         memory_kib: args.password_hash_memory_kib,
         ..PasswordHashing::default()

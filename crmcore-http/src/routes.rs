@@ -5,6 +5,7 @@ pub(crate) mod activity;
 pub(crate) mod analytics;
 pub(crate) mod api_keys;
 pub(crate) mod auth;
+pub(crate) mod campaigns;
 pub(crate) mod contacts;
 pub(crate) mod deals;
 pub(crate) mod members;
@@ -60,6 +61,24 @@ pub fn router(state: AppState) -> Router {
         .route("/analytics/report", get(analytics::report))
         .route("/analytics/forecast.svg", get(analytics::forecast_chart))
         .route("/analytics/funnel.svg", get(analytics::funnel_chart))
+        .route("/email-templates", get(campaigns::list_templates).post(campaigns::create_template))
+        .route("/email-templates/{id}", get(campaigns::get_template).patch(campaigns::update_template))
+        .route("/email-templates/{id}/preview", post(campaigns::preview_template))
+        .route("/segments/preview", post(campaigns::preview_segment))
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/{id}", get(campaigns::get).patch(campaigns::update))
+        .route("/campaigns/{id}/schedule", post(campaigns::schedule))
+        .route("/campaigns/{id}/unschedule", post(campaigns::unschedule))
+        .route("/campaigns/{id}/launch", post(campaigns::launch))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/campaigns/{id}/retry-failed", post(campaigns::retry_failed))
+        .route("/campaigns/{id}/counts", get(campaigns::counts))
+        .route("/campaigns/{id}/recipients", get(campaigns::recipients))
+        .route("/campaign-recipients/{id}/attempts", get(campaigns::attempts))
+        .route("/suppressions", get(campaigns::suppressions).post(campaigns::suppress))
+        .route("/suppressions/{email}", axum::routing::delete(campaigns::unsuppress))
         .route("/openapi.json", get(ops::openapi))
         .route("/comments", get(activity::list_comments).post(activity::create_comment))
         .route(

@@ -136,3 +136,62 @@ async fn create_admin_then_serve_on_sqlite() {
     assert_eq!(fetched.status(), 200);
     assert!(terminate(child).success());
 }
+
+/// `CRM_SMTP_URL` gives the server (and its in-process worker) an SMTP mailer: a launched
+/// campaign reaches the SMTP server, with the configured login and the password kept out of
+/// the logs.
+#[tokio::test]
+async fn campaigns_go_out_through_the_configured_smtp_server() {
+    use crmcore_http::smtp::sink::{SinkConfig, SmtpSink};
+
+    let sink = SmtpSink::start(SinkConfig { keep_messages: true, rejections: Vec::new() }).await.expect("sink");
+    let dir = tempfile::tempdir().unwrap();
+    let admin = ["create-admin", "--tenant", "Acme", "--email", "ada@acme.test"];
+    let status = server(dir.path()).args(admin).env("CRM_ADMIN_PASSWORD", "first password!").status().unwrap();
+    assert!(status.success(), "create-admin");
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let smtp_url = format!("smtp://mailer%40acme.test:smtp-pass-word@{}?tls=none", sink.addr());
+    let log = dir.path().join("server.log");
+    let child = server(dir.path())
+        .env("CRM_BIND", format!("127.0.0.1:{port}"))
+        .env("CRM_SMTP_URL", &smtp_url)
+        .env("CRM_LOG", "debug")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(wait_healthy(&base).await, "server did not start");
+    let token = login(&base, "ada@acme.test", "first password!").await["access_token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}/api/v1{path}")).bearer_auth(&token).json(&body);
+    let contact = json!({"email": "bob@example.com", "first_name": "Bob", "tags": ["vip"]});
+    assert_eq!(post("/contacts", contact).send().await.unwrap().status(), 201);
+    let template = json!({"name": "Hi", "subject": "Hi {{ first_name }}", "html": "<p>Hello {{ name }}</p>"});
+    let template: Value = post("/email-templates", template).send().await.unwrap().json().await.unwrap();
+    let campaign = json!({"name": "Launch", "from_email": "news@acme.test", "segment": {"type": "tag", "tag": "vip"},
+                          "variants": [{"name": "A", "weight": 1, "template_id": template["id"]}]});
+    let campaign: Value = post("/campaigns", campaign).send().await.unwrap().json().await.unwrap();
+    let path = format!("/campaigns/{}", campaign["id"].as_str().unwrap());
+    assert_eq!(post(&format!("{path}/launch"), json!({})).send().await.unwrap().status(), 200);
+
+    let mut counts = Value::Null;
+    for _ in 0..100 {
+        let url = format!("{base}/api/v1{path}/counts");
+        counts = client.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if counts["sent"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(terminate(child).success(), "graceful shutdown exits 0");
+    assert_eq!(counts["sent"], 1, "{counts}");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].recipients, ["bob@example.com"]);
+    assert!(String::from_utf8_lossy(&messages[0].data).contains("Subject: Hi Bob"));
+    assert_eq!(sink.logins(), ["mailer@acme.test"]);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("sending mail through SMTP"), "{logged}");
+    assert!(!logged.contains("smtp-pass-word"), "the SMTP password was logged");
+}

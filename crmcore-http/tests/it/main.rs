@@ -36,6 +36,7 @@ mod analytics;
 mod api_keys;
 mod auth;
 mod binary;
+mod campaigns;
 mod contacts;
 mod deals;
 mod errors;

@@ -119,6 +119,9 @@ impl crmcore::ports::Store for Unreachable {
     fn jobs(&self) -> &dyn crmcore::ports::JobQueue {
         self.0.jobs()
     }
+    fn campaigns(&self) -> &dyn crmcore::ports::CampaignRepository {
+        self.0.campaigns()
+    }
     async fn ping(&self) -> crmcore::Result<()> {
         Err(crmcore::CrmError::store_unavailable("connection refused to db.internal:5432 as admin"))
     }

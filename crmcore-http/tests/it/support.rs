@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crmcore::Crm;
 use crmcore::member::Member;
 use crmcore::ports::Store;
 use crmcore::tenant::Tenant;
+use crmcore::{Crm, CrmBuilder};
 use crmcore_http::auth::password::PasswordHasher;
 use crmcore_http::settings::PasswordHashing;
 use crmcore_http::{Secret, Settings};
@@ -94,6 +94,15 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_built(backend, |builder| builder, configure).await
+    }
+
+    /// A server whose [`Crm`] gets extra ports (a mailer, say) from `build`.
+    pub(crate) async fn start_built(
+        backend: Backend,
+        build: impl FnOnce(CrmBuilder) -> CrmBuilder,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let (store, dir): (Arc<dyn Store>, _) = match backend {
             Backend::Memory => (Arc::new(MemoryStore::new()), None),
             Backend::Sqlite => {
@@ -108,7 +117,7 @@ impl TestServer {
                 (Arc::new(store), None)
             }
         };
-        let crm = Crm::builder().shared_store(store).build().expect("crm");
+        let crm = build(Crm::builder().shared_store(store)).build().expect("crm");
         let mut server = Self::start_crm(crm, configure).await;
         server._dir = dir;
         server
