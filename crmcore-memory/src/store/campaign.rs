@@ -67,7 +67,7 @@ impl State {
                         status: deal.status,
                         stage: deal.stage.clone(),
                         amount: deal.amount.amount_minor,
-                        currency: deal.amount.currency.clone(),
+                        currency: deal.amount.currency,
                     });
                 }
             }
@@ -257,7 +257,7 @@ impl CampaignRepository for MemoryStore {
         let mut state = self.lock();
         for outcome in outcomes {
             let id = outcome.attempt.recipient_id;
-            if !state.campaign.recipients.get(&id).is_some_and(|r| r.tenant_id == tenant) {
+            if state.campaign.recipients.get(&id).is_none_or(|r| r.tenant_id != tenant) {
                 return Err(CrmError::not_found("recipient", id));
             }
         }
@@ -353,7 +353,7 @@ impl CampaignRepository for MemoryStore {
 
     async fn attempts(&self, tenant: TenantId, id: RecipientId) -> Result<Vec<Attempt>> {
         let state = self.lock();
-        if !state.campaign.recipients.get(&id).is_some_and(|r| r.tenant_id == tenant) {
+        if state.campaign.recipients.get(&id).is_none_or(|r| r.tenant_id != tenant) {
             return Ok(Vec::new());
         }
         Ok(state.campaign.attempts.get(&id).cloned().unwrap_or_default())

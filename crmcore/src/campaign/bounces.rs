@@ -50,6 +50,10 @@ pub struct IngestOutcome {
     pub suppressed: Vec<EmailAddress>,
 }
 
+/// One reported address: (address, original Message-ID, bounce kind or `None` for a complaint,
+/// status or feedback type).
+type ReportItem = (Option<String>, Option<String>, Option<BounceKind>, String);
+
 /// The recipient id inside one of our Message-IDs (`<uuid@domain>`), if it is one.
 fn recipient_of(message_id: Option<&str>) -> Option<RecipientId> {
     let id = message_id?.trim().trim_start_matches('<').trim_end_matches('>');
@@ -65,7 +69,7 @@ impl CampaignService<'_> {
         let report = parse_report(raw)?;
         let now = self.crm().clock().now();
         let mut outcome = IngestOutcome::default();
-        let items: Vec<(Option<String>, Option<String>, Option<BounceKind>, String)> = match report {
+        let items: Vec<ReportItem> = match report {
             Report::Delivery { bounces } => bounces
                 .into_iter()
                 .map(|b| (Some(b.recipient), b.original_message_id, Some(b.kind), b.status))

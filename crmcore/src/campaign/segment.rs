@@ -567,9 +567,8 @@ fn resolve(
                     None => ok = false,
                 }
             }
-            ok.then(
-                || if matches!(rule, SegmentRule::All { .. }) { Condition::All(items) } else { Condition::Any(items) },
-            )
+            let all = matches!(rule, SegmentRule::All { .. });
+            ok.then_some(if all { Condition::All(items) } else { Condition::Any(items) })
         }
         SegmentRule::Not { rule } => {
             resolve(rule, &format!("{path}.rule"), now, depth + 1, nodes, errors).map(|c| Condition::Not(Box::new(c)))
