@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
-use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, members, ops};
+use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, members, ops, tracking};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -28,6 +28,8 @@ use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, membe
         campaigns::unschedule, campaigns::launch, campaigns::pause, campaigns::resume, campaigns::cancel,
         campaigns::retry_failed, campaigns::counts, campaigns::recipients, campaigns::attempts,
         campaigns::suppressions, campaigns::suppress, campaigns::unsuppress,
+        campaigns::stats, campaigns::convert, campaigns::ingest_report,
+        tracking::confirm, tracking::unsubscribe, tracking::open, tracking::click,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -35,7 +37,7 @@ use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, membe
         CreatedApiKey, members::NewMemberRequest, deals::MoveStageRequest, analytics::InsightView,
         campaigns::TemplatePreviewRequest, campaigns::RenderedEmail, campaigns::SegmentPreviewRequest,
         campaigns::ScheduleRequest, campaigns::RetryFailedResponse, campaigns::SuppressionList,
-        campaigns::SuppressRequest, campaigns::SuppressResponse,
+        campaigns::SuppressRequest, campaigns::SuppressResponse, campaigns::ConversionRequest,
         // The rule tree's schema is not recursed into (it refers to itself), so its leaves are
         // listed here.
         ContactField, TextOp, ValueOp, DateField, DateOp, EngagementKind,

@@ -11,7 +11,7 @@ pub(crate) mod deals;
 pub(crate) mod members;
 pub(crate) mod ops;
 pub(crate) mod stream;
-pub(crate) mod unsubscribe;
+pub(crate) mod tracking;
 
 use std::time::Duration;
 
@@ -75,6 +75,9 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/cancel", post(campaigns::cancel))
         .route("/campaigns/{id}/retry-failed", post(campaigns::retry_failed))
         .route("/campaigns/{id}/counts", get(campaigns::counts))
+        .route("/campaigns/{id}/stats", get(campaigns::stats))
+        .route("/campaigns/{id}/conversions", post(campaigns::convert))
+        .route("/email-reports", post(campaigns::ingest_report))
         .route("/campaigns/{id}/recipients", get(campaigns::recipients))
         .route("/campaign-recipients/{id}/attempts", get(campaigns::attempts))
         .route("/suppressions", get(campaigns::suppressions).post(campaigns::suppress))
@@ -103,7 +106,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/t/u/{token}", get(unsubscribe::confirm).post(unsubscribe::unsubscribe))
+        .route("/t/u/{token}", get(tracking::confirm).post(tracking::unsubscribe))
+        .route("/t/o/{token}", get(tracking::open))
+        .route("/t/c/{token}", get(tracking::click))
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), metrics::track))

@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use crmcore::Result;
 use crmcore::campaign::{
-    Attempt, Campaign, CampaignPatch, EmailTemplate, NewCampaign, NewEmailTemplate, Recipient, RecipientCounts,
-    RecipientStatus, SegmentPreview, SegmentRule, Suppression, SuppressionReason, TemplatePatch,
+    Attempt, Campaign, CampaignPatch, CampaignStats, EmailTemplate, IngestOutcome, NewCampaign, NewEmailTemplate,
+    Recipient, RecipientCounts, RecipientStatus, SegmentPreview, SegmentRule, Suppression, SuppressionReason,
+    TemplatePatch,
 };
 use crmcore::id::{CampaignId, ContactId, EmailTemplateId, RecipientId};
 use crmcore::page::{Page, PageRequest};
@@ -472,4 +473,55 @@ pub(crate) async fn unsuppress(
 ) -> Result<StatusCode, ApiError> {
     state.crm().campaigns().unsuppress(&actor, &email).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A campaign's statistics: opens, clicks per link, conversions, rates, per variant.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/stats", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = CampaignStats), (status = 404, body = Problem)))]
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<CampaignId>,
+) -> Result<Json<CampaignStats>, ApiError> {
+    Ok(Json(state.crm().campaigns().stats(&actor, id).await?))
+}
+
+/// `POST /api/v1/campaigns/{id}/conversions` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConversionRequest {
+    /// The contact who converted; it must have been sent the campaign within the attribution
+    /// window.
+    #[schema(value_type = uuid::Uuid)]
+    contact_id: ContactId,
+    /// The conversion's value in minor units.
+    value_minor: Option<i64>,
+}
+
+/// Attributes a conversion to the campaign.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/conversions", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = ConversionRequest,
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn convert(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<CampaignId>,
+    Json(body): Json<ConversionRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.crm().campaigns().record_conversion(&actor, id, body.contact_id, body.value_minor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ingests a bounce (RFC 3464 delivery status notification) or complaint (RFC 5965 abuse
+/// report): the raw message is the request body.
+#[utoipa::path(post, path = "/api/v1/email-reports", tag = "campaigns", security(("bearer" = [])),
+    request_body(content = String, content_type = "message/rfc822"),
+    responses((status = 200, body = IngestOutcome), (status = 422, body = Problem)))]
+pub(crate) async fn ingest_report(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    body: axum::body::Bytes,
+) -> Result<Json<IngestOutcome>, ApiError> {
+    Ok(Json(state.crm().campaigns().ingest_report(&actor, &body).await?))
 }

@@ -194,4 +194,116 @@ async fn the_suppression_list_pages_and_shrinks(backend: Backend) {
     server.stop().await;
 }
 
-crate::e2e!(a_campaign_is_sent_to_its_segment, the_lifecycle_is_guarded, the_suppression_list_pages_and_shrinks);
+/// The part of `text` after `prefix` up to the next `"` or `>`.
+fn after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.split(prefix).nth(1).unwrap_or_else(|| panic!("{prefix} in {text}")).split(['"', '>']).next().expect("value")
+}
+
+async fn tracking_unsubscribe_stats_conversions_and_bounces_over_http(backend: Backend) {
+    let mailer = Arc::new(CapturingMailer::new());
+    let shared = mailer.clone();
+    let links = crmcore::campaign::LinkConfig {
+        public_url: Some("https://crm.acme.test".into()),
+        ..crmcore::campaign::LinkConfig::ephemeral().expect("a key")
+    };
+    let mut config = crmcore::campaign::CampaignConfig { links: Some(links), ..Default::default() };
+    config.tracking.bot_window = Duration::zero();
+    let server =
+        TestServer::start_built(backend, |b| b.mailer(shared).campaign_config(config), |s| s.run_worker = false).await;
+    let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
+    let mut contacts = Vec::new();
+    for i in 0..2 {
+        let contact = json!({"email": format!("t{i}@example.com"), "tags": ["vip"]});
+        contacts.push(server.post("/api/v1/contacts", &token, contact).await.ok(201).clone());
+    }
+    let template = json!({"name": "T", "subject": "Offer",
+        "html": "<html><body><a href=\"https://shop.acme.test/offer\">Buy</a> \
+                 <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></body></html>"});
+    let template = server.post("/api/v1/email-templates", &token, template).await.ok(201).clone();
+    let body = json!({"name": "Tracked", "from_email": "news@acme.test", "segment": {"type": "tag", "tag": "vip"},
+                      "variants": [{"name": "A", "weight": 1, "template_id": template["id"]}]});
+    let campaign = server.post("/api/v1/campaigns", &token, body).await.ok(201).clone();
+    let path = format!("/api/v1/campaigns/{}", id(&campaign));
+    server.post(&format!("{path}/launch"), &token, json!({})).await.ok(200);
+    server.crm.worker().run_until_idle().await.expect("worker");
+    let sent = mailer.sent();
+    assert_eq!(sent.len(), 2);
+    // As a mail client reads it: minijinja escapes `/` in the variable-built link.
+    let html = sent[0].html.clone().expect("html").replace("&#x2f;", "/");
+    let click = after(&html, "https://crm.acme.test/t/c/");
+    let open = after(&html, "https://crm.acme.test/t/o/");
+    let unsubscribe = after(&html, "https://crm.acme.test/t/u/");
+
+    // The click redirects to the frozen link, never to anything from the request.
+    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let clicked = raw.get(format!("{}/t/c/{click}", server.base)).send().await.expect("click");
+    assert_eq!(clicked.status(), 302);
+    assert_eq!(clicked.headers()["location"], "https://shop.acme.test/offer");
+    let tampered = format!("{}{}", &click[..click.len() - 2], if click.ends_with("AA") { "BB" } else { "AA" });
+    let refused = raw.get(format!("{}/t/c/{tampered}", server.base)).send().await.expect("click");
+    assert_eq!(refused.status(), 422);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let pixel = raw.get(format!("{}/t/o/{open}", server.base)).send().await.expect("open");
+    assert_eq!((pixel.status().as_u16(), pixel.headers()["content-type"].to_str().unwrap()), (200, "image/gif"));
+    let wrong_purpose = raw.get(format!("{}/t/o/{click}", server.base)).send().await.expect("open");
+    assert_eq!(wrong_purpose.status(), 422);
+
+    // Unsubscribe: GET only asks, POST (one-click) does it.
+    let page = raw.get(format!("{}/t/u/{unsubscribe}", server.base)).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("<form method=\"post\">"));
+    let list = server.get("/api/v1/suppressions", &token).await.ok(200).clone();
+    assert!(list["items"].as_array().expect("items").is_empty(), "a GET changes nothing");
+    let one_click = raw
+        .post(format!("{}/t/u/{unsubscribe}", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(one_click.status(), 200);
+    let list = server.get("/api/v1/suppressions", &token).await.ok(200).clone();
+    assert_eq!(list["items"][0]["email"], sent[0].to.as_str());
+    assert_eq!(list["items"][0]["reason"], "unsubscribed");
+
+    // Conversions, then the statistics.
+    let converted = contacts.iter().find(|c| c["email"] == sent[0].to.as_str()).expect("contact");
+    let conversion = json!({"contact_id": converted["id"], "value_minor": 2500});
+    server.post(&format!("{path}/conversions"), &token, conversion).await.ok(204);
+    let stats = server.get(&format!("{path}/stats"), &token).await.ok(200).clone();
+    assert_eq!((stats["unique_clicks"].as_u64(), stats["unique_opens"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((stats["conversions"].as_u64(), stats["conversion_value_minor"].as_i64()), (Some(1), Some(2500)));
+    assert_eq!(stats["links"][0]["url"], "https://shop.acme.test/offer");
+
+    // A bounce report for the other message suppresses its address.
+    let other = &sent[1];
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; \
+         report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n\r\n\
+         Final-Recipient: rfc822; {to}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{id}>\r\n\r\n--b--\r\n",
+        to = other.to,
+        id = other.message_id
+    );
+    let ingested = server
+        .client
+        .post(format!("{}/api/v1/email-reports", server.base))
+        .bearer_auth(&token)
+        .header("content-type", "message/rfc822")
+        .body(dsn)
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(ingested.status(), 200);
+    let outcome: Value = ingested.json().await.expect("json");
+    assert_eq!(outcome["hard_bounces"], 1);
+    assert_eq!(outcome["suppressed"][0], other.to.as_str());
+}
+
+crate::e2e!(
+    a_campaign_is_sent_to_its_segment,
+    the_lifecycle_is_guarded,
+    the_suppression_list_pages_and_shrinks,
+    tracking_unsubscribe_stats_conversions_and_bounces_over_http,
+);

@@ -875,7 +875,7 @@ macro_rules! campaign_repository {
                 async fn record_engagement(&self, e: &Engagement, events: &[DomainEvent]) -> Result<bool> {
                     let mut tx = self.begin().await?;
                     let seen: Option<(i64,)> = sqlx::query_as(
-                        "SELECT 1 FROM campaign_engagements WHERE tenant_id = $1 AND recipient_id = $2 AND kind = $3 \
+                        "SELECT seq FROM campaign_engagements WHERE tenant_id = $1 AND recipient_id = $2 AND kind = $3 \
                          AND bot = (1 = 0) LIMIT 1",
                     )
                     .bind(DbId(e.tenant_id.0))
