@@ -21,6 +21,11 @@ pub struct Cli {
     /// out: campaign sends wait and retry until one is configured.
     #[arg(long, env = "CRM_SMTP_URL", hide_env_values = true, global = true)]
     pub smtp_url: Option<String>,
+    /// The address people reach this server at, for the links in campaign mail (unsubscribe,
+    /// open pixel, click redirects), e.g. `https://crm.example.com`. Default for `serve`:
+    /// `http://` + the bind address; the `worker` sends only `mailto:` unsubscribes without it.
+    #[arg(long, env = "CRM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
     /// What to do (default: `serve`).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -104,6 +109,7 @@ impl std::fmt::Debug for Cli {
         f.debug_struct("Cli")
             .field("database_url", &redact_url(&self.database_url))
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("public_url", &self.public_url)
             .field("command", &self.command)
             .field("serve", &self.serve)
             .finish()

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use crmcore::Crm;
+use crmcore::campaign::{CampaignConfig, LinkConfig};
 use crmcore::ports::Mailer;
+use crmcore::token::TokenSigner;
 use crmcore_http::auth::password::PasswordHasher;
 use crmcore_http::config::{Cli, Command, CreateAdminArgs, ServeArgs};
 use crmcore_http::settings::PasswordHashing;
@@ -40,10 +42,12 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
     match cli.command {
-        None => serve(&cli.database_url, cli.smtp_url.as_deref(), &cli.serve).await,
-        Some(Command::Serve(args)) => serve(&cli.database_url, cli.smtp_url.as_deref(), &args).await,
+        None => serve(&cli, &cli.serve).await,
+        Some(Command::Serve(ref args)) => serve(&cli, args).await,
         Some(Command::Worker) => {
-            let crm = open(&cli.database_url, mailer(cli.smtp_url.as_deref())?).await?;
+            let (jwt, _) = resolve_secrets(&cli.database_url, &cli.serve)?;
+            let links = campaign_links(&jwt, cli.public_url.clone())?;
+            let crm = open(&cli.database_url, mailer(cli.smtp_url.as_deref())?, links).await?;
             let report = crm.worker().run(crmcore_http::shutdown_signal()).await;
             tracing::info!(?report, "worker stopped");
             Ok(())
@@ -57,8 +61,22 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
     }
 }
 
-async fn open(database_url: &str, mailer: Option<Arc<dyn Mailer>>) -> Result<Crm, BoxError> {
-    let builder = backend::open(database_url).await?.crm_builder();
+/// Campaign links: signed with a key derived from the JWT secret (so `serve` and `worker`
+/// processes sharing it verify each other's links), pointing at the public URL.
+fn campaign_links(jwt: &Secret, public_url: Option<String>) -> Result<LinkConfig, BoxError> {
+    if public_url.is_none() {
+        tracing::warn!("CRM_PUBLIC_URL is not set: campaign mail carries only mailto: unsubscribe links, no tracking");
+    }
+    Ok(LinkConfig {
+        public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+        unsubscribe_mailbox: None,
+        signer: TokenSigner::derived(jwt.expose(), "crmcore campaign links v1")?,
+    })
+}
+
+async fn open(database_url: &str, mailer: Option<Arc<dyn Mailer>>, links: LinkConfig) -> Result<Crm, BoxError> {
+    let config = CampaignConfig { links: Some(links), ..CampaignConfig::default() };
+    let builder = backend::open(database_url).await?.crm_builder().campaign_config(config);
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),
         None => builder,
@@ -89,10 +107,13 @@ fn mailer(smtp_url: Option<&str>) -> Result<Option<Arc<dyn Mailer>>, BoxError> {
     }
 }
 
-async fn serve(database_url: &str, smtp_url: Option<&str>, args: &ServeArgs) -> Result<(), BoxError> {
+async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), BoxError> {
+    let database_url = &cli.database_url;
     let (jwt, token_key) = resolve_secrets(database_url, args)?;
+    let public_url = cli.public_url.clone().or_else(|| Some(format!("http://{}", args.bind)));
+    let links = campaign_links(&jwt, public_url)?;
     let settings = args.settings(jwt, token_key);
-    let crm = open(database_url, mailer(smtp_url)?).await?;
+    let crm = open(database_url, mailer(cli.smtp_url.as_deref())?, links).await?;
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     crmcore_http::serve(crm, settings, listener, crmcore_http::shutdown_signal()).await?;
     Ok(())
@@ -122,7 +143,7 @@ async fn create_admin(database_url: &str, args: &CreateAdminArgs) -> Result<(), 
         Ok(password) => password,
         Err(_) => prompt_password()?,
     };
-    let crm = open(database_url, None).await?;
+    let crm = open(database_url, None, LinkConfig::ephemeral()?).await?;
     let hasher = PasswordHasher::new(PasswordHashing {
         memory_kib: args.password_hash_memory_kib,
         ..PasswordHashing::default()

@@ -130,6 +130,14 @@ impl TokenSigner {
         Ok(Self { keys: vec![keyed_mac(key)?] })
     }
 
+    /// A signer whose key is derived from `secret` for one `context` (HMAC-SHA256 of the
+    /// context under the secret), so one configured secret can key several independent signers.
+    pub fn derived(secret: &[u8], context: &str) -> Result<Self> {
+        let mut mac = keyed_mac(secret)?;
+        mac.update(context.as_bytes());
+        Self::new(&mac.finalize().into_bytes())
+    }
+
     /// A signer with a fresh random key (for tests and single-process use).
     pub fn generate() -> Result<Self> {
         Self::new(&random_bytes(MIN_KEY_BYTES)?)

@@ -184,6 +184,28 @@ async fn campaigns_go_out_through_the_configured_smtp_server() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The message's one-click unsubscribe link points back at this server and works.
+    let data = sink.messages().first().map(|m| String::from_utf8_lossy(&m.data).into_owned()).unwrap_or_default();
+    let unsubscribe = data
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.split('>').next())
+        .unwrap_or_else(|| panic!("no List-Unsubscribe in {data}"))
+        .to_owned();
+    assert!(unsubscribe.starts_with(&format!("{base}/t/u/")), "{unsubscribe}");
+    assert!(data.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+    let done = client.post(&unsubscribe).body("List-Unsubscribe=One-Click").send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let list: Value = client
+        .get(format!("{base}/api/v1/suppressions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["email"], "bob@example.com", "{list}");
     assert!(terminate(child).success(), "graceful shutdown exits 0");
     assert_eq!(counts["sent"], 1, "{counts}");
     let messages = sink.messages();
