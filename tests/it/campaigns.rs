@@ -199,6 +199,7 @@ async fn a_launched_campaign_reaches_its_segment_once_each_with_a_balanced_ledge
     assert_eq!((stats.opens, stats.unique_opens, stats.clicks, stats.unique_clicks), (2, 1, 1, 1));
     assert_eq!((stats.conversions, stats.conversion_value_minor, stats.bot_events), (1, 4_900, 2));
     assert_eq!(stats.links[0].url, "https://acme.test/offer");
+    assert_eq!((stats.unsubscribes, stats.delivered, stats.bounces), (1, 19, 0));
     assert!((stats.open_rate - 1.0 / 19.0).abs() < 1e-9);
     s.clock.advance(Duration::days(31));
     let late = s.crm.campaigns().record_conversion(&s.owner, c.id, contact, None).await.unwrap_err();

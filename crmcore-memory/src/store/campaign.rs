@@ -10,7 +10,7 @@ use crmcore::campaign::bounce::BounceKind;
 use crmcore::campaign::segment::{Condition, EngagementKind, SegmentDeal, SegmentEngagement, SegmentFacts};
 use crmcore::campaign::{
     Attempt, BounceRecord, Campaign, EmailTemplate, EngagementCount, EngagementSummary, Recipient, RecipientCounts,
-    RecipientOutcome, RecipientStatus, Suppression,
+    RecipientOutcome, RecipientStatus, Suppression, SuppressionReason,
 };
 use crmcore::contact::Contact;
 use crmcore::event::DomainEvent;
@@ -514,6 +514,21 @@ impl CampaignRepository for MemoryStore {
             group.0 += 1;
             group.1.insert(e.recipient_id);
             group.2 += e.value_minor.unwrap_or(0);
+        }
+        for s in state.campaign.suppressions.values() {
+            if s.tenant_id == tenant && s.campaign_id == Some(campaign) {
+                match s.reason {
+                    SuppressionReason::Unsubscribed => summary.unsubscribes += 1,
+                    SuppressionReason::Complained => summary.complaints += 1,
+                    _ => {}
+                }
+            }
+        }
+        for b in state.campaign.bounces.iter().filter(|b| b.tenant_id == tenant && b.campaign_id == Some(campaign)) {
+            match b.kind {
+                BounceKind::Hard => summary.hard_bounces += 1,
+                BounceKind::Soft => summary.soft_bounces += 1,
+            }
         }
         summary.counts = groups
             .into_iter()

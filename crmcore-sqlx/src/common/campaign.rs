@@ -962,6 +962,36 @@ macro_rules! campaign_repository {
                     .await
                     .map_err(store_err)?;
                     summary.bot_events = bots as u64;
+                    let suppressed: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT reason, COUNT(*) FROM email_suppressions WHERE tenant_id = $1 AND campaign_id = $2 \
+                         GROUP BY reason",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(campaign.0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    for (reason, n) in suppressed {
+                        match reason.as_str() {
+                            "unsubscribed" => summary.unsubscribes += n as u64,
+                            "complained" => summary.complaints += n as u64,
+                            _ => {}
+                        }
+                    }
+                    let bounced: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT kind, COUNT(*) FROM email_bounces WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY kind",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(campaign.0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    for (kind, n) in bounced {
+                        match kind.as_str() {
+                            "hard" => summary.hard_bounces += n as u64,
+                            _ => summary.soft_bounces += n as u64,
+                        }
+                    }
                     Ok(summary)
                 }
 

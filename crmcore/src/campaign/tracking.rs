@@ -190,6 +190,14 @@ pub struct EngagementSummary {
     pub sent_by_variant: BTreeMap<u16, u64>,
     /// Opens and clicks flagged as machine traffic.
     pub bot_events: u64,
+    /// Addresses this campaign's links unsubscribed.
+    pub unsubscribes: u64,
+    /// Hard bounces reported for this campaign's messages.
+    pub hard_bounces: u64,
+    /// Soft bounces reported for this campaign's messages.
+    pub soft_bounces: u64,
+    /// Spam complaints about this campaign's messages.
+    pub complaints: u64,
 }
 
 /// Per-link click figures.
@@ -242,6 +250,14 @@ pub struct CampaignStats {
     pub conversion_value_minor: i64,
     /// Opens and clicks flagged as machine traffic (not counted above).
     pub bot_events: u64,
+    /// Accepted by the mail server and not bounced back hard.
+    pub delivered: u64,
+    /// Unsubscribes through this campaign's links.
+    pub unsubscribes: u64,
+    /// Hard and soft bounces reported for this campaign.
+    pub bounces: u64,
+    /// Spam complaints.
+    pub complaints: u64,
     /// Per link.
     pub links: Vec<LinkStats>,
     /// Per variant.
@@ -256,6 +272,10 @@ pub struct CampaignStats {
     pub conversion_rate: f64,
     /// Failed ÷ targeted.
     pub failure_rate: f64,
+    /// Unsubscribes ÷ delivered.
+    pub unsubscribe_rate: f64,
+    /// Bounces ÷ sent.
+    pub bounce_rate: f64,
 }
 
 fn rate(part: u64, whole: u64) -> f64 {
@@ -314,6 +334,10 @@ impl CampaignStats {
             conversions,
             conversion_value_minor: summary.counts.iter().map(|c| c.value_minor).sum(),
             bot_events: summary.bot_events,
+            delivered: recipients.sent.saturating_sub(summary.hard_bounces),
+            unsubscribes: summary.unsubscribes,
+            bounces: summary.hard_bounces + summary.soft_bounces,
+            complaints: summary.complaints,
             links: links.into_values().collect(),
             variants,
             open_rate: rate(unique_opens, recipients.sent),
@@ -321,6 +345,8 @@ impl CampaignStats {
             click_to_open_rate: rate(unique_clicks, unique_opens),
             conversion_rate: rate(conversions, recipients.sent),
             failure_rate: rate(recipients.failed, recipients.targeted),
+            unsubscribe_rate: rate(summary.unsubscribes, recipients.sent.saturating_sub(summary.hard_bounces)),
+            bounce_rate: rate(summary.hard_bounces + summary.soft_bounces, recipients.sent),
         }
     }
 }

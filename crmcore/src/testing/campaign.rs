@@ -673,6 +673,30 @@ pub async fn campaign_engagement_is_summarised_without_bots(store: Arc<dyn Store
     assert_eq!(find(EngagementKind::Converted, 0, None), Some((2, 1, 2_000)));
     assert_eq!(summary.counts.len(), 4);
 
+    // Unsubscribes, complaints and bounces attributed to the campaign are summarised too.
+    let suppression = |email: &str, reason| Suppression {
+        tenant_id: f.tenant.id,
+        email: EmailAddress::parse(email).expect("valid"),
+        reason,
+        campaign_id: Some(c.id),
+        created_at: now,
+    };
+    repo.suppress(&suppression("e0@example.com", SuppressionReason::Unsubscribed), &[]).await.expect("suppressed");
+    repo.suppress(&suppression("e1@example.com", SuppressionReason::Complained), &[]).await.expect("suppressed");
+    for kind in [crate::campaign::bounce::BounceKind::Hard, crate::campaign::bounce::BounceKind::Soft] {
+        let bounce = crate::campaign::BounceRecord {
+            tenant_id: f.tenant.id,
+            email: EmailAddress::parse("e2@example.com").expect("valid"),
+            kind,
+            status: "5.1.1".into(),
+            campaign_id: Some(c.id),
+            at: now,
+        };
+        repo.record_bounce(&bounce, &[]).await.expect("bounce");
+    }
+    let summary = repo.engagement_summary(f.tenant.id, c.id).await.expect("summary");
+    assert_eq!((summary.unsubscribes, summary.complaints, summary.hard_bounces, summary.soft_bounces), (1, 1, 1, 1));
+
     let found = repo.recipient_for_contact(f.tenant.id, c.id, contacts[1]).await.expect("found");
     assert_eq!(found.map(|r| r.id), Some(b.id));
     assert!(repo.recipient_for_contact(f.tenant.id, c.id, ContactId::new()).await.expect("none").is_none());
