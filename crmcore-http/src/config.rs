@@ -26,6 +26,14 @@ pub struct Cli {
     /// `http://` + the bind address; the `worker` sends only `mailto:` unsubscribes without it.
     #[arg(long, env = "CRM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Seconds a worker holds a claimed job before another worker may take it over (after a
+    /// crash, work resumes this long after the process died).
+    #[arg(long, env = "CRM_JOB_LEASE_SECS", default_value_t = 60, global = true)]
+    pub job_lease_secs: u32,
+    /// Seconds a campaign recipient claimed for sending stays with its sender before another
+    /// may send it (after a crash, the batch in flight is sent again this long after).
+    #[arg(long, env = "CRM_CAMPAIGN_LEASE_SECS", default_value_t = 300, global = true)]
+    pub campaign_lease_secs: u32,
     /// What to do (default: `serve`).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -110,6 +118,8 @@ impl std::fmt::Debug for Cli {
             .field("database_url", &redact_url(&self.database_url))
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("public_url", &self.public_url)
+            .field("job_lease_secs", &self.job_lease_secs)
+            .field("campaign_lease_secs", &self.campaign_lease_secs)
             .field("command", &self.command)
             .field("serve", &self.serve)
             .finish()

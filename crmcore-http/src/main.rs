@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::Parser as _;
 use crmcore::Crm;
 use crmcore::campaign::{CampaignConfig, LinkConfig};
+use crmcore::jobs::WorkerConfig;
 use crmcore::ports::Mailer;
 use crmcore::token::TokenSigner;
 use crmcore_http::auth::password::PasswordHasher;
@@ -47,7 +48,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Some(Command::Worker) => {
             let (jwt, _) = resolve_secrets(&cli.database_url, &cli.serve)?;
             let links = campaign_links(&jwt, cli.public_url.clone())?;
-            let crm = open(&cli.database_url, mailer(cli.smtp_url.as_deref())?, links).await?;
+            let crm = open(&cli, mailer(cli.smtp_url.as_deref())?, links).await?;
             let report = crm.worker().run(crmcore_http::shutdown_signal()).await;
             tracing::info!(?report, "worker stopped");
             Ok(())
@@ -57,7 +58,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Some(Command::CreateAdmin(args)) => create_admin(&cli.database_url, &args).await,
+        Some(Command::CreateAdmin(ref args)) => create_admin(&cli, args).await,
     }
 }
 
@@ -74,9 +75,17 @@ fn campaign_links(jwt: &Secret, public_url: Option<String>) -> Result<LinkConfig
     })
 }
 
-async fn open(database_url: &str, mailer: Option<Arc<dyn Mailer>>, links: LinkConfig) -> Result<Crm, BoxError> {
-    let config = CampaignConfig { links: Some(links), ..CampaignConfig::default() };
-    let builder = backend::open(database_url).await?.crm_builder().campaign_config(config);
+async fn open(cli: &Cli, mailer: Option<Arc<dyn Mailer>>, links: LinkConfig) -> Result<Crm, BoxError> {
+    let config = CampaignConfig {
+        links: Some(links),
+        lease: chrono::Duration::seconds(i64::from(cli.campaign_lease_secs.max(1))),
+        ..CampaignConfig::default()
+    };
+    let worker = WorkerConfig {
+        lease: chrono::Duration::seconds(i64::from(cli.job_lease_secs.max(1))),
+        ..WorkerConfig::default()
+    };
+    let builder = backend::open(&cli.database_url).await?.crm_builder().campaign_config(config).worker_config(worker);
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),
         None => builder,
@@ -113,7 +122,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), BoxError> {
     let public_url = cli.public_url.clone().or_else(|| Some(format!("http://{}", args.bind)));
     let links = campaign_links(&jwt, public_url)?;
     let settings = args.settings(jwt, token_key);
-    let crm = open(database_url, mailer(cli.smtp_url.as_deref())?, links).await?;
+    let crm = open(cli, mailer(cli.smtp_url.as_deref())?, links).await?;
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     crmcore_http::serve(crm, settings, listener, crmcore_http::shutdown_signal()).await?;
     Ok(())
@@ -138,12 +147,12 @@ fn resolve_secrets(database_url: &str, args: &ServeArgs) -> Result<(Secret, Opti
     Err("CRM_JWT_SECRET is required for this database".into())
 }
 
-async fn create_admin(database_url: &str, args: &CreateAdminArgs) -> Result<(), BoxError> {
+async fn create_admin(cli: &Cli, args: &CreateAdminArgs) -> Result<(), BoxError> {
     let password = match std::env::var("CRM_ADMIN_PASSWORD") {
         Ok(password) => password,
         Err(_) => prompt_password()?,
     };
-    let crm = open(database_url, None, LinkConfig::ephemeral()?).await?;
+    let crm = open(cli, None, LinkConfig::ephemeral()?).await?;
     let hasher = PasswordHasher::new(PasswordHashing {
         memory_kib: args.password_hash_memory_kib,
         ..PasswordHashing::default()

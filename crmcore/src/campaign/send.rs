@@ -158,7 +158,10 @@ pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<O
             continue;
         }
         let lease_until = now + config.lease;
-        let batch = repo.claim_recipients(tenant, id, now, lease_until, config.batch_size).await?;
+        // A rate-limited batch is at most ~5 s of sending, so it finishes well inside its lease.
+        let rate = campaign.rate_limit_per_second.into_iter().chain(config.transport_rate_per_second).min();
+        let batch_size = rate.map_or(config.batch_size, |r| config.batch_size.min(r.saturating_mul(5).max(1)));
+        let batch = repo.claim_recipients(tenant, id, now, lease_until, batch_size).await?;
         if batch.is_empty() {
             let counts = repo.recipient_counts(tenant, id).await?;
             if counts.is_done() {
