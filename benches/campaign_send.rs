@@ -83,10 +83,10 @@ struct Row {
 
 fn row(i: usize) -> Row {
     let mut tags = vec![];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         tags.push("vip");
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         tags.push("newsletter");
     }
     Row {

@@ -103,6 +103,8 @@ event_catalogue! {
     EmailSuppressed => "email.suppressed",
     /// An address left the suppression list.
     EmailUnsuppressed => "email.unsuppressed",
+    /// A campaign message was accepted by the mail server.
+    EmailSent => "email.sent",
     /// A recipient unsubscribed through a campaign message's link.
     EmailUnsubscribed => "email.unsubscribed",
     /// A campaign message was opened (not by a scanner).

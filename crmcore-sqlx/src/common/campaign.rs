@@ -533,26 +533,39 @@ macro_rules! campaign_repository {
                     lease_until: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<Vec<Recipient>> {
+                    // Two claims, each a range of the (tenant, campaign, status, id) index: expired
+                    // leases first, then pending recipients. One statement with an OR over the
+                    // statuses would walk every recipient already sent, on every claim.
+                    const WAITING: [&str; 2] = [
+                        "status = 'sending' AND lease_until <= $3",
+                        "status = 'pending' AND variant IS NOT NULL AND (retry_at IS NULL OR retry_at <= $3)",
+                    ];
                     let mut tx = self.begin().await?;
-                    let sql = format!(
-                        "UPDATE campaign_recipients SET status = 'sending', lease_until = $4, updated_at = $3 \
-                         WHERE tenant_id = $1 AND id IN (SELECT id FROM campaign_recipients \
-                           WHERE tenant_id = $1 AND campaign_id = $2 AND ( \
-                             (status = 'pending' AND variant IS NOT NULL AND (retry_at IS NULL OR retry_at <= $3)) \
-                             OR (status = 'sending' AND lease_until <= $3)) \
-                           ORDER BY id LIMIT $5{}) \
-                         RETURNING {RECIPIENT_COLUMNS}",
-                        $skip_locked
-                    );
-                    let rows: Vec<RecipientRow> = sqlx::query_as(&sql)
-                        .bind(DbId(tenant.0))
-                        .bind(DbId(campaign.0))
-                        .bind(DbTime(now))
-                        .bind(DbTime(lease_until))
-                        .bind(i64::from(limit))
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(store_err)?;
+                    let mut rows: Vec<RecipientRow> = Vec::new();
+                    for waiting in WAITING {
+                        let left = i64::from(limit) - rows.len() as i64;
+                        if left <= 0 {
+                            break;
+                        }
+                        let sql = format!(
+                            "UPDATE campaign_recipients SET status = 'sending', lease_until = $4, updated_at = $3 \
+                             WHERE tenant_id = $1 AND id IN (SELECT id FROM campaign_recipients \
+                               WHERE tenant_id = $1 AND campaign_id = $2 AND {waiting} \
+                               ORDER BY id LIMIT $5{}) \
+                             RETURNING {RECIPIENT_COLUMNS}",
+                            $skip_locked
+                        );
+                        let claimed: Vec<RecipientRow> = sqlx::query_as(&sql)
+                            .bind(DbId(tenant.0))
+                            .bind(DbId(campaign.0))
+                            .bind(DbTime(now))
+                            .bind(DbTime(lease_until))
+                            .bind(left)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(store_err)?;
+                        rows.extend(claimed);
+                    }
                     tx.commit().await.map_err(store_err)?;
                     let mut claimed = rows.into_iter().map(RecipientRow::into_domain).collect::<Result<Vec<_>>>()?;
                     claimed.sort_by_key(|r| r.id);
@@ -585,26 +598,34 @@ macro_rules! campaign_repository {
                             .await
                             .map_err(|e| map_err(e, || CrmError::not_found("recipient", "in outcomes")))?;
                     }
-                    for o in outcomes {
-                        let a = &o.attempt;
-                        let sent = o.status == RecipientStatus::Sent;
-                        sqlx::query(
-                            "UPDATE campaign_recipients SET status = $3, \
-                             attempts = CASE WHEN attempts > $4 THEN attempts ELSE $4 END, retry_at = $5, \
-                             lease_until = NULL, last_error = $6, sent_at = CASE WHEN $7 THEN $8 ELSE sent_at END, \
-                             updated_at = $8 WHERE tenant_id = $1 AND id = $2 AND status = 'sending'",
-                        )
-                        .bind(DbId(tenant.0))
-                        .bind(DbId(a.recipient_id.0))
-                        .bind(o.status.as_str())
-                        .bind(i64::from(a.number))
-                        .bind(opt_time(o.retry_at))
-                        .bind((!sent).then_some(a.response.as_str()))
-                        .bind(sent)
-                        .bind(DbTime(a.at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_err)?;
+                    // One UPDATE per chunk, joined to the outcomes as a VALUES list. Only recipients
+                    // still `sending` move: a sender whose lease was lost only adds to the ledger.
+                    for chunk in outcomes.chunks(1000) {
+                        let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                            "WITH v (id, status, attempts, retry_at, last_error, sent, at) AS (",
+                        );
+                        q.push_values(chunk, |mut row, o| {
+                            let a = &o.attempt;
+                            let sent = o.status == RecipientStatus::Sent;
+                            row.push_bind(DbId(a.recipient_id.0))
+                                .push_bind(o.status.as_str())
+                                .push_bind(i64::from(a.number))
+                                .push_bind(opt_time(o.retry_at))
+                                .push_bind((!sent).then_some(a.response.as_str()))
+                                .push_bind(sent)
+                                .push_bind(DbTime(a.at));
+                        });
+                        q.push(
+                            ") UPDATE campaign_recipients SET status = v.status, \
+                             attempts = CASE WHEN campaign_recipients.attempts > v.attempts \
+                               THEN campaign_recipients.attempts ELSE v.attempts END, \
+                             retry_at = v.retry_at, lease_until = NULL, last_error = v.last_error, \
+                             sent_at = CASE WHEN v.sent THEN v.at ELSE campaign_recipients.sent_at END, \
+                             updated_at = v.at FROM v WHERE campaign_recipients.tenant_id = ",
+                        );
+                        q.push_bind(DbId(tenant.0));
+                        q.push(" AND campaign_recipients.id = v.id AND campaign_recipients.status = 'sending'");
+                        q.build().execute(&mut *tx).await.map_err(store_err)?;
                     }
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)

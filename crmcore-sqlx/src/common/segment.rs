@@ -166,7 +166,7 @@ impl Predicate {
                     }
                     CustomTest::Compare(ord, x) => {
                         let p = self.bind(Bind::Float(*x));
-                        format!("{kind} IN ('integer', 'real') AND {value} {} {p}", ord.sql())
+                        format!("{value} {} {p} AND {kind} IN ('integer', 'real')", ord.sql())
                     }
                 }
             }
@@ -198,13 +198,14 @@ impl Predicate {
 
     fn sqlite_scalar(&mut self, kind: &str, value: &str, scalar: &Scalar) -> String {
         match scalar {
+            // The value test first: most rows fail it, and each JSON function parses the text.
             Scalar::Text(s) => {
                 let p = self.bind(Bind::Text(s.clone()));
-                format!("{kind} = 'text' AND {value} = {p}")
+                format!("{value} = {p} AND {kind} = 'text'")
             }
             Scalar::Number(x) => {
                 let p = self.bind(Bind::Float(*x));
-                format!("{kind} IN ('integer', 'real') AND {value} = {p}")
+                format!("{value} = {p} AND {kind} IN ('integer', 'real')")
             }
             Scalar::Bool(b) => format!("{kind} = '{b}'"),
         }

@@ -479,5 +479,20 @@ async fn send_batch(
         .buffer_unordered(config.concurrency.max(1))
         .collect()
         .await;
-    repo.record_outcomes(campaign.tenant_id, &outcomes, &[]).await
+    // One `email.sent` per accepted message, written with the ledger (webhooks follow them).
+    let actor = Actor::system(campaign.tenant_id);
+    let now = crm.clock().now();
+    let events: Vec<DomainEvent> = outcomes
+        .iter()
+        .filter(|o| o.status == RecipientStatus::Sent)
+        .map(|o| {
+            let data = serde_json::json!({
+                "recipient_id": o.attempt.recipient_id,
+                "message_id": o.attempt.message_id,
+                "response": o.attempt.response,
+            });
+            DomainEvent::new(&actor, EventType::EmailSent, campaign_ref(campaign.id), data, now)
+        })
+        .collect();
+    repo.record_outcomes(campaign.tenant_id, &outcomes, &events).await
 }
