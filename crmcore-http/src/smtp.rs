@@ -19,9 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use crmcore::CrmError;
 use crmcore::ports::{EmailMessage, MailError, Mailer, SendReceipt};
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::Message;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::TlsParameters;
 use lettre::transport::smtp::extension::ClientId;
@@ -177,9 +177,12 @@ impl fmt::Debug for SmtpMailer {
 impl SmtpMailer {
     /// A mailer for `settings`. Connections open lazily, on the first send.
     pub fn new(settings: &SmtpSettings) -> Result<Self, CrmError> {
-        let tls_error = |e: &dyn fmt::Display| CrmError::invalid("smtp.tls", "invalid", format!("TLS setup failed: {e}"));
+        let tls_error =
+            |e: &dyn fmt::Display| CrmError::invalid("smtp.tls", "invalid", format!("TLS setup failed: {e}"));
         let security = match settings.tls {
-            TlsMode::StartTls => Security::StartTls(TlsParameters::new(settings.host.clone()).map_err(|e| tls_error(&e))?),
+            TlsMode::StartTls => {
+                Security::StartTls(TlsParameters::new(settings.host.clone()).map_err(|e| tls_error(&e))?)
+            }
             TlsMode::Implicit => {
                 // As lettre's rustls setup: the ring provider, the web PKI roots.
                 let mut roots = RootCertStore::empty();
