@@ -1,4 +1,5 @@
-//! The SMTP [`Mailer`]: lettre's pooled async transport behind crmcore's mail port.
+//! The SMTP [`Mailer`]: lettre's SMTP client behind crmcore's mail port, over a small pool of
+//! connections whose sockets have `TCP_NODELAY` set (see `pool`).
 //!
 //! - [`SmtpSettings`] name the server (host, port, [`TlsMode`], credentials, timeouts, pool
 //!   size); [`SmtpSettings::from_url`] reads `smtp://user:pass@host:587?tls=starttls`.
@@ -18,17 +19,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use crmcore::CrmError;
 use crmcore::ports::{EmailMessage, MailError, Mailer, SendReceipt};
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use tokio::sync::Semaphore;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
+use self::pool::{Connector, Pool, Security};
 use crate::settings::Secret;
 
+mod pool;
 #[cfg(feature = "smtp-sink")]
 pub mod sink;
 
@@ -78,10 +83,10 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     /// Password for `username`.
     pub password: Option<Secret>,
-    /// Limit on each SMTP command's reply (and on connecting).
+    /// Limit on connecting (TCP, TLS, greeting, `EHLO`, login), and on each message's SMTP
+    /// transaction (`NOOP` check, `MAIL`, `RCPT`, `DATA`).
     pub timeout: Duration,
-    /// Most sends in flight at once, and most idle connections kept (lettre parks a used
-    /// connection from a spawned task, so a send may briefly open one more meanwhile).
+    /// Most connections open at once; each carries one message at a time.
     pub pool_size: u32,
     /// How long an idle pooled connection is kept.
     pub idle_timeout: Duration,
@@ -159,9 +164,7 @@ fn percent_decode(s: &str) -> Option<String> {
 /// Sends crmcore's mail over SMTP through a pool of connections.
 #[derive(Clone)]
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    /// lettre's pool caps the connections it keeps idle, not those in use: this caps those.
-    in_flight: Arc<Semaphore>,
+    pool: Arc<Pool>,
     server: String,
 }
 
@@ -174,28 +177,42 @@ impl fmt::Debug for SmtpMailer {
 impl SmtpMailer {
     /// A mailer for `settings`. Connections open lazily, on the first send.
     pub fn new(settings: &SmtpSettings) -> Result<Self, CrmError> {
-        let tls_parameters = || {
-            TlsParameters::new(settings.host.clone())
-                .map_err(|e| CrmError::invalid("smtp.tls", "invalid", format!("TLS setup failed: {e}")))
+        let tls_error =
+            |e: &dyn fmt::Display| CrmError::invalid("smtp.tls", "invalid", format!("TLS setup failed: {e}"));
+        let security = match settings.tls {
+            TlsMode::StartTls => {
+                Security::StartTls(TlsParameters::new(settings.host.clone()).map_err(|e| tls_error(&e))?)
+            }
+            TlsMode::Implicit => {
+                // As lettre's rustls setup: the ring provider, the web PKI roots.
+                let mut roots = RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+                let config = ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| tls_error(&e))?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                let name = ServerName::try_from(settings.host.clone()).map_err(|e| tls_error(&e))?;
+                Security::Implicit(TlsConnector::from(Arc::new(config)), name)
+            }
+            TlsMode::None => Security::None,
         };
-        let tls = match settings.tls {
-            TlsMode::StartTls => Tls::Required(tls_parameters()?),
-            TlsMode::Implicit => Tls::Wrapper(tls_parameters()?),
-            TlsMode::None => Tls::None,
-        };
-        let pool = PoolConfig::new().max_size(settings.pool_size.max(1)).idle_timeout(settings.idle_timeout);
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-            .port(settings.port)
-            .tls(tls)
-            .timeout(Some(settings.timeout))
-            .pool_config(pool);
-        if let Some(user) = &settings.username {
+        let credentials = settings.username.as_ref().map(|user| {
             let password = settings.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
-            builder = builder.credentials(Credentials::new(user.clone(), password.unwrap_or_default()));
-        }
+            Credentials::new(user.clone(), password.unwrap_or_default())
+        });
+        let connector = Connector {
+            host: settings.host.clone(),
+            port: settings.port,
+            security,
+            credentials,
+            hello: ClientId::default(),
+            timeout: settings.timeout,
+            idle_timeout: settings.idle_timeout,
+        };
         Ok(Self {
-            transport: builder.build(),
-            in_flight: Arc::new(Semaphore::new(settings.pool_size.max(1) as usize)),
+            pool: Pool::new(connector, settings.pool_size.max(1) as usize),
             server: format!("{}:{}", settings.host, settings.port),
         })
     }
@@ -204,9 +221,9 @@ impl SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, message: &EmailMessage) -> Result<SendReceipt, MailError> {
+        // Refused here, before any network I/O.
         let email = build_message(message)?;
-        let _permit = self.in_flight.acquire().await.map_err(|e| MailError::Transient(e.to_string()))?;
-        let response = self.transport.send(email).await.map_err(map_error)?;
+        let response = self.pool.send(email.envelope(), &email.formatted()).await?;
         Ok(SendReceipt { message_id: message.message_id.clone(), response: describe(&response) })
     }
 }
@@ -215,16 +232,6 @@ impl Mailer for SmtpMailer {
 fn describe(response: &Response) -> String {
     let lines: Vec<&str> = response.message().collect();
     format!("{} {}", response.code(), lines.join(" "))
-}
-
-fn map_error(e: lettre::transport::smtp::Error) -> MailError {
-    if e.is_permanent() {
-        MailError::Permanent(e.to_string())
-    } else {
-        // 4xx replies, and everything that is not a reply: connection refused or reset, TLS,
-        // timeouts. Another attempt later may get through.
-        MailError::Transient(e.to_string())
-    }
 }
 
 /// Headers the mailer writes itself; an extra header may not replace them.

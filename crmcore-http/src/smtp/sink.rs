@@ -66,8 +66,14 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts a sink on `127.0.0.1`, on a free port.
+    /// Starts a sink on `127.0.0.1`, on a free port, with `TCP_NODELAY` on its sockets.
     pub async fn start(config: SinkConfig) -> std::io::Result<Self> {
+        Self::start_with_nodelay(config, true).await
+    }
+
+    /// Starts a sink whose accepted sockets have `TCP_NODELAY` set or not (the kernel default,
+    /// as most mail servers run): benchmarks measure the client both ways.
+    pub async fn start_with_nodelay(config: SinkConfig, nodelay: bool) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
@@ -80,6 +86,9 @@ impl SmtpSink {
                     shared.connections.fetch_add(1, Ordering::Relaxed);
                     let open = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
                     shared.most_open.fetch_max(open, Ordering::SeqCst);
+                    if nodelay {
+                        let _ = stream.set_nodelay(true);
+                    }
                     let (config, shared) = (config.clone(), shared.clone());
                     connections.spawn(async move {
                         serve(stream, config, shared.clone()).await;
@@ -147,7 +156,6 @@ fn plain_user(encoded: &str) -> Option<String> {
 }
 
 async fn serve(stream: TcpStream, config: Arc<SinkConfig>, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
