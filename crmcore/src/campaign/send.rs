@@ -346,6 +346,112 @@ fn from_header(campaign: &Campaign) -> String {
     }
 }
 
+/// What rendering made of one claimed recipient.
+enum Prepared {
+    /// Ready to hand to the mailer.
+    Message(Box<EmailMessage>),
+    /// Not to be sent: its outcome is already known (suppressed, or the render failed).
+    Done(AttemptOutcome, RecipientStatus, String),
+}
+
+/// Everything a render needs, shared by the rendering threads.
+struct RenderContext {
+    campaign: Campaign,
+    links: LinkConfig,
+    tracking: TrackingConfig,
+    from: String,
+}
+
+impl RenderContext {
+    fn prepare(&self, recipient: &Recipient, template: &CompiledTemplate, suppressed: bool) -> Prepared {
+        let campaign = &self.campaign;
+        if suppressed {
+            return Prepared::Done(
+                AttemptOutcome::Suppressed,
+                RecipientStatus::Suppressed,
+                "suppressed at dispatch".into(),
+            );
+        }
+        let failed = |what: &str, e: CrmError| {
+            Prepared::Done(AttemptOutcome::Permanent, RecipientStatus::Failed, format!("{what}: {e}"))
+        };
+        let unsubscribe = match links(&self.links, recipient, &campaign.from_email) {
+            Ok(links) => links,
+            Err(e) => return failed("unsubscribe link", e),
+        };
+        let mut vars = recipient.variables.clone();
+        if let Some(map) = vars.as_object_mut() {
+            map.insert("campaign_name".into(), campaign.name.clone().into());
+            map.insert("unsubscribe_url".into(), unsubscribe.preferred().into());
+        }
+        let rendered = match template.render(&vars) {
+            Ok(r) => r,
+            Err(e) => return failed("render failed", e),
+        };
+        let mut html = rendered.html;
+        if self.tracking.clicks && self.links.public_url.is_some() {
+            if let Some(frozen) = campaign.links.get(usize::from(recipient.variant.unwrap_or(0))) {
+                if !frozen.is_empty() {
+                    html = rewrite_links(&html, frozen, |i| click_url(&self.links, recipient, i));
+                }
+            }
+        }
+        if self.tracking.opens {
+            if let Ok(Some(url)) = open_url(&self.links, recipient) {
+                add_pixel(&mut html, &url);
+            }
+        }
+        Prepared::Message(Box::new(EmailMessage {
+            from: self.from.clone(),
+            to: recipient.email.to_string(),
+            reply_to: campaign.reply_to.as_ref().map(ToString::to_string),
+            subject: rendered.subject,
+            html: Some(html),
+            text: Some(rendered.text),
+            message_id: message_id(recipient.id, &campaign.from_email),
+            headers: [("X-Campaign-Id".to_owned(), campaign.id.to_string())]
+                .into_iter()
+                .chain(unsubscribe.headers())
+                .collect(),
+        }))
+    }
+}
+
+/// Renders a claimed batch on every core (rendering is CPU work; the mailer and the store are
+/// I/O), keeping the batch's order.
+async fn render_all(
+    context: Arc<RenderContext>,
+    work: Vec<(Recipient, Arc<CompiledTemplate>, bool)>,
+) -> Result<Vec<(Recipient, Prepared)>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let per_thread = work.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<_>> = Vec::new();
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        chunks.push(work.by_ref().take(per_thread).collect());
+    }
+    let handles: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let context = context.clone();
+            tokio::task::spawn_blocking(move || {
+                chunk
+                    .into_iter()
+                    .map(|(recipient, template, suppressed)| {
+                        let prepared = context.prepare(&recipient, &template, suppressed);
+                        (recipient, prepared)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut rendered = Vec::new();
+    for handle in handles {
+        rendered.extend(handle.await.map_err(|e| CrmError::Internal(format!("render task failed: {e}")))?);
+    }
+    Ok(rendered)
+}
+
 async fn send_batch(
     crm: &Crm,
     config: &CampaignConfig,
@@ -357,94 +463,40 @@ async fn send_batch(
     let emails: Vec<EmailAddress> = batch.iter().map(|r| r.email.clone()).collect();
     let suppressed: HashSet<EmailAddress> =
         repo.suppressed_among(campaign.tenant_id, &emails).await?.into_iter().collect();
-    let mut prepared = Vec::with_capacity(batch.len());
+    let mut work = Vec::with_capacity(batch.len());
     for recipient in batch {
-        let variant = recipient.variant.unwrap_or(0);
-        let template = compiled(crm, campaign, variant, templates).await?;
-        prepared.push((recipient, template));
+        let template = compiled(crm, campaign, recipient.variant.unwrap_or(0), templates).await?;
+        let is_suppressed = suppressed.contains(&recipient.email);
+        work.push((recipient, template, is_suppressed));
     }
     let mailer = crm.mailer()?;
-    let link_config = crm
-        .campaign_config()
-        .links
-        .as_ref()
-        .ok_or_else(|| CrmError::Internal("no unsubscribe link settings".into()))?;
+    let links = config.links.clone().ok_or_else(|| CrmError::Internal("no unsubscribe link settings".into()))?;
+    let context = Arc::new(RenderContext {
+        campaign: campaign.clone(),
+        links,
+        tracking: config.tracking.clone(),
+        from: from_header(campaign),
+    });
+    let prepared = render_all(context, work).await?;
     let campaign_pacer = campaign.rate_limit_per_second.map(Pacer::new);
-    let from = from_header(campaign);
     let outcomes: Vec<RecipientOutcome> = futures::stream::iter(prepared)
-        .map(|(recipient, template)| {
-            let suppressed = suppressed.contains(&recipient.email);
+        .map(|(recipient, prepared)| {
             let campaign_pacer = campaign_pacer.as_ref();
-            let from = from.as_str();
             async move {
-                let message_id = message_id(recipient.id, &campaign.from_email);
                 let number = recipient.attempts + 1;
                 let attempt = |outcome, response: String| Attempt {
                     recipient_id: recipient.id,
                     number,
                     at: crm.clock().now(),
                     outcome,
-                    message_id: message_id.clone(),
+                    message_id: message_id(recipient.id, &campaign.from_email),
                     response,
                 };
-                if suppressed {
-                    return RecipientOutcome {
-                        attempt: attempt(AttemptOutcome::Suppressed, "suppressed at dispatch".into()),
-                        status: RecipientStatus::Suppressed,
-                        retry_at: None,
-                    };
-                }
-                let unsubscribe = match links(link_config, &recipient, &campaign.from_email) {
-                    Ok(links) => links,
-                    Err(e) => {
-                        return RecipientOutcome {
-                            attempt: attempt(AttemptOutcome::Permanent, format!("unsubscribe link: {e}")),
-                            status: RecipientStatus::Failed,
-                            retry_at: None,
-                        };
+                let message = match prepared {
+                    Prepared::Done(outcome, status, response) => {
+                        return RecipientOutcome { attempt: attempt(outcome, response), status, retry_at: None };
                     }
-                };
-                let mut vars = recipient.variables.clone();
-                if let Some(map) = vars.as_object_mut() {
-                    map.insert("campaign_name".into(), campaign.name.clone().into());
-                    map.insert("unsubscribe_url".into(), unsubscribe.preferred().into());
-                }
-                let rendered = match template.render(&vars) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return RecipientOutcome {
-                            attempt: attempt(AttemptOutcome::Permanent, format!("render failed: {e}")),
-                            status: RecipientStatus::Failed,
-                            retry_at: None,
-                        };
-                    }
-                };
-                let mut html = rendered.html;
-                let tracking = &crm.campaign_config().tracking;
-                if tracking.clicks {
-                    if let Some(frozen) = campaign.links.get(usize::from(recipient.variant.unwrap_or(0))) {
-                        if !frozen.is_empty() && link_config.public_url.is_some() {
-                            html = rewrite_links(&html, frozen, |i| click_url(link_config, &recipient, i));
-                        }
-                    }
-                }
-                if tracking.opens {
-                    if let Ok(Some(url)) = open_url(link_config, &recipient) {
-                        add_pixel(&mut html, &url);
-                    }
-                }
-                let message = EmailMessage {
-                    from: from.to_owned(),
-                    to: recipient.email.to_string(),
-                    reply_to: campaign.reply_to.as_ref().map(ToString::to_string),
-                    subject: rendered.subject,
-                    html: Some(html),
-                    text: Some(rendered.text),
-                    message_id: message_id.clone(),
-                    headers: [("X-Campaign-Id".to_owned(), campaign.id.to_string())]
-                        .into_iter()
-                        .chain(unsubscribe.headers())
-                        .collect(),
+                    Prepared::Message(message) => message,
                 };
                 if let Some(pacer) = campaign_pacer {
                     pacer.wait().await;
