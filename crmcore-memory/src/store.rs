@@ -26,6 +26,7 @@ use crmcore::{CrmError, Result};
 use uuid::Uuid;
 
 mod activity;
+mod deal_facts;
 
 /// Every port of [`Store`] in memory. Cheap to create; nothing is persisted.
 #[derive(Debug, Default)]
@@ -42,6 +43,8 @@ struct State {
     contact_emails: HashMap<(TenantId, EmailAddress), ContactId>,
     deals: BTreeMap<DealId, Deal>,
     stage_history: HashMap<DealId, Vec<StageChange>>,
+    /// Per-tenant analytics snapshots kept ready (`store/deal_facts.rs`).
+    deal_facts: deal_facts::DealFactsCache,
     passwords: HashMap<MemberId, String>,
     api_keys: BTreeMap<ApiKeyId, ApiKey>,
     refresh_tokens: HashMap<String, RefreshToken>,
@@ -377,6 +380,7 @@ impl DealRepository for MemoryStore {
         s.check_deal_refs(deal)?;
         s.deals.insert(deal.id, deal.clone());
         s.stage_history.insert(deal.id, vec![first_stage.clone()]);
+        s.deal_facts.touch(deal.tenant_id, deal.id);
         s.append(events);
         Ok(())
     }
@@ -397,6 +401,7 @@ impl DealRepository for MemoryStore {
         if let Some(change) = stage_change {
             s.stage_history.entry(deal.id).or_default().push(change.clone());
         }
+        s.deal_facts.touch(deal.tenant_id, deal.id);
         s.append(events);
         Ok(())
     }
@@ -408,6 +413,7 @@ impl DealRepository for MemoryStore {
         }
         s.deals.remove(&id);
         s.stage_history.remove(&id);
+        s.deal_facts.touch(tenant, id);
         s.append(events);
         Ok(())
     }
@@ -434,16 +440,10 @@ impl DealRepository for MemoryStore {
     }
 
     async fn snapshot(&self, tenant: TenantId) -> Result<DealSnapshot> {
-        // Copies only the analytics facts (no strings): the lock is held for one pass.
-        let s = self.lock();
-        let mut snapshot = DealSnapshot::default();
-        for deal in s.deals.values().filter(|d| d.tenant_id == tenant) {
-            snapshot.push_deal(deal);
-            for change in s.stage_history.get(&deal.id).into_iter().flatten() {
-                snapshot.push_change(change);
-            }
-        }
-        Ok(snapshot)
+        // The cached facts, refreshed with the deals written since the last call.
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        Ok(s.deal_facts.snapshot(tenant, &s.deals, &s.stage_history))
     }
 }
 

@@ -70,6 +70,7 @@ macro_rules! contract_suite {
                 inbox_counts_hold_under_concurrent_updates,
                 activity_tenant_isolation,
                 analytics_snapshot_agrees_and_isolates,
+                analytics_snapshot_follows_every_write,
             );
         }
     };
