@@ -85,6 +85,17 @@ impl State {
         }
     }
 
+    /// Marks outbox events dispatched at `at`, keeping an earlier time; unknown ids are ignored.
+    fn mark_dispatched(&mut self, ids: &[EventId], at: DateTime<Utc>) {
+        for id in ids {
+            if let Some(seq) = self.event_seq.get(id).copied() {
+                if let Some(entry) = self.outbox.get_mut(&seq) {
+                    entry.dispatched_at.get_or_insert(at);
+                }
+            }
+        }
+    }
+
     fn check_member_unique(&self, member: &Member) -> Result<()> {
         for other in self.members.values().filter(|m| m.tenant_id == member.tenant_id && m.id != member.id) {
             if other.handle == member.handle {
@@ -306,6 +317,18 @@ impl MemberRepository for MemoryStore {
 
     async fn count_active_with_role(&self, tenant: TenantId, role: Role) -> Result<u64> {
         Ok(self.lock().members.values().filter(|m| m.tenant_id == tenant && m.active && m.role == role).count() as u64)
+    }
+
+    async fn active_ids(&self, tenant: TenantId, ids: &[MemberId]) -> Result<Vec<MemberId>> {
+        let s = self.lock();
+        let mut out: Vec<MemberId> = ids
+            .iter()
+            .copied()
+            .filter(|id| s.members.get(id).is_some_and(|m| m.tenant_id == tenant && m.active))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 }
 
@@ -544,14 +567,7 @@ impl Outbox for MemoryStore {
     }
 
     async fn mark_dispatched(&self, ids: &[EventId], at: DateTime<Utc>) -> Result<()> {
-        let mut s = self.lock();
-        for id in ids {
-            if let Some(seq) = s.event_seq.get(id).copied() {
-                if let Some(entry) = s.outbox.get_mut(&seq) {
-                    entry.dispatched_at.get_or_insert(at);
-                }
-            }
-        }
+        self.lock().mark_dispatched(ids, at);
         Ok(())
     }
 

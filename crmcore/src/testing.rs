@@ -69,6 +69,7 @@ macro_rules! contract_suite {
                 notifications_inbox_counts_and_preferences,
                 inbox_counts_hold_under_concurrent_updates,
                 activity_tenant_isolation,
+                activity_apply_batch_is_atomic_and_idempotent,
                 analytics_snapshot_agrees_and_isolates,
                 analytics_snapshot_follows_every_write,
             );
