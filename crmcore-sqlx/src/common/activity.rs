@@ -506,21 +506,25 @@ macro_rules! activity_repositories {
                     }
 
                     // Follows, feed items and notifications only for members of the tenant.
-                    let mut members: Vec<MemberId> = plan.follows.iter().map(|f| f.member_id).collect();
-                    members.extend(plan.feed.iter().map(|f| f.1));
-                    members.extend(plan.notes.iter().map(|n| n.2.recipient));
-                    members.sort();
+                    let mut members: Vec<(TenantId, MemberId)> = plan.follows.iter().map(|f| (f.tenant_id, f.member_id)).collect();
+                    members.extend(plan.feed.iter().map(|f| (f.0, f.1)));
+                    members.extend(plan.notes.iter().map(|n| (n.1, n.2.recipient)));
+                    members.sort_by_key(|(t, m)| (t.0, m.0));
                     members.dedup();
                     let mut known: HashSet<(TenantId, MemberId)> = HashSet::new();
-                    for chunk in members.chunks(MAX_BINDS) {
-                        let mut q = QueryBuilder::<$db>::new("SELECT tenant_id, id FROM members WHERE id IN (");
-                        let mut list = q.separated(", ");
-                        for id in chunk {
-                            list.push_bind(DbId(id.0));
+                    for group in members.chunk_by(|a, b| a.0 == b.0) {
+                        let tenant = group[0].0;
+                        for chunk in group.chunks(MAX_BINDS - 1) {
+                            let mut q = QueryBuilder::<$db>::new("SELECT id FROM members WHERE tenant_id = ");
+                            q.push_bind(DbId(tenant.0)).push(" AND id IN (");
+                            let mut list = q.separated(", ");
+                            for (_, id) in chunk {
+                                list.push_bind(DbId(id.0));
+                            }
+                            q.push(")");
+                            let rows: Vec<(DbId,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
+                            known.extend(rows.into_iter().map(|(m,)| (tenant, MemberId::from(m.0))));
                         }
-                        q.push(")");
-                        let rows: Vec<(DbId, DbId)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
-                        known.extend(rows.into_iter().map(|(t, m)| (TenantId::from(t.0), MemberId::from(m.0))));
                     }
                     let follows: Vec<&Follow> = plan.follows.iter().filter(|f| known.contains(&(f.tenant_id, f.member_id))).collect();
                     for chunk in follows.chunks(MAX_BINDS / 5) {
