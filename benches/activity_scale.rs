@@ -264,8 +264,13 @@ async fn run(name: &str, target: Target) {
         .await
         .expect("login body");
     let token = reply["access_token"].as_str().expect("token").to_owned();
-    let response =
-        client.get(format!("{base}/api/v1/stream")).bearer_auth(&token).send().await.expect("stream").error_for_status();
+    let response = client
+        .get(format!("{base}/api/v1/stream"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("stream")
+        .error_for_status();
     let mut stream = response.expect("stream status");
     let mut buffer = String::new();
     // Waits for the next `notification` event on the stream.

@@ -10,6 +10,7 @@
 //! `sqlite/migrate.rs`.
 
 mod activity;
+mod bulk;
 mod migrate;
 mod outbox;
 mod queue;

@@ -364,12 +364,8 @@ macro_rules! activity_repositories {
                     let mut recorded: HashMap<EventId, ActivityId> = HashMap::new();
                     let event_ids: Vec<EventId> = batch.iter().map(|e| e.event_id).collect();
                     for chunk in event_ids.chunks(MAX_BINDS) {
-                        let mut q = QueryBuilder::<$db>::new("SELECT event_id, activity_id FROM activity_events WHERE event_id IN (");
-                        let mut list = q.separated(", ");
-                        for id in chunk {
-                            list.push_bind(DbId(id.0));
-                        }
-                        q.push(")");
+                        let mut q = QueryBuilder::<$db>::new("SELECT event_id, activity_id FROM activity_events WHERE event_id");
+                        bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
                         let rows: Vec<(DbId, DbId)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
                         recorded.extend(rows.into_iter().map(|(e, a)| (EventId::from(e.0), ActivityId::from(a.0))));
                     }
@@ -471,39 +467,13 @@ macro_rules! activity_repositories {
                         described.insert(*into, (row.actor.0, row.verb, entity));
                     }
 
-                    for chunk in plan.inserts.chunks(MAX_BINDS / 14) {
-                        let mut q = QueryBuilder::<$db>::new(
-                            "INSERT INTO activities (tenant_id, id, event_id, actor, actor_member, verb, object_kind, \
-                             object_id, target_kind, target_id, occurred_at, updated_at, event_count, data) ",
-                        );
-                        q.push_values(chunk, |mut b, a| {
-                            b.push_bind(DbId(a.tenant_id.0))
-                                .push_bind(DbId(a.id.0))
-                                .push_bind(DbId(a.event_id.0))
-                                .push_bind(Json(a.actor))
-                                .push_bind(actor_member(a.actor))
-                                .push_bind(a.verb.clone())
-                                .push_bind(a.object.kind.as_str())
-                                .push_bind(DbId(a.object.id))
-                                .push_bind(a.target.map(|t| t.kind.as_str()))
-                                .push_bind(opt_id(a.target.map(|t| t.id)))
-                                .push_bind(DbTime(a.occurred_at))
-                                .push_bind(DbTime(a.updated_at))
-                                .push_bind(a.event_count)
-                                .push_bind(Json(a.data.clone()));
-                        });
-                        q.build().execute(&mut *tx).await.map_err(|e| {
-                            let tenant = chunk.first().map(|a| a.tenant_id.to_string()).unwrap_or_default();
-                            map_err(e, || CrmError::not_found("tenant", tenant))
-                        })?;
-                    }
-                    for chunk in plan.events.chunks(MAX_BINDS / 3) {
-                        let mut q = QueryBuilder::<$db>::new("INSERT INTO activity_events (event_id, tenant_id, activity_id) ");
-                        q.push_values(chunk, |mut b, (event, tenant, activity)| {
-                            b.push_bind(DbId(event.0)).push_bind(DbId(tenant.0)).push_bind(DbId(activity.0));
-                        });
-                        q.build().execute(&mut *tx).await.map_err(store_err)?;
-                    }
+                    let inserts: Vec<&Activity> = plan.inserts.iter().collect();
+                    bulk::insert_activities(&mut tx, &inserts).await.map_err(|e| {
+                        let tenant = inserts.first().map(|a| a.tenant_id.to_string()).unwrap_or_default();
+                        map_err(e, || CrmError::not_found("tenant", tenant))
+                    })?;
+                    let events: Vec<_> = plan.events.iter().map(|(e, t, a)| (e.0, t.0, a.0)).collect();
+                    bulk::insert_activity_events(&mut tx, &events).await.map_err(store_err)?;
 
                     // Follows, feed items and notifications only for members of the tenant.
                     let mut members: Vec<(TenantId, MemberId)> = plan.follows.iter().map(|f| (f.tenant_id, f.member_id)).collect();
@@ -516,40 +486,17 @@ macro_rules! activity_repositories {
                         let tenant = group[0].0;
                         for chunk in group.chunks(MAX_BINDS - 1) {
                             let mut q = QueryBuilder::<$db>::new("SELECT id FROM members WHERE tenant_id = ");
-                            q.push_bind(DbId(tenant.0)).push(" AND id IN (");
-                            let mut list = q.separated(", ");
-                            for (_, id) in chunk {
-                                list.push_bind(DbId(id.0));
-                            }
-                            q.push(")");
+                            q.push_bind(DbId(tenant.0)).push(" AND id");
+                            bulk::push_in(&mut q, chunk.iter().map(|(_, m)| m.0).collect());
                             let rows: Vec<(DbId,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
                             known.extend(rows.into_iter().map(|(m,)| (tenant, MemberId::from(m.0))));
                         }
                     }
                     let follows: Vec<&Follow> = plan.follows.iter().filter(|f| known.contains(&(f.tenant_id, f.member_id))).collect();
-                    for chunk in follows.chunks(MAX_BINDS / 5) {
-                        let mut q = QueryBuilder::<$db>::new(
-                            "INSERT INTO follows (tenant_id, member_id, entity_kind, entity_id, created_at) ",
-                        );
-                        q.push_values(chunk, |mut b, f| {
-                            b.push_bind(DbId(f.tenant_id.0))
-                                .push_bind(DbId(f.member_id.0))
-                                .push_bind(f.entity.kind.as_str())
-                                .push_bind(DbId(f.entity.id))
-                                .push_bind(DbTime(f.created_at));
-                        });
-                        q.push(" ON CONFLICT DO NOTHING");
-                        q.build().execute(&mut *tx).await.map_err(store_err)?;
-                    }
-                    let feed: Vec<_> = plan.feed.iter().filter(|f| known.contains(&(f.0, f.1))).collect();
-                    for chunk in feed.chunks(MAX_BINDS / 3) {
-                        let mut q = QueryBuilder::<$db>::new("INSERT INTO feed_items (tenant_id, member_id, activity_id) ");
-                        q.push_values(chunk, |mut b, (tenant, member, activity)| {
-                            b.push_bind(DbId(tenant.0)).push_bind(DbId(member.0)).push_bind(DbId(activity.0));
-                        });
-                        q.push(" ON CONFLICT DO NOTHING");
-                        q.build().execute(&mut *tx).await.map_err(store_err)?;
-                    }
+                    bulk::insert_follows(&mut tx, &follows).await.map_err(store_err)?;
+                    let feed: Vec<_> =
+                        plan.feed.iter().filter(|f| known.contains(&(f.0, f.1))).map(|(t, m, a)| (t.0, m.0, a.0)).collect();
+                    bulk::insert_feed_items(&mut tx, &feed).await.map_err(store_err)?;
                     let mut notes: Vec<(usize, Notification)> = Vec::new();
                     for (index, tenant, draft, cause, activity_id, at) in &plan.notes {
                         if !known.contains(&(*tenant, draft.recipient)) {
@@ -574,32 +521,10 @@ macro_rules! activity_repositories {
                             emailed_at: None,
                         }));
                     }
-                    let mut created: HashSet<NotificationId> = HashSet::new();
-                    for chunk in notes.chunks(MAX_BINDS / 12) {
-                        let mut q = QueryBuilder::<$db>::new(
-                            "INSERT INTO notifications (tenant_id, id, recipient, kind, cause, activity_id, actor, \
-                             entity_kind, entity_id, verb, created_at, email_digest) ",
-                        );
-                        q.push_values(chunk, |mut b, (_, n)| {
-                            b.push_bind(DbId(n.tenant_id.0))
-                                .push_bind(DbId(n.id.0))
-                                .push_bind(DbId(n.recipient.0))
-                                .push_bind(n.kind.as_str())
-                                .push_bind(DbId(n.cause))
-                                .push_bind(DbId(n.activity_id.0))
-                                .push_bind(Json(n.actor))
-                                .push_bind(n.entity.kind.as_str())
-                                .push_bind(DbId(n.entity.id))
-                                .push_bind(n.verb.clone())
-                                .push_bind(DbTime(n.created_at))
-                                .push_bind(n.email_digest);
-                        });
-                        q.push(" ON CONFLICT DO NOTHING RETURNING id");
-                        let rows: Vec<(DbId,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
-                        created.extend(rows.into_iter().map(|(id,)| NotificationId::from(id.0)));
-                    }
+                    let rows: Vec<&Notification> = notes.iter().map(|(_, n)| n).collect();
+                    let created: HashSet<uuid::Uuid> = bulk::insert_notifications(&mut tx, &rows).await.map_err(store_err)?.into_iter().collect();
                     for (index, n) in notes {
-                        if created.contains(&n.id) {
+                        if created.contains(&n.id.0) {
                             if let Some(applied) = plan.applied.get_mut(index) {
                                 applied.notifications.push(n);
                             }
@@ -608,12 +533,8 @@ macro_rules! activity_repositories {
 
                     for chunk in dispatched.chunks(MAX_BINDS - 1) {
                         let mut q = QueryBuilder::<$db>::new("UPDATE outbox SET dispatched_at = ");
-                        q.push_bind(DbTime(now)).push(" WHERE dispatched_at IS NULL AND event_id IN (");
-                        let mut list = q.separated(", ");
-                        for id in chunk {
-                            list.push_bind(DbId(id.0));
-                        }
-                        q.push(")");
+                        q.push_bind(DbTime(now)).push(" WHERE dispatched_at IS NULL AND event_id");
+                        bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
                         q.build().execute(&mut *tx).await.map_err(store_err)?;
                     }
                     tx.commit().await.map_err(store_err)?;
@@ -623,12 +544,8 @@ macro_rules! activity_repositories {
                 async fn applied_events(&self, events: &[EventId]) -> Result<Vec<(EventId, ActivityId)>> {
                     let mut out = Vec::new();
                     for chunk in events.chunks(MAX_BINDS) {
-                        let mut q = QueryBuilder::<$db>::new("SELECT event_id, activity_id FROM activity_events WHERE event_id IN (");
-                        let mut list = q.separated(", ");
-                        for id in chunk {
-                            list.push_bind(DbId(id.0));
-                        }
-                        q.push(")");
+                        let mut q = QueryBuilder::<$db>::new("SELECT event_id, activity_id FROM activity_events WHERE event_id");
+                        bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
                         let rows: Vec<(DbId, DbId)> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
                         out.extend(rows.into_iter().map(|(e, a)| (EventId::from(e.0), ActivityId::from(a.0))));
                     }
@@ -636,26 +553,26 @@ macro_rules! activity_repositories {
                 }
 
                 async fn latest_for_objects(&self, tenant: TenantId, entities: &[EntityRef]) -> Result<Vec<Activity>> {
-                    // One indexed probe per object (newest first, first row), glued with UNION ALL; SQLite
-                    // allows at most 500 terms in a compound SELECT.
-                    let mut seen = HashSet::new();
-                    let entities: Vec<&EntityRef> = entities.iter().filter(|e| seen.insert(**e)).collect();
+                    // Per object kind, one statement: the activities of the listed objects that have no
+                    // newer one (an index probe each on `activities_object`).
+                    let mut kinds: Vec<&str> = entities.iter().map(|e| e.kind.as_str()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
                     let mut out = Vec::with_capacity(entities.len());
-                    for chunk in entities.chunks(250) {
-                        let mut q = QueryBuilder::<$db>::new("");
-                        for (i, entity) in chunk.iter().enumerate() {
-                            if i > 0 {
-                                q.push(" UNION ALL ");
+                    for kind in kinds {
+                        let ids: Vec<uuid::Uuid> = entities.iter().filter(|e| e.kind.as_str() == kind).map(|e| e.id).collect();
+                        for chunk in ids.chunks(MAX_BINDS - 2) {
+                            let mut q = QueryBuilder::<$db>::new(format!("SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE a.tenant_id = "));
+                            q.push_bind(DbId(tenant.0)).push(" AND a.object_kind = ").push_bind(kind).push(" AND a.object_id");
+                            bulk::push_in(&mut q, chunk.to_vec());
+                            q.push(
+                                " AND NOT EXISTS (SELECT 1 FROM activities b WHERE b.tenant_id = a.tenant_id \
+                                 AND b.object_kind = a.object_kind AND b.object_id = a.object_id AND b.id > a.id)",
+                            );
+                            let rows = q.build_query_as::<ActivityRow>().fetch_all(&self.pool).await.map_err(store_err)?;
+                            for row in rows {
+                                out.push(row.into_domain()?);
                             }
-                            q.push(format!("SELECT * FROM (SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE a.tenant_id = "));
-                            q.push_bind(DbId(tenant.0));
-                            q.push(" AND a.object_kind = ").push_bind(entity.kind.as_str());
-                            q.push(" AND a.object_id = ").push_bind(DbId(entity.id));
-                            q.push(" ORDER BY a.id DESC LIMIT 1) AS latest");
-                        }
-                        let rows = q.build_query_as::<ActivityRow>().fetch_all(&self.pool).await.map_err(store_err)?;
-                        for row in rows {
-                            out.push(row.into_domain()?);
                         }
                     }
                     Ok(out)
@@ -900,13 +817,19 @@ macro_rules! activity_repositories {
                         "SELECT f.tenant_id, f.member_id, f.entity_kind, f.entity_id, f.created_at, m.active FROM follows f \
                          JOIN members m ON m.tenant_id = f.tenant_id AND m.id = f.member_id WHERE f.tenant_id = ",
                     );
+                    // One id list per kind (`bulk::push_in`): an index probe per id on both databases,
+                    // where a long OR of pairs costs milliseconds to plan.
+                    let mut kinds: Vec<&str> = entities.iter().map(|e| e.kind.as_str()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
                     q.push_bind(DbId(tenant.0)).push(" AND (");
-                    for (i, entity) in entities.iter().enumerate() {
+                    for (i, kind) in kinds.iter().enumerate() {
                         if i > 0 {
                             q.push(" OR ");
                         }
-                        q.push("(f.entity_kind = ").push_bind(entity.kind.as_str());
-                        q.push(" AND f.entity_id = ").push_bind(DbId(entity.id)).push(")");
+                        q.push("(f.entity_kind = ").push_bind(*kind).push(" AND f.entity_id");
+                        bulk::push_in(&mut q, entities.iter().filter(|e| e.kind.as_str() == *kind).map(|e| e.id).collect());
+                        q.push(")");
                     }
                     q.push(")");
                     #[derive(sqlx::FromRow)]
