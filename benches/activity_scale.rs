@@ -6,9 +6,10 @@
 //! - the outbox dispatcher's throughput on 4,500 fresh events (contacts created, updated and
 //!   commented with @mentions, each contact followed by another member);
 //! - SSE delivery: a server (`crmcore_http::serve` on port 0, its own worker) streams
-//!   `/api/v1/stream` to a member; another member comments mentioning them, 200 times; the
-//!   latency runs from the comment's commit (the service call returning) to the `notification`
-//!   event read by the client — so it includes the dispatcher's own transaction.
+//!   `/api/v1/stream` to a member; another member comments mentioning them, 200 times. Two
+//!   latencies to the `notification` event read by the client: from the dispatcher's commit (when
+//!   its live update is published, seen by a subscriber in this process), and from the comment's
+//!   own commit (the service call returning — so including the worker's wake-up and dispatch).
 //!
 //! `cargo bench --bench activity_scale` (add `-- sqlite` or `-- postgres` for one store).
 
@@ -300,16 +301,29 @@ async fn run(name: &str, target: Target) {
     let entity = EntityRef { kind: EntityKind::Contact, id: contact.id.0 };
     // Let the server's worker dispatch the contact's creation first.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut latency = Vec::with_capacity(SSE_SAMPLES);
+    // The dispatcher publishes right after its transaction commits; this subscriber sees when.
+    let mut published = crm.live_updates().subscribe();
+    let (mut end_to_end, mut after_commit) = (Vec::with_capacity(SSE_SAMPLES), Vec::with_capacity(SSE_SAMPLES));
     for i in 0..SSE_SAMPLES {
         let author = member(i as u64 % MEMBERS);
         let body = format!("@{} sample {i}", owner.handle);
         crm.activity().comment(&author, NewComment { entity, in_reply_to: None, body }).await.expect("comment");
-        let committed = Instant::now();
+        let written = Instant::now();
+        let dispatched = loop {
+            let update = published.recv().await.expect("live update");
+            if update.member_id == owner.id {
+                break Instant::now();
+            }
+        };
         next_notification(&mut stream, &mut buffer).await;
-        latency.push(committed.elapsed());
+        end_to_end.push(written.elapsed());
+        after_commit.push(dispatched.elapsed());
     }
-    println!("{name}: SSE notification delivery after commit: {}", summary(&mut latency));
+    println!(
+        "{name}: SSE notification delivery: after the dispatcher's commit {}; from the comment's commit (dispatch included) {}",
+        summary(&mut after_commit),
+        summary(&mut end_to_end)
+    );
     drop(stream);
     let _ = stop.send(());
     let _ = server.await;
