@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
-use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, members, ops, tracking};
+use crate::routes::{activity, analytics, api_keys, auth, campaigns, contacts, deals, members, ops, stream, tracking};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -30,6 +30,11 @@ use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, membe
         campaigns::suppressions, campaigns::suppress, campaigns::unsuppress,
         campaigns::stats, campaigns::convert, campaigns::ingest_report,
         tracking::confirm, tracking::unsubscribe, tracking::open, tracking::click,
+        activity::create_comment, activity::list_comments, activity::get_comment, activity::edit_comment,
+        activity::delete_comment, activity::threads, activity::follow, activity::following, activity::unfollow,
+        activity::my_feed, activity::tenant_feed, activity::entity_feed, activity::inbox, activity::unread_count,
+        activity::mark_all_read, activity::mark_read, activity::mark_unread, activity::preferences,
+        activity::set_preferences, stream::stream,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -41,6 +46,8 @@ use crate::routes::{analytics, api_keys, auth, campaigns, contacts, deals, membe
         // The rule tree's schema is not recursed into (it refers to itself), so its leaves are
         // listed here.
         ContactField, TextOp, ValueOp, DateField, DateOp, EngagementKind,
+        activity::CommentView, activity::EditComment, activity::FollowRequest, activity::InboxPage,
+        activity::UnreadCount, activity::Marked,
     )),
     modifiers(&BearerAuth),
 )]
@@ -278,5 +285,90 @@ mod tests {
                     .is_object()
             );
         }
+    }
+
+    /// The collaboration routes and the live stream are listed, and the schemas of what they send
+    /// name exactly the fields the API sends.
+    #[tokio::test]
+    async fn activity_routes_and_schemas_match_the_json_the_api_sends() {
+        use crmcore::activity::{FeedFilter, FeedScope, InboxFilter, NewComment};
+        use crmcore::event::{EntityKind, EntityRef};
+        use crmcore::member::NewMember;
+        use crmcore::page::PageRequest;
+
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let crm = Crm::builder().store(crmcore_memory::MemoryStore::new()).build().unwrap();
+        let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: Some("ada".into()) };
+        let (tenant, member) = crm.tenants().create("Acme", owner).await.unwrap();
+        let me = Actor::member(tenant.id, member.id, member.role);
+        let bob = NewMember {
+            email: "b@acme.test".into(),
+            display_name: None,
+            handle: Some("bob".into()),
+            role: crmcore::Role::Member,
+        };
+        let bob = crm.members().create(&me, bob).await.unwrap();
+        let bob = Actor::member(tenant.id, bob.id, bob.role);
+        let contact = NewContact { email: Some("c@acme.test".into()), ..Default::default() };
+        let contact = crm.contacts().create(&me, contact).await.unwrap();
+        let entity = EntityRef { kind: EntityKind::Contact, id: contact.id.0 };
+        let follow = crm.activity().follow(&bob, entity).await.unwrap();
+        let body = "hello @bob".to_owned();
+        let comment = crm.activity().comment(&me, NewComment { entity, in_reply_to: None, body }).await.unwrap();
+        crm.worker().run_until_idle().await.unwrap();
+        let feed = crm.activity().feed(&me, FeedScope::Tenant, &FeedFilter::default(), PageRequest::first(10)).await;
+        let activity = feed.unwrap().items.remove(0);
+        let inbox = crm.activity().inbox(&bob, InboxFilter::default(), PageRequest::first(10)).await.unwrap();
+        let notification = inbox.items.first().expect("bob was mentioned");
+        let prefs = crm.activity().preferences(&bob).await.unwrap();
+        let thread = crm.activity().thread(&me, entity).await.unwrap();
+        assert_eq!(schema_properties(&doc, "Activity"), json_keys(&activity));
+        assert_eq!(schema_properties(&doc, "Comment"), json_keys(&comment));
+        assert_eq!(schema_properties(&doc, "CommentNode"), json_keys(&thread[0]));
+        assert_eq!(schema_properties(&doc, "Notification"), json_keys(notification));
+        assert_eq!(schema_properties(&doc, "Follow"), json_keys(&follow));
+        assert_eq!(schema_properties(&doc, "EntityRef"), json_keys(&entity));
+        assert_eq!(schema_properties(&doc, "NotificationPreferences"), json_keys(&prefs));
+        let inbox_keys: BTreeSet<String> = ["items", "next_cursor", "unread_count"].map(String::from).into();
+        assert_eq!(schema_properties(&doc, "InboxPage"), inbox_keys);
+
+        let paths = doc["paths"].as_object().unwrap();
+        let operations = [
+            ("/api/v1/comments", "get"),
+            ("/api/v1/comments", "post"),
+            ("/api/v1/comments/{id}", "get"),
+            ("/api/v1/comments/{id}", "patch"),
+            ("/api/v1/comments/{id}", "delete"),
+            ("/api/v1/threads", "get"),
+            ("/api/v1/follows", "get"),
+            ("/api/v1/follows", "post"),
+            ("/api/v1/follows/{kind}/{id}", "delete"),
+            ("/api/v1/feed", "get"),
+            ("/api/v1/activity", "get"),
+            ("/api/v1/entities/{kind}/{id}/activity", "get"),
+            ("/api/v1/notifications", "get"),
+            ("/api/v1/notifications/unread-count", "get"),
+            ("/api/v1/notifications/read-all", "post"),
+            ("/api/v1/notifications/{id}/read", "post"),
+            ("/api/v1/notifications/{id}/read", "delete"),
+            ("/api/v1/notification-preferences", "get"),
+            ("/api/v1/notification-preferences", "patch"),
+            ("/api/v1/stream", "get"),
+        ];
+        for (path, method) in operations {
+            let op = &paths[path][method];
+            assert!(op["responses"].is_object(), "{method} {path}");
+            assert_eq!(op["tags"][0], "activity", "{method} {path}");
+        }
+        let feed_params: BTreeSet<&str> = paths["/api/v1/feed"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(feed_params, ["actor", "cursor", "format", "kind", "limit", "verb"].into());
+        let feed_content = &paths["/api/v1/feed"]["get"]["responses"]["200"]["content"];
+        assert!(feed_content["application/json"].is_object() && feed_content["application/activity+json"].is_object());
+        assert!(paths["/api/v1/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
     }
 }

@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 mod activity;
 mod campaign;
+mod deal_facts;
 
 /// Every port of [`Store`] in memory. Cheap to create; nothing is persisted.
 #[derive(Debug, Default)]
@@ -43,6 +44,8 @@ struct State {
     contact_emails: HashMap<(TenantId, EmailAddress), ContactId>,
     deals: BTreeMap<DealId, Deal>,
     stage_history: HashMap<DealId, Vec<StageChange>>,
+    /// Per-tenant analytics snapshots kept ready (`store/deal_facts.rs`).
+    deal_facts: deal_facts::DealFactsCache,
     passwords: HashMap<MemberId, String>,
     api_keys: BTreeMap<ApiKeyId, ApiKey>,
     refresh_tokens: HashMap<String, RefreshToken>,
@@ -82,6 +85,17 @@ impl State {
             self.event_seq.insert(event.id, self.next_seq);
             self.outbox
                 .insert(self.next_seq, OutboxEntry { seq: self.next_seq, event: event.clone(), dispatched_at: None });
+        }
+    }
+
+    /// Marks outbox events dispatched at `at`, keeping an earlier time; unknown ids are ignored.
+    fn mark_dispatched(&mut self, ids: &[EventId], at: DateTime<Utc>) {
+        for id in ids {
+            if let Some(seq) = self.event_seq.get(id).copied() {
+                if let Some(entry) = self.outbox.get_mut(&seq) {
+                    entry.dispatched_at.get_or_insert(at);
+                }
+            }
         }
     }
 
@@ -310,6 +324,18 @@ impl MemberRepository for MemoryStore {
     async fn count_active_with_role(&self, tenant: TenantId, role: Role) -> Result<u64> {
         Ok(self.lock().members.values().filter(|m| m.tenant_id == tenant && m.active && m.role == role).count() as u64)
     }
+
+    async fn active_ids(&self, tenant: TenantId, ids: &[MemberId]) -> Result<Vec<MemberId>> {
+        let s = self.lock();
+        let mut out: Vec<MemberId> = ids
+            .iter()
+            .copied()
+            .filter(|id| s.members.get(id).is_some_and(|m| m.tenant_id == tenant && m.active))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -383,6 +409,7 @@ impl DealRepository for MemoryStore {
         s.check_deal_refs(deal)?;
         s.deals.insert(deal.id, deal.clone());
         s.stage_history.insert(deal.id, vec![first_stage.clone()]);
+        s.deal_facts.touch(deal.tenant_id, deal.id);
         s.append(events);
         Ok(())
     }
@@ -403,6 +430,7 @@ impl DealRepository for MemoryStore {
         if let Some(change) = stage_change {
             s.stage_history.entry(deal.id).or_default().push(change.clone());
         }
+        s.deal_facts.touch(deal.tenant_id, deal.id);
         s.append(events);
         Ok(())
     }
@@ -414,6 +442,7 @@ impl DealRepository for MemoryStore {
         }
         s.deals.remove(&id);
         s.stage_history.remove(&id);
+        s.deal_facts.touch(tenant, id);
         s.append(events);
         Ok(())
     }
@@ -440,16 +469,10 @@ impl DealRepository for MemoryStore {
     }
 
     async fn snapshot(&self, tenant: TenantId) -> Result<DealSnapshot> {
-        // Copies only the analytics facts (no strings): the lock is held for one pass.
-        let s = self.lock();
-        let mut snapshot = DealSnapshot::default();
-        for deal in s.deals.values().filter(|d| d.tenant_id == tenant) {
-            snapshot.push_deal(deal);
-            for change in s.stage_history.get(&deal.id).into_iter().flatten() {
-                snapshot.push_change(change);
-            }
-        }
-        Ok(snapshot)
+        // The cached facts, refreshed with the deals written since the last call.
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        Ok(s.deal_facts.snapshot(tenant, &s.deals, &s.stage_history))
     }
 }
 
@@ -550,14 +573,7 @@ impl Outbox for MemoryStore {
     }
 
     async fn mark_dispatched(&self, ids: &[EventId], at: DateTime<Utc>) -> Result<()> {
-        let mut s = self.lock();
-        for id in ids {
-            if let Some(seq) = s.event_seq.get(id).copied() {
-                if let Some(entry) = s.outbox.get_mut(&seq) {
-                    entry.dispatched_at.get_or_insert(at);
-                }
-            }
-        }
+        self.lock().mark_dispatched(ids, at);
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
 mod activity;
+mod bulk;
 mod campaign;
 mod live;
 mod migrate;

@@ -10,6 +10,7 @@
 //! `sqlite/migrate.rs`.
 
 mod activity;
+mod bulk;
 mod campaign;
 mod migrate;
 mod outbox;
@@ -87,7 +88,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            // 64 MiB of page cache per connection (SQLite's default is 2 MiB): a dispatcher batch
+            // dirties thousands of index pages, which must not spill to the WAL mid-transaction.
+            .pragma("cache_size", "-65536");
         let pool = if in_memory {
             SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
         } else {

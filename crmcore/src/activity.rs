@@ -69,6 +69,7 @@ impl Default for ActivityConfig {
 /// One thing that happened, as shown in feeds: who (`actor`) did what (`verb`) to what
 /// (`object`), possibly on what (`target`, e.g. the contact a comment is on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Activity {
     /// Its id; feeds are ordered by it, newest first.
     pub id: ActivityId,
@@ -108,6 +109,7 @@ impl Activity {
 /// A comment on an entity, threaded by `in_reply_to`. Deleted comments stay as tombstones
 /// (empty body, `deleted_at` set) so replies keep their place in the thread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comment {
     /// Its id.
     pub id: CommentId,
@@ -150,6 +152,7 @@ impl Comment {
 
 /// A member following an entity: they get its later activity in their feed and inbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Follow {
     /// Its tenant.
     pub tenant_id: TenantId,
@@ -174,6 +177,7 @@ pub struct Follower {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NotificationKind {
     /// Someone @mentioned them in a comment.
     Mention,
@@ -228,6 +232,7 @@ impl FromStr for NotificationKind {
 /// How a member wants one kind of notification delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Delivery {
     /// In the inbox only (the default).
     #[default]
@@ -263,6 +268,7 @@ impl FromStr for Delivery {
 
 /// A member's delivery choice per notification kind; kinds not listed are [`Delivery::InApp`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPreferences {
     /// Choices that differ from the default.
     pub kinds: BTreeMap<NotificationKind, Delivery>,
@@ -277,6 +283,7 @@ impl NotificationPreferences {
 
 /// One entry of a member's inbox. At most one exists per (recipient, cause).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     /// Its id; the inbox is ordered by it, newest first.
     pub id: NotificationId,

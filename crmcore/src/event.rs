@@ -147,6 +147,7 @@ impl fmt::Display for EventType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EntityKind {
     /// A tenant.
     Tenant,
@@ -208,6 +209,7 @@ impl FromStr for EntityKind {
 
 /// A reference to one entity: its kind and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityRef {
     /// What kind of entity.
     pub kind: EntityKind,

@@ -71,11 +71,13 @@ macro_rules! contract_suite {
                 notifications_inbox_counts_and_preferences,
                 inbox_counts_hold_under_concurrent_updates,
                 activity_tenant_isolation,
+                activity_apply_batch_is_atomic_and_idempotent,
                 analytics_snapshot_agrees_and_isolates,
                 campaign_segments_agree_with_the_domain,
                 campaign_claims_are_exclusive_and_the_ledger_balances,
                 campaign_suppressions_templates_and_isolation,
                 campaign_engagement_is_summarised_without_bots,
+                analytics_snapshot_follows_every_write,
             );
         }
     };

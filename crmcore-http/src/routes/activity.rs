@@ -17,18 +17,19 @@ use crmcore::id::MemberId;
 use crmcore::page::{Page, PageRequest};
 use crmcore::{Actor, CrmError, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentActor;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::extract::{IfMatch, Json, Path, Query};
 use crate::state::AppState;
 
 /// A comment as sent: the stored comment plus its rendered HTML.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CommentView {
     #[serde(flatten)]
     comment: Comment,
+    /// The body rendered as escaped HTML.
     html: String,
 }
 
@@ -44,6 +45,9 @@ fn parse_kind(kind: &str) -> Result<EntityKind> {
 }
 
 /// Posts a comment: `{entity: {kind, id}, in_reply_to?, body}`.
+#[utoipa::path(post, path = "/api/v1/comments", tag = "activity", security(("bearer" = [])), request_body = NewComment,
+    responses((status = 201, body = CommentView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
 pub(crate) async fn create_comment(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -53,6 +57,8 @@ pub(crate) async fn create_comment(
 }
 
 /// One comment.
+#[utoipa::path(get, path = "/api/v1/comments/{id}", tag = "activity", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = CommentView), (status = 404, body = Problem)))]
 pub(crate) async fn get_comment(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -62,14 +68,21 @@ pub(crate) async fn get_comment(
 }
 
 /// `PATCH /api/v1/comments/{id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EditComment {
+    /// The new Markdown text.
     body: String,
+    /// Fail with 409 unless the stored version equals this (or use `If-Match`).
     expected_version: Option<i64>,
 }
 
 /// Edits a comment (its author only); `If-Match` makes it conditional.
+#[utoipa::path(patch, path = "/api/v1/comments/{id}", tag = "activity", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "expected version")),
+    request_body = EditComment,
+    responses((status = 200, body = CommentView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn edit_comment(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -82,6 +95,9 @@ pub(crate) async fn edit_comment(
 }
 
 /// Deletes a comment, leaving a tombstone; answers the tombstone.
+#[utoipa::path(delete, path = "/api/v1/comments/{id}", tag = "activity", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "The tombstone", body = CommentView), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
 pub(crate) async fn delete_comment(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -91,11 +107,16 @@ pub(crate) async fn delete_comment(
 }
 
 /// Which entity, and which page.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EntityPageQuery {
+    /// The entity's kind (`contact`, `deal`, …).
     entity_kind: String,
+    /// The entity's id.
     entity_id: uuid::Uuid,
+    /// Items per page (1–200, default 50).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -106,6 +127,8 @@ impl EntityPageQuery {
 }
 
 /// The comments on an entity, newest first.
+#[utoipa::path(get, path = "/api/v1/comments", tag = "activity", security(("bearer" = [])), params(EntityPageQuery),
+    responses((status = 200, body = Page<CommentView>), (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn list_comments(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -117,6 +140,8 @@ pub(crate) async fn list_comments(
 }
 
 /// The comments on an entity as threads.
+#[utoipa::path(get, path = "/api/v1/threads", tag = "activity", security(("bearer" = [])), params(EntityPageQuery),
+    responses((status = 200, body = Vec<CommentNode>), (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn threads(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -126,13 +151,16 @@ pub(crate) async fn threads(
 }
 
 /// `POST /api/v1/follows` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FollowRequest {
+    /// What to follow.
     entity: EntityRef,
 }
 
 /// Follows an entity.
+#[utoipa::path(post, path = "/api/v1/follows", tag = "activity", security(("bearer" = [])), request_body = FollowRequest,
+    responses((status = 201, body = Follow), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn follow(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -142,6 +170,8 @@ pub(crate) async fn follow(
 }
 
 /// What the caller follows, newest first.
+#[utoipa::path(get, path = "/api/v1/follows", tag = "activity", security(("bearer" = [])), params(LimitQuery),
+    responses((status = 200, body = Vec<Follow>), (status = 403, body = Problem)))]
 pub(crate) async fn following(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -151,12 +181,17 @@ pub(crate) async fn following(
 }
 
 /// A limit.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LimitQuery {
+    /// At most this many (1–1000, default 200).
     limit: Option<u32>,
 }
 
 /// Stops following an entity; 404 when the caller did not follow it.
+#[utoipa::path(delete, path = "/api/v1/follows/{kind}/{id}", tag = "activity", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "entity kind"), ("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn unfollow(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -171,13 +206,21 @@ pub(crate) async fn unfollow(
 }
 
 /// Feed filters and page; `format=as2` answers Activity Streams 2.0.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FeedQuery {
+    /// Only this verb (`created`, `updated`, `commented`, …).
     verb: Option<String>,
+    /// Only activities whose object is of this kind.
     kind: Option<String>,
+    /// Only activities of this member.
+    #[param(value_type = Option<uuid::Uuid>)]
     actor: Option<MemberId>,
+    /// Items per page (1–200, default 50).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `json` (default) or `as2` (W3C Activity Streams 2.0, `application/activity+json`).
     format: Option<String>,
 }
 
@@ -208,6 +251,10 @@ async fn feed(state: &AppState, actor: &Actor, scope: FeedScope, query: &FeedQue
 }
 
 /// The caller's feed: their activity and that of what they follow.
+#[utoipa::path(get, path = "/api/v1/feed", tag = "activity", security(("bearer" = [])), params(FeedQuery),
+    responses((status = 200, description = "A page of activities, newest first (`format=as2`: an Activity Streams 2.0 `OrderedCollectionPage`)",
+                content((Page<Activity> = "application/json"), (serde_json::Value = "application/activity+json"))),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn my_feed(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -218,6 +265,10 @@ pub(crate) async fn my_feed(
 }
 
 /// The tenant-wide feed (admins).
+#[utoipa::path(get, path = "/api/v1/activity", tag = "activity", security(("bearer" = [])), params(FeedQuery),
+    responses((status = 200, description = "A page of activities, newest first (`format=as2`: an Activity Streams 2.0 `OrderedCollectionPage`)",
+                content((Page<Activity> = "application/json"), (serde_json::Value = "application/activity+json"))),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn tenant_feed(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -227,6 +278,11 @@ pub(crate) async fn tenant_feed(
 }
 
 /// One entity's activity and comments.
+#[utoipa::path(get, path = "/api/v1/entities/{kind}/{id}/activity", tag = "activity", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "entity kind"), ("id" = uuid::Uuid, Path), FeedQuery),
+    responses((status = 200, description = "A page of activities, newest first (`format=as2`: an Activity Streams 2.0 `OrderedCollectionPage`)",
+                content((Page<Activity> = "application/json"), (serde_json::Value = "application/activity+json"))),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn entity_feed(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -238,22 +294,45 @@ pub(crate) async fn entity_feed(
 }
 
 /// Inbox page parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct InboxQuery {
+    /// Only unread notifications.
     unread: Option<bool>,
+    /// Items per page (1–200, default 50).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// An inbox page with the unread count (read just before it).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct InboxPage {
+    /// The notifications, newest first.
     items: Vec<Notification>,
+    /// The cursor of the next page, if any.
     next_cursor: Option<String>,
+    /// How many of the caller's notifications are unread.
     unread_count: u64,
 }
 
+/// `{unread_count}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnreadCount {
+    /// How many of the caller's notifications are unread.
+    unread_count: u64,
+}
+
+/// `{marked}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Marked {
+    /// How many notifications changed.
+    marked: u64,
+}
+
 /// The caller's notifications, newest first, with the unread count.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "activity", security(("bearer" = [])), params(InboxQuery),
+    responses((status = 200, body = InboxPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn inbox(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -270,14 +349,18 @@ pub(crate) async fn inbox(
 }
 
 /// `{unread_count}`.
+#[utoipa::path(get, path = "/api/v1/notifications/unread-count", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, body = UnreadCount), (status = 403, body = Problem)))]
 pub(crate) async fn unread_count(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({ "unread_count": state.crm().activity().unread_count(&actor).await? })))
+) -> Result<Json<UnreadCount>, ApiError> {
+    Ok(Json(UnreadCount { unread_count: state.crm().activity().unread_count(&actor).await? }))
 }
 
 /// Marks a notification read.
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "activity", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn mark_read(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -288,6 +371,8 @@ pub(crate) async fn mark_read(
 }
 
 /// Marks a notification unread.
+#[utoipa::path(delete, path = "/api/v1/notifications/{id}/read", tag = "activity", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn mark_unread(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -298,14 +383,18 @@ pub(crate) async fn mark_unread(
 }
 
 /// Marks every notification read: `{marked}`.
+#[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, body = Marked), (status = 403, body = Problem)))]
 pub(crate) async fn mark_all_read(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({ "marked": state.crm().activity().mark_all_read(&actor).await? })))
+) -> Result<Json<Marked>, ApiError> {
+    Ok(Json(Marked { marked: state.crm().activity().mark_all_read(&actor).await? }))
 }
 
 /// The caller's delivery preferences.
+#[utoipa::path(get, path = "/api/v1/notification-preferences", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, body = NotificationPreferences), (status = 403, body = Problem)))]
 pub(crate) async fn preferences(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -314,6 +403,9 @@ pub(crate) async fn preferences(
 }
 
 /// Sets delivery per kind: `{"mention": "email_digest", "activity": "off"}`.
+#[utoipa::path(patch, path = "/api/v1/notification-preferences", tag = "activity", security(("bearer" = [])),
+    request_body(content = BTreeMap<NotificationKind, Delivery>, description = "delivery per notification kind"),
+    responses((status = 200, body = NotificationPreferences), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn set_preferences(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

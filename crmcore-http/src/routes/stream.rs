@@ -116,6 +116,11 @@ impl Live {
 }
 
 /// The live stream of the signed-in member's notifications and unread count.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream",
+                description = "Server-Sent Events: `unread_count` (`{\"unread_count\": n}`) first and after every inbox change, \
+                               `notification` (a Notification) for each new one; keep-alive comments every 15 s"),
+              (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn stream(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

@@ -86,55 +86,60 @@ fn page_from_index<K: Ord + Copy, T: Clone>(
     Page::from_overfetch(rows, request, id_of)
 }
 
-#[async_trait]
-impl ActivityRepository for MemoryStore {
-    async fn apply(&self, effects: &EventEffects, _now: DateTime<Utc>) -> Result<Applied> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
+impl State {
+    /// Checks `effects` against the state as it would be after `batch_before` was applied
+    /// (activities they insert count as present): what [`State::apply_effects`] requires.
+    fn check_effects(&self, effects: &EventEffects, inserted: &HashMap<ActivityId, TenantId>) -> Result<()> {
         let tenant = effects.tenant_id;
-        if let Some(existing) = s.activity.by_event.get(&effects.event_id) {
-            return Ok(Applied { fresh: false, activity_id: *existing, notifications: Vec::new() });
-        }
-        if !s.tenants.contains_key(&tenant) {
+        if !self.tenants.contains_key(&tenant) {
             return Err(CrmError::not_found("tenant", tenant));
         }
-        // Check everything before changing anything.
-        let activity_id = match &effects.activity {
+        match &effects.activity {
             ActivityWrite::Insert(a) => {
-                if a.tenant_id != tenant || s.activity.activities.contains_key(&a.id) {
+                if a.tenant_id != tenant || self.activity.activities.contains_key(&a.id) || inserted.contains_key(&a.id)
+                {
                     return Err(CrmError::conflict(Some("id"), "activity id exists"));
                 }
-                a.id
             }
             ActivityWrite::Merge { into, .. } => {
-                if s.activity.activities.get(into).is_none_or(|a| a.tenant_id != tenant) {
+                let stored = self.activity.activities.get(into).map(|a| a.tenant_id);
+                if stored.or_else(|| inserted.get(into).copied()) != Some(tenant) {
                     return Err(CrmError::not_found("activity", into));
                 }
-                *into
             }
+        }
+        Ok(())
+    }
+
+    /// Applies checked effects (see [`State::check_effects`]); cannot fail.
+    fn apply_effects(&mut self, effects: &EventEffects) -> Applied {
+        let tenant = effects.tenant_id;
+        let activity_id = match &effects.activity {
+            ActivityWrite::Insert(a) => a.id,
+            ActivityWrite::Merge { into, .. } => *into,
         };
-        let known = |m: &MemberId| s.member_exists(tenant, *m);
+        let known = |m: &MemberId| self.member_exists(tenant, *m);
         let follows: Vec<&Follow> =
             effects.follows.iter().filter(|f| f.tenant_id == tenant && known(&f.member_id)).collect();
         let audience: Vec<MemberId> = effects.audience.iter().copied().filter(known).collect();
         let drafts: Vec<_> = effects.notifications.iter().filter(|d| known(&d.recipient)).collect();
 
-        let state = &mut s.activity;
+        let state = &mut self.activity;
         let activity = match &effects.activity {
             ActivityWrite::Insert(a) => {
                 state.activities.insert(a.id, a.clone());
                 state.index_activity(a);
                 a.clone()
             }
-            ActivityWrite::Merge { into, data, updated_at } => {
-                let Some(a) = state.activities.get_mut(into) else {
-                    return Err(CrmError::not_found("activity", into));
-                };
-                a.data = data.clone();
-                a.updated_at = *updated_at;
-                a.event_count += 1;
-                a.clone()
-            }
+            ActivityWrite::Merge { into, data, updated_at } => match state.activities.get_mut(into) {
+                Some(a) => {
+                    a.data = data.clone();
+                    a.updated_at = *updated_at;
+                    a.event_count += 1;
+                    a.clone()
+                }
+                None => unreachable!("checked by check_effects"),
+            },
         };
         state.by_event.insert(effects.event_id, activity_id);
         for follow in follows {
@@ -170,7 +175,67 @@ impl ActivityRepository for MemoryStore {
             state.notifications.insert(draft.id, notification.clone());
             created.push(notification);
         }
-        Ok(Applied { fresh: true, activity_id, notifications: created })
+        Applied { fresh: true, activity_id, notifications: created }
+    }
+}
+
+#[async_trait]
+impl ActivityRepository for MemoryStore {
+    async fn apply(&self, effects: &EventEffects, now: DateTime<Utc>) -> Result<Applied> {
+        let mut applied = self.apply_batch(std::slice::from_ref(effects), &[], now).await?;
+        applied.pop().ok_or_else(|| CrmError::Internal("nothing applied".into()))
+    }
+
+    async fn apply_batch(
+        &self,
+        batch: &[EventEffects],
+        dispatched: &[EventId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Applied>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        // Check everything before changing anything, as the batch would find the state.
+        let mut seen: HashMap<EventId, ActivityId> = HashMap::new();
+        let mut inserted: HashMap<ActivityId, TenantId> = HashMap::new();
+        for effects in batch {
+            if s.activity.by_event.contains_key(&effects.event_id) || seen.contains_key(&effects.event_id) {
+                continue;
+            }
+            s.check_effects(effects, &inserted)?;
+            let id = match &effects.activity {
+                ActivityWrite::Insert(a) => {
+                    inserted.insert(a.id, a.tenant_id);
+                    a.id
+                }
+                ActivityWrite::Merge { into, .. } => *into,
+            };
+            seen.insert(effects.event_id, id);
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for effects in batch {
+            match s.activity.by_event.get(&effects.event_id) {
+                Some(existing) => out.push(Applied { fresh: false, activity_id: *existing, notifications: Vec::new() }),
+                None => out.push(s.apply_effects(effects)),
+            }
+        }
+        s.mark_dispatched(dispatched, now);
+        Ok(out)
+    }
+
+    async fn applied_events(&self, events: &[EventId]) -> Result<Vec<(EventId, ActivityId)>> {
+        let s = self.lock();
+        Ok(events.iter().filter_map(|e| s.activity.by_event.get(e).map(|a| (*e, *a))).collect())
+    }
+
+    async fn latest_for_objects(&self, tenant: TenantId, entities: &[EntityRef]) -> Result<Vec<Activity>> {
+        let s = self.lock();
+        let mut seen = HashSet::new();
+        Ok(entities
+            .iter()
+            .filter(|e| seen.insert(**e))
+            .filter_map(|e| s.activity.by_object.get(&(tenant, *e)).and_then(|ids| ids.iter().next_back()))
+            .filter_map(|id| s.activity.activities.get(id).cloned())
+            .collect())
     }
 
     async fn latest_for_object(&self, tenant: TenantId, entity: EntityRef) -> Result<Option<Activity>> {

@@ -21,7 +21,8 @@ macro_rules! activity_repositories {
             };
             use crmcore::actor::Principal;
             use crmcore::event::{DomainEvent, EntityRef};
-            use crmcore::id::{MemberId, TenantId};
+            use crmcore::id::{EventId, MemberId, TenantId};
+            use std::collections::{HashMap, HashSet};
             use crmcore::page::{Page, PageRequest};
             use crmcore::ports::{ActivityRepository, CommentRepository, FollowRepository, NotificationRepository};
             use crmcore::{CrmError, Result};
@@ -159,6 +160,30 @@ macro_rules! activity_repositories {
                     Principal::Member(id) => Some(DbId(id.0)),
                     _ => None,
                 }
+            }
+
+            /// Most bind parameters per statement (SQLite allows 32,766, PostgreSQL 65,535).
+            const MAX_BINDS: usize = 30_000;
+
+            /// What one [`ActivityRepository::apply_batch`] writes, planned before any statement runs.
+            #[derive(Default)]
+            struct BatchPlan {
+                /// What each item of the batch did (notifications are filled in once inserted).
+                applied: Vec<Applied>,
+                inserts: Vec<Activity>,
+                /// Index in `inserts` of each activity the batch inserts.
+                inserted: HashMap<ActivityId, usize>,
+                /// Merges into stored activities: tenant, final data, final time, how many.
+                merges: HashMap<ActivityId, (TenantId, Value, DateTime<Utc>, i64)>,
+                events: Vec<(EventId, TenantId, ActivityId)>,
+                follows: Vec<Follow>,
+                follow_keys: HashSet<(TenantId, MemberId, EntityRef)>,
+                feed: Vec<(TenantId, MemberId, ActivityId)>,
+                feed_keys: HashSet<(TenantId, MemberId, ActivityId)>,
+                /// (index in `applied`, tenant, draft, cause, activity, time of the activity then).
+                notes: Vec<(usize, TenantId, crmcore::activity::NotificationDraft, uuid::Uuid, ActivityId, DateTime<Utc>)>,
+                note_keys: HashSet<(TenantId, MemberId, uuid::Uuid)>,
+                note_ids: HashSet<NotificationId>,
             }
 
             fn push_filter(q: &mut QueryBuilder<'_, $db>, filter: &FeedFilter) {
@@ -326,6 +351,231 @@ macro_rules! activity_repositories {
                     }
                     tx.commit().await.map_err(store_err)?;
                     Ok(Applied { fresh: true, activity_id, notifications: created })
+                }
+
+                async fn apply_batch(
+                    &self,
+                    batch: &[EventEffects],
+                    dispatched: &[EventId],
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<Applied>> {
+                    let mut tx = self.begin().await?;
+                    // Events applied before.
+                    let mut recorded: HashMap<EventId, ActivityId> = HashMap::new();
+                    let event_ids: Vec<EventId> = batch.iter().map(|e| e.event_id).collect();
+                    for chunk in event_ids.chunks(MAX_BINDS) {
+                        let mut q = QueryBuilder::<$db>::new("SELECT event_id, activity_id FROM activity_events WHERE event_id");
+                        bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
+                        let rows: Vec<(DbId, DbId)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
+                        recorded.extend(rows.into_iter().map(|(e, a)| (EventId::from(e.0), ActivityId::from(a.0))));
+                    }
+
+                    // What the batch writes, in order; merges into an activity the batch inserts are folded into
+                    // its row, merges into stored activities are grouped per activity.
+                    let mut plan = BatchPlan::default();
+                    for effects in batch {
+                        if let Some(existing) = recorded.get(&effects.event_id) {
+                            plan.applied.push(Applied { fresh: false, activity_id: *existing, notifications: Vec::new() });
+                            continue;
+                        }
+                        let tenant = effects.tenant_id;
+                        let (activity_id, at) = match &effects.activity {
+                            ActivityWrite::Insert(a) => {
+                                if a.tenant_id != tenant {
+                                    return Err(CrmError::invalid("tenant_id", "mismatch", "activity of another tenant"));
+                                }
+                                plan.inserted.insert(a.id, plan.inserts.len());
+                                plan.inserts.push(a.clone());
+                                (a.id, a.updated_at)
+                            }
+                            ActivityWrite::Merge { into, data, updated_at } => {
+                                match plan.inserted.get(into) {
+                                    Some(&i) if plan.inserts[i].tenant_id == tenant => {
+                                        let a = &mut plan.inserts[i];
+                                        a.data = data.clone();
+                                        a.updated_at = *updated_at;
+                                        a.event_count += 1;
+                                    }
+                                    Some(_) => return Err(CrmError::not_found("activity", into)),
+                                    None => {
+                                        let merge = plan.merges.entry(*into).or_insert_with(|| (tenant, Value::Null, *updated_at, 0));
+                                        if merge.0 != tenant {
+                                            return Err(CrmError::not_found("activity", into));
+                                        }
+                                        merge.1 = data.clone();
+                                        merge.2 = *updated_at;
+                                        merge.3 += 1;
+                                    }
+                                }
+                                (*into, *updated_at)
+                            }
+                        };
+                        recorded.insert(effects.event_id, activity_id);
+                        plan.events.push((effects.event_id, tenant, activity_id));
+                        for f in effects.follows.iter().filter(|f| f.tenant_id == tenant) {
+                            if plan.follow_keys.insert((tenant, f.member_id, f.entity)) {
+                                plan.follows.push(f.clone());
+                            }
+                        }
+                        for member in &effects.audience {
+                            if plan.feed_keys.insert((tenant, *member, activity_id)) {
+                                plan.feed.push((tenant, *member, activity_id));
+                            }
+                        }
+                        for draft in &effects.notifications {
+                            let cause = draft.cause.unwrap_or(activity_id.0);
+                            if plan.note_keys.insert((tenant, draft.recipient, cause)) && plan.note_ids.insert(draft.id) {
+                                plan.notes.push((plan.applied.len(), tenant, draft.clone(), cause, activity_id, at));
+                            }
+                        }
+                        plan.applied.push(Applied { fresh: true, activity_id, notifications: Vec::new() });
+                    }
+
+                    // Merges into stored activities; what notifications need of them comes back.
+                    let mut described: HashMap<ActivityId, (Principal, String, EntityRef)> = HashMap::new();
+                    for a in &plan.inserts {
+                        described.insert(a.id, (a.actor, a.verb.clone(), a.target.unwrap_or(a.object)));
+                    }
+                    for (into, (tenant, data, updated_at, count)) in &plan.merges {
+                        #[derive(sqlx::FromRow)]
+                        struct Described {
+                            actor: Json<Principal>,
+                            verb: String,
+                            object_kind: String,
+                            object_id: DbId,
+                            target_kind: Option<String>,
+                            target_id: Option<DbId>,
+                        }
+                        let row: Option<Described> = sqlx::query_as(
+                            "UPDATE activities SET data = $3, updated_at = $4, event_count = event_count + $5 \
+                             WHERE tenant_id = $1 AND id = $2 \
+                             RETURNING actor, verb, object_kind, object_id, target_kind, target_id",
+                        )
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(into.0))
+                        .bind(Json(data))
+                        .bind(DbTime(*updated_at))
+                        .bind(*count)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_err)?;
+                        let Some(row) = row else { return Err(CrmError::not_found("activity", into)) };
+                        let entity = match (row.target_kind, row.target_id) {
+                            (Some(kind), Some(id)) => EntityRef { kind: parse("activity target kind", &kind)?, id: id.0 },
+                            _ => EntityRef { kind: parse("activity object kind", &row.object_kind)?, id: row.object_id.0 },
+                        };
+                        described.insert(*into, (row.actor.0, row.verb, entity));
+                    }
+
+                    let inserts: Vec<&Activity> = plan.inserts.iter().collect();
+                    bulk::insert_activities(&mut tx, &inserts).await.map_err(|e| {
+                        let tenant = inserts.first().map(|a| a.tenant_id.to_string()).unwrap_or_default();
+                        map_err(e, || CrmError::not_found("tenant", tenant))
+                    })?;
+                    let events: Vec<_> = plan.events.iter().map(|(e, t, a)| (e.0, t.0, a.0)).collect();
+                    bulk::insert_activity_events(&mut tx, &events).await.map_err(store_err)?;
+
+                    // Follows, feed items and notifications only for members of the tenant.
+                    let mut members: Vec<(TenantId, MemberId)> = plan.follows.iter().map(|f| (f.tenant_id, f.member_id)).collect();
+                    members.extend(plan.feed.iter().map(|f| (f.0, f.1)));
+                    members.extend(plan.notes.iter().map(|n| (n.1, n.2.recipient)));
+                    members.sort_by_key(|(t, m)| (t.0, m.0));
+                    members.dedup();
+                    let mut known: HashSet<(TenantId, MemberId)> = HashSet::new();
+                    for group in members.chunk_by(|a, b| a.0 == b.0) {
+                        let tenant = group[0].0;
+                        for chunk in group.chunks(MAX_BINDS - 1) {
+                            let mut q = QueryBuilder::<$db>::new("SELECT id FROM members WHERE tenant_id = ");
+                            q.push_bind(DbId(tenant.0)).push(" AND id");
+                            bulk::push_in(&mut q, chunk.iter().map(|(_, m)| m.0).collect());
+                            let rows: Vec<(DbId,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
+                            known.extend(rows.into_iter().map(|(m,)| (tenant, MemberId::from(m.0))));
+                        }
+                    }
+                    let follows: Vec<&Follow> = plan.follows.iter().filter(|f| known.contains(&(f.tenant_id, f.member_id))).collect();
+                    bulk::insert_follows(&mut tx, &follows).await.map_err(store_err)?;
+                    let feed: Vec<_> =
+                        plan.feed.iter().filter(|f| known.contains(&(f.0, f.1))).map(|(t, m, a)| (t.0, m.0, a.0)).collect();
+                    bulk::insert_feed_items(&mut tx, &feed).await.map_err(store_err)?;
+                    let mut notes: Vec<(usize, Notification)> = Vec::new();
+                    for (index, tenant, draft, cause, activity_id, at) in &plan.notes {
+                        if !known.contains(&(*tenant, draft.recipient)) {
+                            continue;
+                        }
+                        let Some((actor, verb, entity)) = described.get(activity_id) else {
+                            return Err(CrmError::not_found("activity", activity_id));
+                        };
+                        notes.push((*index, Notification {
+                            id: draft.id,
+                            tenant_id: *tenant,
+                            recipient: draft.recipient,
+                            kind: draft.kind,
+                            cause: *cause,
+                            activity_id: *activity_id,
+                            actor: *actor,
+                            entity: *entity,
+                            verb: verb.clone(),
+                            created_at: *at,
+                            read_at: None,
+                            email_digest: draft.email_digest,
+                            emailed_at: None,
+                        }));
+                    }
+                    let rows: Vec<&Notification> = notes.iter().map(|(_, n)| n).collect();
+                    let created: HashSet<uuid::Uuid> = bulk::insert_notifications(&mut tx, &rows).await.map_err(store_err)?.into_iter().collect();
+                    for (index, n) in notes {
+                        if created.contains(&n.id.0) {
+                            if let Some(applied) = plan.applied.get_mut(index) {
+                                applied.notifications.push(n);
+                            }
+                        }
+                    }
+
+                    for chunk in dispatched.chunks(MAX_BINDS - 1) {
+                        let mut q = QueryBuilder::<$db>::new("UPDATE outbox SET dispatched_at = ");
+                        q.push_bind(DbTime(now)).push(" WHERE dispatched_at IS NULL AND event_id");
+                        bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
+                        q.build().execute(&mut *tx).await.map_err(store_err)?;
+                    }
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(plan.applied)
+                }
+
+                async fn applied_events(&self, events: &[EventId]) -> Result<Vec<(EventId, ActivityId)>> {
+                    let mut out = Vec::new();
+                    for chunk in events.chunks(MAX_BINDS) {
+                        let mut q = QueryBuilder::<$db>::new("SELECT event_id, activity_id FROM activity_events WHERE event_id");
+                        bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
+                        let rows: Vec<(DbId, DbId)> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
+                        out.extend(rows.into_iter().map(|(e, a)| (EventId::from(e.0), ActivityId::from(a.0))));
+                    }
+                    Ok(out)
+                }
+
+                async fn latest_for_objects(&self, tenant: TenantId, entities: &[EntityRef]) -> Result<Vec<Activity>> {
+                    // Per object kind, one statement: the activities of the listed objects that have no
+                    // newer one (an index probe each on `activities_object`).
+                    let mut kinds: Vec<&str> = entities.iter().map(|e| e.kind.as_str()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
+                    let mut out = Vec::with_capacity(entities.len());
+                    for kind in kinds {
+                        let ids: Vec<uuid::Uuid> = entities.iter().filter(|e| e.kind.as_str() == kind).map(|e| e.id).collect();
+                        for chunk in ids.chunks(MAX_BINDS - 2) {
+                            let mut q = QueryBuilder::<$db>::new(format!("SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE a.tenant_id = "));
+                            q.push_bind(DbId(tenant.0)).push(" AND a.object_kind = ").push_bind(kind).push(" AND a.object_id");
+                            bulk::push_in(&mut q, chunk.to_vec());
+                            q.push(
+                                " AND NOT EXISTS (SELECT 1 FROM activities b WHERE b.tenant_id = a.tenant_id \
+                                 AND b.object_kind = a.object_kind AND b.object_id = a.object_id AND b.id > a.id)",
+                            );
+                            let rows = q.build_query_as::<ActivityRow>().fetch_all(&self.pool).await.map_err(store_err)?;
+                            for row in rows {
+                                out.push(row.into_domain()?);
+                            }
+                        }
+                    }
+                    Ok(out)
                 }
 
                 async fn latest_for_object(&self, tenant: TenantId, entity: EntityRef) -> Result<Option<Activity>> {
@@ -567,13 +817,19 @@ macro_rules! activity_repositories {
                         "SELECT f.tenant_id, f.member_id, f.entity_kind, f.entity_id, f.created_at, m.active FROM follows f \
                          JOIN members m ON m.tenant_id = f.tenant_id AND m.id = f.member_id WHERE f.tenant_id = ",
                     );
+                    // One id list per kind (`bulk::push_in`): an index probe per id on both databases,
+                    // where a long OR of pairs costs milliseconds to plan.
+                    let mut kinds: Vec<&str> = entities.iter().map(|e| e.kind.as_str()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
                     q.push_bind(DbId(tenant.0)).push(" AND (");
-                    for (i, entity) in entities.iter().enumerate() {
+                    for (i, kind) in kinds.iter().enumerate() {
                         if i > 0 {
                             q.push(" OR ");
                         }
-                        q.push("(f.entity_kind = ").push_bind(entity.kind.as_str());
-                        q.push(" AND f.entity_id = ").push_bind(DbId(entity.id)).push(")");
+                        q.push("(f.entity_kind = ").push_bind(*kind).push(" AND f.entity_id");
+                        bulk::push_in(&mut q, entities.iter().filter(|e| e.kind.as_str() == *kind).map(|e| e.id).collect());
+                        q.push(")");
                     }
                     q.push(")");
                     #[derive(sqlx::FromRow)]

@@ -276,6 +276,22 @@ impl MemberRepository for SqliteStore {
                 .map_err(store_err)?;
         Ok(n.max(0) as u64)
     }
+
+    async fn active_ids(&self, tenant: TenantId, ids: &[MemberId]) -> Result<Vec<MemberId>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(10_000) {
+            let mut q = sqlx::QueryBuilder::new("SELECT id FROM members WHERE active = TRUE AND tenant_id = ");
+            q.push_bind(DbId(tenant.0)).push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(DbId(id.0));
+            }
+            q.push(") ORDER BY id");
+            let rows: Vec<(DbId,)> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
+            out.extend(rows.into_iter().map(|(id,)| MemberId::from(id.0)));
+        }
+        Ok(out)
+    }
 }
 
 async fn write_tags(tx: &mut Tx, c: &Contact) -> Result<()> {

@@ -25,6 +25,7 @@ const MAX_THREAD: usize = 2_000;
 /// Input for posting a comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewComment {
     /// The entity commented on.
     pub entity: EntityRef,
@@ -37,12 +38,14 @@ pub struct NewComment {
 
 /// A comment with its replies, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommentNode {
     /// The comment.
     pub comment: Comment,
     /// Its body as escaped HTML.
     pub html: String,
     /// Replies to it.
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub replies: Vec<CommentNode>,
 }
 

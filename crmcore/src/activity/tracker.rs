@@ -17,38 +17,78 @@
 //!   `activity` (followers; not for comment edits and deletions). Never to the actor, never to
 //!   deactivated members, never when the member's preference for the kind is `off`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Activity, ActivityId, ActivityWrite, Applied, CommentId, Delivery, EventEffects, Follow, LiveChange, LiveUpdate,
-    Notification, NotificationDraft, NotificationId, NotificationKind,
+    Activity, ActivityId, ActivityWrite, Applied, CommentId, Delivery, EventEffects, Follow, Follower, LiveChange,
+    LiveUpdate, Notification, NotificationDraft, NotificationId, NotificationKind, NotificationPreferences,
 };
 use crate::actor::Principal;
 use crate::crm::Crm;
+use crate::error::CrmError;
 use crate::error::Result;
 use crate::event::{DomainEvent, EntityKind, EntityRef, EventType};
-use crate::id::MemberId;
+use crate::id::{EventId, MemberId, TenantId};
 use crate::ports::EmailMessage;
 
 /// Most characters of a comment copied into its activity.
 const EXCERPT_CHARS: usize = 280;
 
 /// Records one event: computes its effects and has the store apply them.
+#[cfg(feature = "testing")]
 pub(crate) async fn track(crm: &Crm, event: &DomainEvent) -> Result<Applied> {
-    let effects = effects_of(crm, event).await?;
-    crm.store().activities().apply(&effects, crm.clock().now()).await
+    let mut applied = track_batch(crm, std::slice::from_ref(event), &[]).await?;
+    applied.pop().ok_or_else(|| CrmError::Internal("the tracker applied nothing".into()))
 }
 
-/// Publishes what a fresh application created to live subscribers (after its commit).
-pub(crate) async fn publish(crm: &Crm, applied: &Applied) {
-    if applied.notifications.is_empty() {
+/// Records a batch of events, in order, as if each were tracked after the previous one was
+/// applied: the reads are done once per tenant for the whole batch ([`Context`]), the effects are
+/// computed here, and the store writes them all (and marks `dispatched` dispatched in the outbox)
+/// in one transaction. Returns what was applied for each event, in order.
+pub(crate) async fn track_batch(crm: &Crm, events: &[DomainEvent], dispatched: &[EventId]) -> Result<Vec<Applied>> {
+    let store = crm.store();
+    let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    let before: HashMap<EventId, ActivityId> = store.activities().applied_events(&ids).await?.into_iter().collect();
+    let mut tenants: Vec<TenantId> = events.iter().map(|e| e.tenant_id).collect();
+    dedup(&mut tenants);
+    let mut effects: Vec<Option<EventEffects>> = vec![None; events.len()];
+    for tenant in tenants {
+        let own: Vec<(usize, &DomainEvent)> =
+            events.iter().enumerate().filter(|(_, e)| e.tenant_id == tenant && !before.contains_key(&e.id)).collect();
+        if own.is_empty() {
+            continue;
+        }
+        let mut context = Context::read(crm, tenant, own.iter().map(|(_, e)| *e)).await?;
+        for (i, event) in own {
+            effects[i] = Some(context.effects_of(event));
+        }
+    }
+    let writes: Vec<EventEffects> = effects.iter().flatten().cloned().collect();
+    let mut applied = store.activities().apply_batch(&writes, dispatched, crm.clock().now()).await?.into_iter();
+    let mut out = Vec::with_capacity(events.len());
+    for (event, effect) in events.iter().zip(&effects) {
+        match (effect, before.get(&event.id)) {
+            (Some(_), _) => {
+                out.push(applied.next().ok_or_else(|| CrmError::Internal("the store applied fewer effects".into()))?)
+            }
+            (None, Some(activity_id)) => {
+                out.push(Applied { fresh: false, activity_id: *activity_id, notifications: Vec::new() })
+            }
+            (None, None) => return Err(CrmError::Internal("an event was neither applied nor tracked".into())),
+        }
+    }
+    Ok(out)
+}
+
+/// Publishes notifications created by a committed transaction to live subscribers.
+pub(crate) async fn publish(crm: &Crm, notifications: &[Notification]) {
+    if notifications.is_empty() {
         return;
     }
-    let updates: Vec<LiveUpdate> = applied
-        .notifications
+    let updates: Vec<LiveUpdate> = notifications
         .iter()
         .map(|n: &Notification| LiveUpdate {
             tenant_id: n.tenant_id,
@@ -145,8 +185,7 @@ pub(crate) fn merge_changes(earlier: &Value, later: &Value) -> Value {
 }
 
 /// Whether `event` merges into `latest` under the merge window.
-fn merges_into(crm: &Crm, event: &DomainEvent, latest: &Activity) -> bool {
-    let window = crm.activity_config().merge_window;
+fn merges_into(window: chrono::Duration, event: &DomainEvent, latest: &Activity) -> bool {
     let age = event.occurred_at - latest.occurred_at;
     window > chrono::Duration::zero()
         && latest.verb == "updated"
@@ -157,157 +196,259 @@ fn merges_into(crm: &Crm, event: &DomainEvent, latest: &Activity) -> bool {
         && age <= window
 }
 
-/// Computes what `event` produces (reads only).
-pub(crate) async fn effects_of(crm: &Crm, event: &DomainEvent) -> Result<EventEffects> {
-    let store = crm.store();
-    let tenant = event.tenant_id;
-    let at = event.occurred_at;
-    let actor = member_id(event.actor);
-    let object_json = event.data.get("object").cloned().unwrap_or(Value::Null);
-    let is_comment = event.subject.kind == EntityKind::Comment;
-    let target: Option<EntityRef> =
-        if is_comment { object_json.get("entity").and_then(|v| serde_json::from_value(v.clone()).ok()) } else { None };
+/// What the rules read from an event's payload.
+struct Parsed {
+    actor: Option<MemberId>,
+    is_comment: bool,
+    /// For comments: the entity commented on.
+    target: Option<EntityRef>,
+    /// The member a record was assigned to (created with, or changed to, this owner).
+    assignee: Option<MemberId>,
+    /// Members mentioned in a comment (not for deletions).
+    mentions: Vec<MemberId>,
+    /// The comment a new comment replies to.
+    parent: Option<CommentId>,
+}
 
-    // The activity, or a merge.
-    let data = data_of(event);
-    let mut write = None;
-    if event.event_type.verb() == "updated" && !is_comment {
-        if let Some(latest) = store.activities().latest_for_object(tenant, event.subject).await? {
-            if merges_into(crm, event, &latest) {
-                let mut merged = data.clone();
-                if let Some(map) = merged.as_object_mut() {
-                    let changes = merge_changes(
-                        latest.data.get("changes").unwrap_or(&Value::Null),
-                        data.get("changes").unwrap_or(&Value::Null),
-                    );
-                    map.insert("changes".into(), changes);
-                }
-                write = Some(ActivityWrite::Merge { into: latest.id, data: merged, updated_at: at });
-            }
-        }
-    }
-    let write = write.unwrap_or_else(|| {
-        ActivityWrite::Insert(Activity {
-            id: ActivityId::new(),
-            tenant_id: tenant,
-            event_id: event.id,
-            actor: event.actor,
-            verb: event.event_type.verb().to_owned(),
-            object: event.subject,
-            target,
-            occurred_at: at,
-            updated_at: at,
-            event_count: 1,
-            data,
-        })
-    });
-
-    // Automatic follows and assignments.
-    let mut follows: Vec<Follow> = Vec::new();
-    let follow =
-        |member: MemberId, entity: EntityRef| Follow { tenant_id: tenant, member_id: member, entity, created_at: at };
-    let followable = matches!(event.subject.kind, EntityKind::Contact | EntityKind::Deal);
-    let mut assignee = None;
-    if followable {
+impl Parsed {
+    fn of(event: &DomainEvent) -> Self {
+        let object = event.data.get("object").cloned().unwrap_or(Value::Null);
+        let is_comment = event.subject.kind == EntityKind::Comment;
+        let target =
+            if is_comment { object.get("entity").and_then(|v| serde_json::from_value(v.clone()).ok()) } else { None };
         let verb = event.event_type.verb();
-        if verb == "created" {
-            if let Some(me) = actor {
-                follows.push(follow(me, event.subject));
-            }
-            assignee = member_field(&object_json, "owner_id");
-        } else if verb == "updated" {
-            assignee = event
+        let assignee = match (matches!(event.subject.kind, EntityKind::Contact | EntityKind::Deal), verb) {
+            (true, "created") => member_field(&object, "owner_id"),
+            (true, "updated") => event
                 .data
                 .get("changes")
                 .and_then(|c| c.get("owner_id"))
                 .and_then(|c| c.get("after"))
                 .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
-        }
-        if let Some(owner) = assignee {
-            follows.push(follow(owner, event.subject));
-        }
-    }
-    if event.event_type == EventType::CommentCreated {
-        if let (Some(me), Some(target)) = (actor, target) {
-            follows.push(follow(me, target));
-        }
-    }
-
-    // Who hears about it.
-    let mut watched = vec![event.subject];
-    watched.extend(target);
-    let followers = store.follows().followers(tenant, &watched).await?;
-    let mut audience: Vec<MemberId> = actor.into_iter().collect();
-    let mut candidates: Vec<(MemberId, NotificationKind, Option<uuid::Uuid>)> = Vec::new();
-    let mut active_followers = Vec::new();
-    for f in followers.iter().filter(|f| f.active && f.follow.created_at <= at) {
-        if !audience.contains(&f.follow.member_id) {
-            audience.push(f.follow.member_id);
-        }
-        active_followers.push(f.follow.member_id);
-    }
-    for f in &follows {
-        if !audience.contains(&f.member_id) {
-            audience.push(f.member_id);
-        }
-    }
-
-    if is_comment {
-        let comment_id = event.subject.id;
-        if event.event_type != EventType::CommentDeleted {
-            for mentioned in object_json.get("mentions").and_then(Value::as_array).into_iter().flatten() {
+                .and_then(|s| s.parse().ok()),
+            _ => None,
+        };
+        let mut mentions = Vec::new();
+        if is_comment && event.event_type != EventType::CommentDeleted {
+            for mentioned in object.get("mentions").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(id) = mentioned.as_str().and_then(|s| s.parse::<MemberId>().ok()) {
-                    candidates.push((id, NotificationKind::Mention, Some(comment_id)));
+                    mentions.push(id);
                 }
+            }
+        }
+        let parent = if event.event_type == EventType::CommentCreated {
+            object.get("in_reply_to").and_then(Value::as_str).and_then(|s| s.parse().ok())
+        } else {
+            None
+        };
+        Self { actor: member_id(event.actor), is_comment, target, assignee, mentions, parent }
+    }
+}
+
+/// Everything the rules read from the store for a batch of one tenant's events, read once, then
+/// kept up to date with each event's effects as they are computed — so the effects of a batch
+/// are exactly those of tracking its events one by one, each after the previous was applied.
+pub(crate) struct Context {
+    tenant: TenantId,
+    merge_window: chrono::Duration,
+    /// Followers of every entity the batch touches.
+    followers: HashMap<EntityRef, Vec<Follower>>,
+    /// The newest activity of every object updated in the batch.
+    latest: HashMap<EntityRef, Activity>,
+    /// The members concerned who are active members of the tenant.
+    active: HashSet<MemberId>,
+    prefs: HashMap<MemberId, NotificationPreferences>,
+    /// The member who wrote each parent comment replied to.
+    parent_authors: HashMap<CommentId, Option<MemberId>>,
+}
+
+impl Context {
+    /// Reads what tracking `events` (all of `tenant`) needs: followers, latest activities,
+    /// replied-to comments, then the activity state and preferences of every member concerned.
+    pub(crate) async fn read<'a>(
+        crm: &Crm,
+        tenant: TenantId,
+        events: impl Iterator<Item = &'a DomainEvent>,
+    ) -> Result<Self> {
+        let store = crm.store();
+        let events: Vec<(&DomainEvent, Parsed)> = events.map(|e| (e, Parsed::of(e))).collect();
+        let mut watched: Vec<EntityRef> = Vec::new();
+        let mut updated: Vec<EntityRef> = Vec::new();
+        let mut members: Vec<MemberId> = Vec::new();
+        let mut parent_authors = HashMap::new();
+        for (event, parsed) in &events {
+            watched.push(event.subject);
+            watched.extend(parsed.target);
+            if event.event_type.verb() == "updated" && !parsed.is_comment {
+                updated.push(event.subject);
+            }
+            members.extend(parsed.actor);
+            members.extend(parsed.assignee);
+            members.extend(parsed.mentions.iter().copied());
+            if let Some(parent) = parsed.parent {
+                if let std::collections::hash_map::Entry::Vacant(slot) = parent_authors.entry(parent) {
+                    let author = store.comments().get(tenant, parent).await.ok().and_then(|c| c.author_member());
+                    members.extend(author);
+                    slot.insert(author);
+                }
+            }
+        }
+        dedup(&mut watched);
+        dedup(&mut updated);
+        let mut followers: HashMap<EntityRef, Vec<Follower>> = HashMap::new();
+        for f in store.follows().followers(tenant, &watched).await? {
+            members.push(f.follow.member_id);
+            followers.entry(f.follow.entity).or_default().push(f);
+        }
+        let latest = if updated.is_empty() {
+            HashMap::new()
+        } else {
+            store.activities().latest_for_objects(tenant, &updated).await?.into_iter().map(|a| (a.object, a)).collect()
+        };
+        dedup(&mut members);
+        let active: HashSet<MemberId> = if members.is_empty() {
+            HashSet::new()
+        } else {
+            store.members().active_ids(tenant, &members).await?.into_iter().collect()
+        };
+        let prefs = if members.is_empty() {
+            HashMap::new()
+        } else {
+            store.notifications().preferences(tenant, &members).await?.into_iter().collect()
+        };
+        Ok(Self {
+            tenant,
+            merge_window: crm.activity_config().merge_window,
+            followers,
+            latest,
+            active,
+            prefs,
+            parent_authors,
+        })
+    }
+
+    /// The effects of `event` (of this context's tenant, read by [`Context::read`]), as if every
+    /// event passed here before had been applied.
+    pub(crate) fn effects_of(&mut self, event: &DomainEvent) -> EventEffects {
+        let tenant = self.tenant;
+        let at = event.occurred_at;
+        let parsed = Parsed::of(event);
+        let actor = parsed.actor;
+        let (is_comment, target) = (parsed.is_comment, parsed.target);
+
+        // The activity, or a merge.
+        let data = data_of(event);
+        let mut write = None;
+        if event.event_type.verb() == "updated" && !is_comment {
+            if let Some(latest) = self.latest.get(&event.subject) {
+                if merges_into(self.merge_window, event, latest) {
+                    let mut merged = data.clone();
+                    if let Some(map) = merged.as_object_mut() {
+                        let changes = merge_changes(
+                            latest.data.get("changes").unwrap_or(&Value::Null),
+                            data.get("changes").unwrap_or(&Value::Null),
+                        );
+                        map.insert("changes".into(), changes);
+                    }
+                    write = Some(ActivityWrite::Merge { into: latest.id, data: merged, updated_at: at });
+                }
+            }
+        }
+        let write = write.unwrap_or_else(|| {
+            ActivityWrite::Insert(Activity {
+                id: ActivityId::new(),
+                tenant_id: tenant,
+                event_id: event.id,
+                actor: event.actor,
+                verb: event.event_type.verb().to_owned(),
+                object: event.subject,
+                target,
+                occurred_at: at,
+                updated_at: at,
+                event_count: 1,
+                data,
+            })
+        });
+
+        // Automatic follows and assignments.
+        let mut follows: Vec<Follow> = Vec::new();
+        let follow = |member: MemberId, entity: EntityRef| Follow {
+            tenant_id: tenant,
+            member_id: member,
+            entity,
+            created_at: at,
+        };
+        if matches!(event.subject.kind, EntityKind::Contact | EntityKind::Deal) {
+            if event.event_type.verb() == "created" {
+                if let Some(me) = actor {
+                    follows.push(follow(me, event.subject));
+                }
+            }
+            if let Some(owner) = parsed.assignee {
+                follows.push(follow(owner, event.subject));
             }
         }
         if event.event_type == EventType::CommentCreated {
-            let parent: Option<CommentId> =
-                object_json.get("in_reply_to").and_then(Value::as_str).and_then(|s| s.parse().ok());
-            if let Some(parent) = parent {
-                if let Ok(parent) = store.comments().get(tenant, parent).await {
-                    if let Some(author) = parent.author_member() {
-                        candidates.push((author, NotificationKind::Reply, Some(comment_id)));
-                    }
-                }
+            if let (Some(me), Some(target)) = (actor, target) {
+                follows.push(follow(me, target));
             }
         }
-    }
-    if let Some(owner) = assignee {
-        candidates.push((owner, NotificationKind::Assignment, Some(event.id.0)));
-    }
-    let notify_followers = !matches!(
-        event.event_type,
-        EventType::CommentUpdated | EventType::CommentDeleted | EventType::TenantCreated | EventType::MemberCreated
-    );
-    if notify_followers {
-        for member in active_followers {
-            candidates.push((member, NotificationKind::Activity, None));
-        }
-    }
 
-    // One per member, most specific first; never the actor; only active members.
-    let mut chosen: Vec<(MemberId, NotificationKind, Option<uuid::Uuid>)> = Vec::new();
-    for candidate in candidates {
-        if Some(candidate.0) == actor || chosen.iter().any(|c| c.0 == candidate.0) {
-            continue;
-        }
-        chosen.push(candidate);
-    }
-    let mut drafts = Vec::new();
-    if !chosen.is_empty() {
-        let ids: Vec<MemberId> = chosen.iter().map(|c| c.0).collect();
-        let known_active: Vec<MemberId> = followers.iter().filter(|f| f.active).map(|f| f.follow.member_id).collect();
-        let prefs: HashMap<MemberId, _> = store.notifications().preferences(tenant, &ids).await?.into_iter().collect();
-        for (member, kind, cause) in chosen {
-            if !known_active.contains(&member) {
-                match store.members().get(tenant, member).await {
-                    Ok(m) if m.active => {}
-                    _ => continue,
-                }
+        // Who hears about it.
+        let mut watched = vec![event.subject];
+        watched.extend(target);
+        let followers: Vec<&Follower> = watched.iter().flat_map(|e| self.followers.get(e)).flatten().collect();
+        let mut audience: Vec<MemberId> = actor.into_iter().collect();
+        let mut candidates: Vec<(MemberId, NotificationKind, Option<uuid::Uuid>)> = Vec::new();
+        let mut active_followers = Vec::new();
+        for f in followers.iter().filter(|f| f.active && f.follow.created_at <= at) {
+            if !audience.contains(&f.follow.member_id) {
+                audience.push(f.follow.member_id);
             }
-            let delivery = prefs.get(&member).map(|p| p.delivery(kind)).unwrap_or_default();
+            active_followers.push(f.follow.member_id);
+        }
+        for f in &follows {
+            if !audience.contains(&f.member_id) {
+                audience.push(f.member_id);
+            }
+        }
+
+        if is_comment {
+            let comment_id = event.subject.id;
+            for &id in &parsed.mentions {
+                candidates.push((id, NotificationKind::Mention, Some(comment_id)));
+            }
+            if let Some(Some(author)) = parsed.parent.and_then(|p| self.parent_authors.get(&p)) {
+                candidates.push((*author, NotificationKind::Reply, Some(comment_id)));
+            }
+        }
+        if let Some(owner) = parsed.assignee {
+            candidates.push((owner, NotificationKind::Assignment, Some(event.id.0)));
+        }
+        let notify_followers = !matches!(
+            event.event_type,
+            EventType::CommentUpdated | EventType::CommentDeleted | EventType::TenantCreated | EventType::MemberCreated
+        );
+        if notify_followers {
+            for member in active_followers {
+                candidates.push((member, NotificationKind::Activity, None));
+            }
+        }
+
+        // One per member, most specific first; never the actor; only active members.
+        let mut chosen: Vec<(MemberId, NotificationKind, Option<uuid::Uuid>)> = Vec::new();
+        for candidate in candidates {
+            if Some(candidate.0) == actor || chosen.iter().any(|c| c.0 == candidate.0) {
+                continue;
+            }
+            chosen.push(candidate);
+        }
+        let mut drafts = Vec::new();
+        for (member, kind, cause) in chosen {
+            if !self.active.contains(&member) {
+                continue;
+            }
+            let delivery = self.prefs.get(&member).map(|p| p.delivery(kind)).unwrap_or_default();
             if delivery == Delivery::Off {
                 continue;
             }
@@ -319,15 +460,47 @@ pub(crate) async fn effects_of(crm: &Crm, event: &DomainEvent) -> Result<EventEf
                 email_digest: delivery == Delivery::EmailDigest,
             });
         }
+        let effects = EventEffects {
+            tenant_id: tenant,
+            event_id: event.id,
+            activity: write,
+            follows,
+            audience,
+            notifications: drafts,
+        };
+        self.record(event, &effects);
+        effects
     }
-    Ok(EventEffects {
-        tenant_id: tenant,
-        event_id: event.id,
-        activity: write,
-        follows,
-        audience,
-        notifications: drafts,
-    })
+
+    /// Updates the context with what applying `effects` changes: the object's latest activity,
+    /// and the follows that did not exist yet.
+    fn record(&mut self, event: &DomainEvent, effects: &EventEffects) {
+        match &effects.activity {
+            ActivityWrite::Insert(a) => {
+                self.latest.insert(a.object, a.clone());
+            }
+            ActivityWrite::Merge { into, data, updated_at } => {
+                if let Some(latest) = self.latest.get_mut(&event.subject).filter(|l| l.id == *into) {
+                    latest.data = data.clone();
+                    latest.updated_at = *updated_at;
+                    latest.event_count += 1;
+                }
+            }
+        }
+        for follow in &effects.follows {
+            let list = self.followers.entry(follow.entity).or_default();
+            if !list.iter().any(|f| f.follow.member_id == follow.member_id) {
+                let active = self.active.contains(&follow.member_id);
+                list.push(Follower { follow: follow.clone(), active });
+            }
+        }
+    }
+}
+
+/// Drops repeated items, keeping the first of each.
+fn dedup<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
+    let mut seen = HashSet::new();
+    items.retain(|x| seen.insert(*x));
 }
 
 /// Unread notifications read per digest run.

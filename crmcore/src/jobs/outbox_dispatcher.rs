@@ -1,12 +1,11 @@
-//! The outbox dispatcher: reads undispatched events in sequence order, hands each to the
-//! consumers (activity feed, notifications, webhooks as those capabilities land), then marks
-//! it dispatched. Consumers are idempotent per event id, so a crash between handling and
-//! marking replays the event harmlessly.
+//! The outbox dispatcher: reads undispatched events in sequence order, a batch at a time, and
+//! hands the batch to the activity tracker, whose one store transaction writes every activity,
+//! follow, feed item and notification of the batch and marks its events dispatched. The tracker
+//! is idempotent per event id, so a replayed batch writes nothing twice.
 
 use crate::activity;
 use crate::crm::Crm;
 use crate::error::Result;
-use crate::event::OutboxEntry;
 
 /// Events read per batch.
 const BATCH: u32 = 500;
@@ -22,27 +21,17 @@ pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
         if entries.is_empty() {
             break;
         }
-        for entry in &entries {
-            handle(crm, entry).await?;
-        }
-        let ids: Vec<_> = entries.iter().map(|e| e.event.id).collect();
-        outbox.mark_dispatched(&ids, crm.clock().now()).await?;
+        let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        tracing::debug!(events = ids.len(), first_seq = entries[0].seq, "dispatching events");
+        let applied = activity::tracker::track_batch(crm, &events, &ids).await?;
+        // Live updates only for what the transaction committed.
+        let created: Vec<_> = applied.into_iter().filter(|a| a.fresh).flat_map(|a| a.notifications).collect();
+        activity::tracker::publish(crm, &created).await;
         dispatched += entries.len();
         if entries.len() < BATCH as usize {
             break;
         }
     }
     Ok(dispatched)
-}
-
-/// Hands one event to every consumer: the activity tracker (activity, follows, feeds,
-/// notifications in one transaction keyed by the event id), then the live-update fan-out for
-/// what that transaction committed.
-async fn handle(crm: &Crm, entry: &OutboxEntry) -> Result<()> {
-    tracing::debug!(seq = entry.seq, event = %entry.event.event_type, id = %entry.event.id, "dispatching event");
-    let applied = activity::tracker::track(crm, &entry.event).await?;
-    if applied.fresh {
-        activity::tracker::publish(crm, &applied).await;
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@ use crate::activity::{
 };
 use crate::error::Result;
 use crate::event::{DomainEvent, EntityRef};
-use crate::id::{MemberId, TenantId};
+use crate::id::{EventId, MemberId, TenantId};
 use crate::page::{Page, PageRequest};
 
 /// Activities and the feeds that show them.
@@ -24,8 +24,25 @@ pub trait ActivityRepository: Send + Sync {
     /// and creates each notification unless one exists for its (recipient, cause); returns the
     /// notifications it created.
     async fn apply(&self, effects: &EventEffects, now: DateTime<Utc>) -> Result<Applied>;
+    /// Applies each of `batch`, in order, exactly as [`apply`](Self::apply) would one after the
+    /// other (a later one may merge into an activity an earlier one inserted), then marks the
+    /// outbox events `dispatched` dispatched at `now` (keeping an earlier time) — all in ONE
+    /// transaction: on any error nothing of the batch is written and no event is marked.
+    /// Returns what each application did, in order (`fresh: false` for events applied before,
+    /// including by an earlier item of the batch).
+    async fn apply_batch(
+        &self,
+        batch: &[EventEffects],
+        dispatched: &[EventId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Applied>>;
+    /// The activity each of `events` was recorded in, for those applied before (any order).
+    async fn applied_events(&self, events: &[EventId]) -> Result<Vec<(EventId, ActivityId)>>;
     /// The newest activity (by id) whose object is `entity`, if any.
     async fn latest_for_object(&self, tenant: TenantId, entity: EntityRef) -> Result<Option<Activity>>;
+    /// [`latest_for_object`](Self::latest_for_object) of each of `entities` that has one, in one
+    /// read (any order).
+    async fn latest_for_objects(&self, tenant: TenantId, entities: &[EntityRef]) -> Result<Vec<Activity>>;
     /// MUST return `NotFound` when absent from the tenant.
     async fn get(&self, tenant: TenantId, id: ActivityId) -> Result<Activity>;
     /// A feed, newest first, filtered exactly as [`FeedFilter::matches`]. `Entity`: activities

@@ -43,6 +43,8 @@ pub trait MemberRepository: Send + Sync {
     async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Member>>;
     /// How many active members hold `role`.
     async fn count_active_with_role(&self, tenant: TenantId, role: Role) -> Result<u64>;
+    /// Those of `ids` that are active members of the tenant (any order; unknown ids are left out).
+    async fn active_ids(&self, tenant: TenantId, ids: &[MemberId]) -> Result<Vec<MemberId>>;
 }
 
 /// Contacts.

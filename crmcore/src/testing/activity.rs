@@ -584,3 +584,107 @@ pub async fn activity_tenant_isolation(store: Arc<dyn Store>) {
     assert_eq!(store.comments().get(a.tenant.id, comment.id).await.unwrap(), comment);
     assert!(store.follows().unfollow(a.tenant.id, bob.id, entity).await.unwrap());
 }
+
+/// `apply_batch` applies its items in order in one transaction — a merge into an activity the
+/// batch inserted, one notification per (recipient, cause), the outbox events marked — writes
+/// nothing when re-applied, and nothing at all (no event marked) when one item fails.
+pub async fn activity_apply_batch_is_atomic_and_idempotent(store: Arc<dyn Store>) {
+    use crate::activity::{Activity, ActivityId, ActivityWrite, EventEffects, NotificationDraft, NotificationId};
+    use crate::id::EventId;
+
+    let f = Fixture::new(store.clone(), "Batch").await;
+    let bob = f.member("bob", Role::Member).await;
+    let contact = f.contact("batch@example.com").await;
+    let object = contact_ref(contact.id);
+    let pending: Vec<_> = store.outbox().pending(100).await.expect("pending").iter().map(|e| e.event.id).collect();
+    assert!(!pending.is_empty());
+    let at = now();
+    let insert = |event_id: EventId, verb: &str| Activity {
+        id: ActivityId::new(),
+        tenant_id: f.tenant.id,
+        event_id,
+        actor: Principal::Member(f.owner.id),
+        verb: verb.into(),
+        object,
+        target: None,
+        occurred_at: at,
+        updated_at: at,
+        event_count: 1,
+        data: json!({"n": 1}),
+    };
+    let note = |cause| NotificationDraft {
+        id: NotificationId::new(),
+        recipient: bob.id,
+        kind: NotificationKind::Activity,
+        cause,
+        email_digest: false,
+    };
+    let effects = |event_id, activity, notifications| EventEffects {
+        tenant_id: f.tenant.id,
+        event_id,
+        activity,
+        follows: vec![Follow { tenant_id: f.tenant.id, member_id: bob.id, entity: object, created_at: at }],
+        audience: vec![f.owner.id, bob.id],
+        notifications,
+    };
+    let (e1, e2, e3) = (EventId::new(), EventId::new(), EventId::new());
+    let first = insert(e1, "updated");
+    let second = insert(e3, "commented");
+    let later = at + Duration::minutes(1);
+    let batch = vec![
+        effects(e1, ActivityWrite::Insert(first.clone()), vec![note(None)]),
+        effects(
+            e2,
+            ActivityWrite::Merge { into: first.id, data: json!({"n": 2}), updated_at: later },
+            vec![note(None)],
+        ),
+        effects(e3, ActivityWrite::Insert(second.clone()), vec![note(Some(uuid::Uuid::now_v7()))]),
+    ];
+    let applied = store.activities().apply_batch(&batch, &pending, later).await.expect("batch applied");
+    assert_eq!(
+        applied.iter().map(|a| (a.fresh, a.activity_id)).collect::<Vec<_>>(),
+        [(true, first.id), (true, first.id), (true, second.id)]
+    );
+    let created: Vec<usize> = applied.iter().map(|a| a.notifications.len()).collect();
+    assert_eq!(created, [1, 0, 1], "one notification per (recipient, cause)");
+    assert_eq!(applied[0].notifications[0].created_at, at);
+    let merged = store.activities().get(f.tenant.id, first.id).await.expect("merged");
+    assert_eq!((merged.data.clone(), merged.updated_at, merged.event_count), (json!({"n": 2}), later, 2));
+    assert!(store.outbox().pending(100).await.expect("pending").iter().all(|e| !pending.contains(&e.event.id)));
+    let bob_actor = as_member(&f, &bob);
+    let feed = f.crm.activity().my_feed(&bob_actor, &FeedFilter::default(), PageRequest::first(50)).await.unwrap();
+    assert!(feed.items.iter().any(|a| a.id == first.id) && feed.items.iter().any(|a| a.id == second.id));
+    let following = store.follows().following(f.tenant.id, bob.id, 10).await.expect("following");
+    assert!(following.iter().any(|x| x.entity == object));
+    let unread = store.notifications().unread_count(f.tenant.id, bob.id).await.expect("count");
+
+    // Re-applied: nothing new.
+    let again = store.activities().apply_batch(&batch, &pending, later).await.expect("re-applied");
+    assert!(again.iter().all(|a| !a.fresh && a.notifications.is_empty()));
+    assert_eq!(again.iter().map(|a| a.activity_id).collect::<Vec<_>>(), [first.id, first.id, second.id]);
+    assert_eq!(store.activities().get(f.tenant.id, first.id).await.unwrap().event_count, 2);
+    assert_eq!(store.notifications().unread_count(f.tenant.id, bob.id).await.unwrap(), unread);
+    let mut recorded = store.activities().applied_events(&[e1, e2, e3, EventId::new()]).await.expect("recorded");
+    recorded.sort_by_key(|r| r.0);
+    let mut want = vec![(e1, first.id), (e2, first.id), (e3, second.id)];
+    want.sort_by_key(|r| r.0);
+    assert_eq!(recorded, want);
+
+    // One failing item (a merge into an unknown activity): nothing is written, nothing marked.
+    f.contact("later@example.com").await;
+    let waiting: Vec<_> = store.outbox().pending(100).await.expect("pending").iter().map(|e| e.event.id).collect();
+    assert!(!waiting.is_empty());
+    let (e4, e5) = (EventId::new(), EventId::new());
+    let third = insert(e4, "updated");
+    let failing = vec![
+        effects(e4, ActivityWrite::Insert(third.clone()), vec![note(None)]),
+        effects(e5, ActivityWrite::Merge { into: ActivityId::new(), data: json!({}), updated_at: later }, vec![]),
+    ];
+    let err = store.activities().apply_batch(&failing, &waiting, later).await.expect_err("unknown merge target");
+    assert!(matches!(err, CrmError::NotFound { .. }), "{err:?}");
+    assert!(matches!(store.activities().get(f.tenant.id, third.id).await, Err(CrmError::NotFound { .. })));
+    assert!(store.activities().applied_events(&[e4, e5]).await.expect("recorded").is_empty());
+    assert_eq!(store.notifications().unread_count(f.tenant.id, bob.id).await.unwrap(), unread);
+    let still: Vec<_> = store.outbox().pending(100).await.expect("pending").iter().map(|e| e.event.id).collect();
+    assert_eq!(still, waiting, "no event marked dispatched");
+}

@@ -220,3 +220,43 @@ pub async fn analytics_snapshot_agrees_and_isolates(store: Arc<dyn Store>) {
     let theirs = crm.analytics().funnel(&other.actor, &AnalyticsParams::default()).await.expect("other tenant");
     assert_eq!(theirs.cohort, 10);
 }
+
+/// The tenant's snapshot built from the per-deal reads.
+async fn snapshot_from_reads(store: &Arc<dyn Store>, f: &Fixture) -> DealSnapshot {
+    let listed = all_deals(f).await;
+    let mut history = Vec::new();
+    for deal in &listed {
+        history.extend(store.deals().stage_history(f.tenant.id, deal.id).await.expect("history"));
+    }
+    DealSnapshot::from_deals(&listed, &history)
+}
+
+/// A snapshot taken after deals were moved, edited, deleted and created equals the per-deal
+/// reads again: a store that keeps snapshots ready must follow every write.
+pub async fn analytics_snapshot_follows_every_write(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let crm = Crm::builder().shared_store(store.clone()).clock(clock.clone()).build().expect("crm");
+    let f = Fixture::with_crm(crm.clone(), "Snapshots").await;
+    let ids = generate_history(&f, &clock, 24, 3).await;
+    clock.set(start() + Duration::days(500));
+    assert_eq!(store.deals().snapshot(f.tenant.id).await.expect("snapshot"), snapshot_from_reads(&store, &f).await);
+
+    // One write of each kind, then a snapshot after each.
+    crm.deals().move_stage(&f.actor, ids[3], "won", None).await.expect("won");
+    assert_eq!(store.deals().snapshot(f.tenant.id).await.expect("after move"), snapshot_from_reads(&store, &f).await);
+    let patch = crate::deal::DealPatch { amount_minor: Some(123_456), ..Default::default() };
+    crm.deals().update(&f.actor, ids[5], patch).await.expect("edited");
+    assert_eq!(store.deals().snapshot(f.tenant.id).await.expect("after edit"), snapshot_from_reads(&store, &f).await);
+    crm.deals().delete(&f.actor, ids[0]).await.expect("deleted");
+    assert_eq!(store.deals().snapshot(f.tenant.id).await.expect("after delete"), snapshot_from_reads(&store, &f).await);
+
+    // Several writes between snapshots, including a deal created and deleted in between.
+    clock.advance(Duration::days(1));
+    let extra = generate_history(&f, &clock, 3, 5).await;
+    crm.deals().delete(&f.actor, extra[1]).await.expect("deleted new");
+    crm.deals().move_stage(&f.actor, ids[7], "lost", Some("timing")).await.expect("lost");
+    crm.deals().delete(&f.actor, ids[23]).await.expect("deleted last");
+    let snapshot = store.deals().snapshot(f.tenant.id).await.expect("after several");
+    assert_eq!(snapshot.deals.len(), 24 - 2 + 3 - 1);
+    assert_eq!(snapshot, snapshot_from_reads(&store, &f).await);
+}
