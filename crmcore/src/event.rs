@@ -126,6 +126,13 @@ impl EventType {
         self.as_str().split_once('.').map_or(self.as_str(), |(_, verb)| verb)
     }
 
+    /// Whether the event becomes an activity. Per-recipient e-mail facts (`email.*`: sent,
+    /// opened, clicked, …) do not: a campaign to a million people would otherwise bury its team's
+    /// feeds; they reach webhooks and the campaign's statistics instead.
+    pub fn is_activity(self) -> bool {
+        !self.as_str().starts_with("email.")
+    }
+
     /// Whether this type matches a filter: an exact name, `entity.*`, or `*`.
     pub fn matches(self, filter: &str) -> bool {
         let name = self.as_str();

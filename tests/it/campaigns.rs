@@ -146,6 +146,22 @@ async fn a_launched_campaign_reaches_its_segment_once_each_with_a_balanced_ledge
     assert!(attempts[0].response.starts_with("250"));
     assert!(sent.iter().any(|m| m.message_id == attempts[0].message_id && m.to == r.email.as_str()));
 
+    // The campaign's own feed has its lifecycle, not a million e-mail facts: `email.*` events
+    // are dispatched (to webhooks later) without becoming activities.
+    let entity = crmcore::event::EntityRef { kind: crmcore::event::EntityKind::Campaign, id: c.id.0 };
+    let feed = s
+        .crm
+        .activity()
+        .feed(&s.owner, crmcore::activity::FeedScope::Entity(entity), &Default::default(), PageRequest::first(50))
+        .await
+        .unwrap();
+    let verbs: Vec<&str> = feed.items.iter().map(|a| a.verb.as_str()).collect();
+    assert!(verbs.contains(&"started") && verbs.contains(&"completed") && !verbs.contains(&"sent"), "{verbs:?}");
+    assert!(s.crm.store().outbox().pending(10).await.unwrap().is_empty(), "every email.sent was dispatched");
+    let log = s.crm.store().outbox().list(s.owner.tenant_id, None, 1000).await.unwrap();
+    let sent_events = log.iter().filter(|e| e.event.event_type == crmcore::event::EventType::EmailSent).count();
+    assert_eq!(sent_events, 19, "one email.sent per accepted message");
+
     // Every message can be unsubscribed from: https one-click (RFC 8058) and mailto.
     let header = |m: &EmailMessage, name: &str| {
         m.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()

@@ -24,7 +24,9 @@ pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
         let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
         let ids: Vec<_> = events.iter().map(|e| e.id).collect();
         tracing::debug!(events = ids.len(), first_seq = entries[0].seq, "dispatching events");
-        let applied = activity::tracker::track_batch(crm, &events, &ids).await?;
+        // Every event of the batch is marked dispatched; only those that are activities are tracked.
+        let tracked: Vec<_> = events.into_iter().filter(|e| e.event_type.is_activity()).collect();
+        let applied = activity::tracker::track_batch(crm, &tracked, &ids).await?;
         // Live updates only for what the transaction committed.
         let created: Vec<_> = applied.into_iter().filter(|a| a.fresh).flat_map(|a| a.notifications).collect();
         activity::tracker::publish(crm, &created).await;
