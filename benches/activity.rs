@@ -93,6 +93,8 @@ async fn main() {
     if let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") {
         let schema = format!("crm_bench_{}", uuid::Uuid::now_v7().simple());
         let pg = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.expect("postgres");
-        run("postgres", Arc::new(pg)).await;
+        run("postgres", Arc::new(pg.clone())).await;
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        sqlx::query(&drop).execute(pg.pool()).await.expect("drop schema");
     }
 }
