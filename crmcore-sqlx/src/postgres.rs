@@ -124,22 +124,22 @@ async fn append_events(tx: &mut Transaction<'static, Postgres>, events: &[Domain
     }
     // Held until commit: a later transaction cannot take a higher `seq` and commit first.
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(OUTBOX_LOCK).execute(&mut **tx).await.map_err(store_err)?;
-    for event in events {
-        sqlx::query(
-            "INSERT INTO outbox (event_id, tenant_id, event_type, occurred_at, actor, subject_kind, subject_id, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(DbId(event.id.0))
-        .bind(DbId(event.tenant_id.0))
-        .bind(event.event_type.as_str())
-        .bind(DbTime(event.occurred_at))
-        .bind(Json(&event.actor))
-        .bind(event.subject.kind.as_str())
-        .bind(DbId(event.subject.id))
-        .bind(Json(&event.data))
-        .execute(&mut **tx)
-        .await
-        .map_err(store_err)?;
+    // Multi-row INSERTs: rows take their `seq` in list order, so the outbox keeps event order.
+    for chunk in events.chunks(1_000) {
+        let mut q: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(
+            "INSERT INTO outbox (event_id, tenant_id, event_type, occurred_at, actor, subject_kind, subject_id, data) ",
+        );
+        q.push_values(chunk, |mut row, event| {
+            row.push_bind(DbId(event.id.0))
+                .push_bind(DbId(event.tenant_id.0))
+                .push_bind(event.event_type.as_str())
+                .push_bind(DbTime(event.occurred_at))
+                .push_bind(Json(&event.actor))
+                .push_bind(event.subject.kind.as_str())
+                .push_bind(DbId(event.subject.id))
+                .push_bind(Json(&event.data));
+        });
+        q.build().execute(&mut **tx).await.map_err(store_err)?;
     }
     Ok(())
 }
