@@ -212,8 +212,50 @@ macro_rules! campaign_repository {
                 }
             }
 
-            fn version_conflict(entity: &str, id: impl std::fmt::Display) -> CrmError {
-                CrmError::conflict(Some("version"), format!("{entity} {id} was changed concurrently"))
+            /// Why a versioned `UPDATE` of `table` matched no row: `Conflict` when the row exists
+            /// (its version moved on), `NotFound` when the tenant has no such row.
+            async fn missing_or_stale(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                table: &str,
+                entity: &'static str,
+                tenant: TenantId,
+                id: uuid::Uuid,
+            ) -> CrmError {
+                let sql = format!("SELECT version FROM {table} WHERE tenant_id = $1 AND id = $2");
+                let found: std::result::Result<Option<(i64,)>, _> =
+                    sqlx::query_as(&sql).bind(DbId(tenant.0)).bind(DbId(id)).fetch_optional(&mut **tx).await;
+                match found {
+                    Ok(Some(_)) => {
+                        CrmError::conflict(Some("version"), format!("{entity} {id} was changed concurrently"))
+                    }
+                    Ok(None) => CrmError::not_found(entity, id),
+                    Err(e) => store_err(e),
+                }
+            }
+
+            /// One newest-first keyset page of the tenant's rows of `table` (one row overfetched,
+            /// for [`Page::from_overfetch`]).
+            async fn newest_first<R>(
+                pool: &sqlx::Pool<$db>,
+                table: &str,
+                columns: &str,
+                tenant: TenantId,
+                page: PageRequest,
+            ) -> Result<Vec<R>>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                let sql = format!(
+                    "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
+                     ORDER BY id DESC LIMIT $3"
+                );
+                sqlx::query_as::<_, R>(&sql)
+                    .bind(DbId(tenant.0))
+                    .bind(page.after.map(DbId))
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(store_err)
             }
 
             /// Binds the values of a compiled predicate in order.
@@ -273,17 +315,7 @@ macro_rules! campaign_repository {
                     .await
                     .map_err(store_err)?;
                     if done.rows_affected() == 0 {
-                        let found: Option<(i64,)> =
-                            sqlx::query_as("SELECT version FROM campaigns WHERE tenant_id = $1 AND id = $2")
-                                .bind(DbId(c.tenant_id.0))
-                                .bind(DbId(c.id.0))
-                                .fetch_optional(&mut **tx)
-                                .await
-                                .map_err(store_err)?;
-                        return Err(match found {
-                            Some(_) => version_conflict("campaign", c.id),
-                            None => CrmError::not_found("campaign", c.id),
-                        });
+                        return Err(missing_or_stale(tx, "campaigns", "campaign", c.tenant_id, c.id.0).await);
                     }
                     Ok(())
                 }
@@ -331,17 +363,7 @@ macro_rules! campaign_repository {
                     .await
                     .map_err(store_err)?;
                     if done.rows_affected() == 0 {
-                        let found: Option<(i64,)> =
-                            sqlx::query_as("SELECT version FROM email_templates WHERE tenant_id = $1 AND id = $2")
-                                .bind(DbId(t.tenant_id.0))
-                                .bind(DbId(t.id.0))
-                                .fetch_optional(&mut *tx)
-                                .await
-                                .map_err(store_err)?;
-                        return Err(match found {
-                            Some(_) => version_conflict("email_template", t.id),
-                            None => CrmError::not_found("email_template", t.id),
-                        });
+                        return Err(missing_or_stale(&mut tx, "email_templates", "email_template", t.tenant_id, t.id.0).await);
                     }
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)
@@ -360,17 +382,8 @@ macro_rules! campaign_repository {
                 }
 
                 async fn list_templates(&self, tenant: TenantId, page: PageRequest) -> Result<Page<EmailTemplate>> {
-                    let sql = format!(
-                        "SELECT {TEMPLATE_COLUMNS} FROM email_templates WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
-                         ORDER BY id DESC LIMIT $3"
-                    );
-                    let rows = sqlx::query_as::<_, TemplateRow>(&sql)
-                        .bind(DbId(tenant.0))
-                        .bind(page.after.map(DbId))
-                        .bind(i64::from(page.limit) + 1)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(store_err)?;
+                    let rows: Vec<TemplateRow> =
+                        newest_first(&self.pool, "email_templates", TEMPLATE_COLUMNS, tenant, page).await?;
                     let items = rows.into_iter().map(TemplateRow::into_domain).collect();
                     Ok(Page::from_overfetch(items, page, |t: &EmailTemplate| t.id.0))
                 }
@@ -434,17 +447,8 @@ macro_rules! campaign_repository {
                 }
 
                 async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Campaign>> {
-                    let sql = format!(
-                        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
-                         ORDER BY id DESC LIMIT $3"
-                    );
-                    let rows = sqlx::query_as::<_, CampaignRow>(&sql)
-                        .bind(DbId(tenant.0))
-                        .bind(page.after.map(DbId))
-                        .bind(i64::from(page.limit) + 1)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(store_err)?;
+                    let rows: Vec<CampaignRow> =
+                        newest_first(&self.pool, "campaigns", CAMPAIGN_COLUMNS, tenant, page).await?;
                     let items = rows.into_iter().map(CampaignRow::into_domain).collect::<Result<Vec<_>>>()?;
                     Ok(Page::from_overfetch(items, page, |c: &Campaign| c.id.0))
                 }
