@@ -167,7 +167,8 @@ async fn campaigns_go_out_through_the_configured_smtp_server() {
     let post = |path: &str, body: Value| client.post(format!("{base}/api/v1{path}")).bearer_auth(&token).json(&body);
     let contact = json!({"email": "bob@example.com", "first_name": "Bob", "tags": ["vip"]});
     assert_eq!(post("/contacts", contact).send().await.unwrap().status(), 201);
-    let template = json!({"name": "Hi", "subject": "Hi {{ first_name }}", "html": "<p>Hello {{ name }}</p>"});
+    let template = json!({"name": "Hi", "subject": "Hi {{ first_name }}",
+                          "html": "<p>Hello {{ name }}</p><a href=\"https://shop.acme.test/spring\">Shop</a>"});
     let template: Value = post("/email-templates", template).send().await.unwrap().json().await.unwrap();
     let campaign = json!({"name": "Launch", "from_email": "news@acme.test", "segment": {"type": "tag", "tag": "vip"},
                           "variants": [{"name": "A", "weight": 1, "template_id": template["id"]}]});
@@ -184,6 +185,30 @@ async fn campaigns_go_out_through_the_configured_smtp_server() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The tracked link in the received HTML redirects to the campaign's link, and counts (after
+    // the 2 s in which clicks are taken for scanners).
+    let received = sink.messages();
+    let parsed = mail_parser::MessageParser::default().parse(&received[0].data).expect("parses");
+    let html = parsed.body_html(0).expect("an HTML part").into_owned();
+    let click = html.split("href=\"").find(|h| h.contains("/t/c/")).and_then(|h| h.split('"').next());
+    let click = click.unwrap_or_else(|| panic!("no tracked link in {html}")).to_owned();
+    assert!(click.starts_with(&format!("{base}/t/c/")), "{click}");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let clicked = raw.get(&click).header("user-agent", "Mozilla/5.0 Thunderbird/115").send().await.unwrap();
+    assert_eq!(clicked.status(), 302);
+    assert_eq!(clicked.headers()["location"], "https://shop.acme.test/spring");
+    let stats: Value = client
+        .get(format!("{base}/api/v1{path}/stats"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((stats["unique_clicks"].as_u64(), stats["unique_opens"].as_u64()), (Some(1), Some(1)), "{stats}");
+
     // The message's one-click unsubscribe link points back at this server and works.
     let data = sink.messages().first().map(|m| String::from_utf8_lossy(&m.data).into_owned()).unwrap_or_default();
     let unsubscribe = data
