@@ -72,6 +72,11 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
     child.wait().expect("wait")
 }
 
+/// `GET {base}/api/v1{path}` as the bearer of `token`, as JSON.
+async fn get_json(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
+    client.get(format!("{base}/api/v1{path}")).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 async fn login(base: &str, email: &str, password: &str) -> Value {
     let body = json!({"email": email, "password": password});
     let response = reqwest::Client::new().post(format!("{base}/api/v1/auth/login")).json(&body).send().await.unwrap();
@@ -178,8 +183,7 @@ async fn campaigns_go_out_through_the_configured_smtp_server() {
 
     let mut counts = Value::Null;
     for _ in 0..100 {
-        let url = format!("{base}/api/v1{path}/counts");
-        counts = client.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        counts = get_json(&client, &base, &token, &format!("{path}/counts")).await;
         if counts["sent"] == 1 {
             break;
         }
@@ -198,15 +202,7 @@ async fn campaigns_go_out_through_the_configured_smtp_server() {
     let clicked = raw.get(&click).header("user-agent", "Mozilla/5.0 Thunderbird/115").send().await.unwrap();
     assert_eq!(clicked.status(), 302);
     assert_eq!(clicked.headers()["location"], "https://shop.acme.test/spring");
-    let stats: Value = client
-        .get(format!("{base}/api/v1{path}/stats"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&client, &base, &token, &format!("{path}/stats")).await;
     assert_eq!((stats["unique_clicks"].as_u64(), stats["unique_opens"].as_u64()), (Some(1), Some(1)), "{stats}");
 
     // The message's one-click unsubscribe link points back at this server and works.
@@ -221,15 +217,7 @@ async fn campaigns_go_out_through_the_configured_smtp_server() {
     assert!(data.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
     let done = client.post(&unsubscribe).body("List-Unsubscribe=One-Click").send().await.unwrap();
     assert_eq!(done.status(), 200);
-    let list: Value = client
-        .get(format!("{base}/api/v1/suppressions"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&client, &base, &token, "/suppressions").await;
     assert_eq!(list["items"][0]["email"], "bob@example.com", "{list}");
     assert!(terminate(child).success(), "graceful shutdown exits 0");
     assert_eq!(counts["sent"], 1, "{counts}");
@@ -305,15 +293,13 @@ async fn a_send_survives_a_killed_server() {
     assert!(wait_healthy(&base).await, "server did not restart");
     let mut counts = Value::Null;
     for _ in 0..200 {
-        let url = format!("{base}/api/v1{path}/counts");
-        counts = client.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        counts = get_json(&client, &base, &token, &format!("{path}/counts")).await;
         if counts["pending"] == 0 && counts["sending"] == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status: Value =
-        client.get(format!("{base}/api/v1{path}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let status = get_json(&client, &base, &token, &path).await;
     assert!(terminate(child).success());
     assert_eq!(counts["targeted"], RECIPIENTS, "{counts}");
     assert_eq!(counts["sent"], RECIPIENTS, "{counts}");
