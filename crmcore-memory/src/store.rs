@@ -28,6 +28,7 @@ use uuid::Uuid;
 mod activity;
 mod campaign;
 mod deal_facts;
+mod webhook;
 
 /// Every port of [`Store`] in memory. Cheap to create; nothing is persisted.
 #[derive(Debug, Default)]
@@ -57,6 +58,8 @@ struct State {
     activity: activity::ActivityState,
     /// Campaigns, recipients, suppressions and engagement (`store/campaign.rs`).
     campaign: campaign::CampaignState,
+    /// Webhook endpoints, deliveries and attempts (`store/webhook.rs`).
+    webhook: webhook::WebhookState,
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +216,9 @@ impl Store for MemoryStore {
         self
     }
     fn campaigns(&self) -> &dyn crmcore::ports::CampaignRepository {
+        self
+    }
+    fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

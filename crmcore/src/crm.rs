@@ -15,6 +15,7 @@ use crate::ports::{
     BlobStore, Clock, InProcessLiveUpdates, LiveUpdates, Mailer, OAuthClient, Ocr, Store, SystemClock, WebhookTransport,
 };
 use crate::tenant::TenantService;
+use crate::webhook::{SecretSealer, WebhookConfig, WebhookService};
 
 /// The embedded CRM. Cheap to clone: every clone shares the same ports.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ struct Inner {
     live: Arc<dyn LiveUpdates>,
     campaign: CampaignConfig,
     transport_pacer: Option<Pacer>,
+    webhook: WebhookConfig,
+    webhook_sealer: SecretSealer,
+    webhook_wakeup: tokio::sync::Notify,
 }
 
 impl Crm {
@@ -80,6 +84,29 @@ impl Crm {
         self.inner.transport_pacer.as_ref()
     }
 
+    /// Webhooks: endpoints, secrets, the delivery log, replay.
+    pub fn webhooks(&self) -> WebhookService<'_> {
+        WebhookService::new(self)
+    }
+
+    /// Webhook delivery settings.
+    pub fn webhook_config(&self) -> &WebhookConfig {
+        &self.inner.webhook
+    }
+
+    pub(crate) fn webhook_sealer(&self) -> &SecretSealer {
+        &self.inner.webhook_sealer
+    }
+
+    /// Wakes an idle in-process webhook sender (new deliveries are due).
+    pub(crate) fn wake_webhooks(&self) {
+        self.inner.webhook_wakeup.notify_one();
+    }
+
+    pub(crate) fn webhook_wakeup(&self) -> &tokio::sync::Notify {
+        &self.inner.webhook_wakeup
+    }
+
     /// Pipeline analytics: stage metrics, funnel, velocity, forecast, health, insights.
     pub fn analytics(&self) -> AnalyticsService<'_> {
         AnalyticsService::new(self)
@@ -109,6 +136,10 @@ impl Crm {
     /// dispatched at once instead of at the next poll.
     pub fn wake_worker(&self) {
         self.inner.wakeup.notify_one();
+    }
+
+    pub(crate) fn worker_poll_interval(&self) -> std::time::Duration {
+        self.inner.worker.poll_interval
     }
 
     pub(crate) fn worker_wakeup(&self) -> &tokio::sync::Notify {
@@ -175,6 +206,7 @@ pub struct CrmBuilder {
     activity: ActivityConfig,
     live: Option<Arc<dyn LiveUpdates>>,
     campaign: CampaignConfig,
+    webhook: WebhookConfig,
 }
 
 impl CrmBuilder {
@@ -250,6 +282,12 @@ impl CrmBuilder {
         self
     }
 
+    /// Webhook delivery settings (default: [`WebhookConfig::default`]).
+    pub fn webhook_config(mut self, config: WebhookConfig) -> Self {
+        self.webhook = config;
+        self
+    }
+
     /// The live-update fan-out (default: in-process only, [`InProcessLiveUpdates`]).
     pub fn live_updates(mut self, live: Arc<dyn LiveUpdates>) -> Self {
         self.live = Some(live);
@@ -278,6 +316,12 @@ impl CrmBuilder {
                 live: self.live.unwrap_or_else(|| Arc::new(InProcessLiveUpdates::default())),
                 transport_pacer: self.campaign.transport_rate_per_second.map(Pacer::new),
                 campaign: self.campaign,
+                webhook_sealer: match &self.webhook.sealer {
+                    Some(sealer) => sealer.clone(),
+                    None => SecretSealer::ephemeral()?,
+                },
+                webhook: self.webhook,
+                webhook_wakeup: tokio::sync::Notify::new(),
             }),
         })
     }

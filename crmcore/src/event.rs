@@ -16,12 +16,12 @@ use crate::error::{CrmError, Result};
 use crate::id::{EventId, TenantId};
 
 macro_rules! event_catalogue {
-    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )*) => {
+    ($( #[doc = $doc:literal] $variant:ident => $name:literal, )*) => {
         /// Every event type crmcore emits, named `entity.verb`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[non_exhaustive]
         pub enum EventType {
-            $( $(#[$doc])* #[serde(rename = $name)] $variant, )*
+            $( #[doc = $doc] #[serde(rename = $name)] $variant, )*
         }
 
         impl EventType {
@@ -31,6 +31,11 @@ macro_rules! event_catalogue {
             /// The dotted name, e.g. `contact.created`.
             pub fn as_str(self) -> &'static str {
                 match self { $(EventType::$variant => $name,)* }
+            }
+
+            /// What the event means (its catalogue entry).
+            pub fn description(self) -> &'static str {
+                match self { $(EventType::$variant => $doc.trim_ascii(),)* }
             }
         }
 
@@ -117,6 +122,18 @@ event_catalogue! {
     EmailBounced => "email.bounced",
     /// A recipient reported a campaign message as spam.
     EmailComplained => "email.complained",
+    /// A webhook endpoint was created.
+    WebhookEndpointCreated => "webhook.endpoint.created",
+    /// A webhook endpoint's settings or secret changed, or it was re-enabled.
+    WebhookEndpointUpdated => "webhook.endpoint.updated",
+    /// A webhook endpoint was disabled: by a member, on `410 Gone`, or after failing for too long.
+    WebhookEndpointDisabled => "webhook.endpoint.disabled",
+    /// A webhook endpoint was deleted.
+    WebhookEndpointDeleted => "webhook.endpoint.deleted",
+    /// A webhook delivery was accepted by its endpoint (2xx).
+    DeliverySucceeded => "delivery.succeeded",
+    /// A webhook delivery exhausted its retries (or its endpoint was disabled); kept for replay.
+    DeliveryFailed => "delivery.failed",
 }
 
 impl EventType {
@@ -130,7 +147,13 @@ impl EventType {
     /// opened, clicked, …) do not: a campaign to a million people would otherwise bury its team's
     /// feeds; they reach webhooks and the campaign's statistics instead.
     pub fn is_activity(self) -> bool {
-        !self.as_str().starts_with("email.")
+        !self.as_str().starts_with("email.") && !self.is_delivery()
+    }
+
+    /// Whether this is a webhook delivery outcome (`delivery.*`). Deliveries of these events
+    /// produce no further outcome events, so failing endpoints cannot feed each other forever.
+    pub fn is_delivery(self) -> bool {
+        self.as_str().starts_with("delivery.")
     }
 
     /// Whether this type matches a filter: an exact name, `entity.*`, or `*`.
@@ -170,6 +193,10 @@ pub enum EntityKind {
     Campaign,
     /// An e-mail template.
     EmailTemplate,
+    /// A webhook endpoint.
+    WebhookEndpoint,
+    /// A webhook delivery.
+    WebhookDelivery,
 }
 
 impl EntityKind {
@@ -182,6 +209,8 @@ impl EntityKind {
         EntityKind::Comment,
         EntityKind::Campaign,
         EntityKind::EmailTemplate,
+        EntityKind::WebhookEndpoint,
+        EntityKind::WebhookDelivery,
     ];
 
     /// Stable lowercase name.
@@ -194,6 +223,8 @@ impl EntityKind {
             EntityKind::Comment => "comment",
             EntityKind::Campaign => "campaign",
             EntityKind::EmailTemplate => "email_template",
+            EntityKind::WebhookEndpoint => "webhook_endpoint",
+            EntityKind::WebhookDelivery => "webhook_delivery",
         }
     }
 }
@@ -209,6 +240,8 @@ impl FromStr for EntityKind {
             "comment" => Ok(EntityKind::Comment),
             "campaign" => Ok(EntityKind::Campaign),
             "email_template" => Ok(EntityKind::EmailTemplate),
+            "webhook_endpoint" => Ok(EntityKind::WebhookEndpoint),
+            "webhook_delivery" => Ok(EntityKind::WebhookDelivery),
             _ => Err(CrmError::invalid("entity_kind", "unknown", format!("unknown entity kind `{s}`"))),
         }
     }

@@ -100,3 +100,12 @@ typed_id!(
     /// Identifies one recipient of a campaign.
     RecipientId
 );
+typed_id!(
+    /// Identifies a webhook endpoint.
+    WebhookEndpointId
+);
+typed_id!(
+    /// Identifies one webhook delivery: an event bound for one endpoint (its `webhook-id` is
+    /// `msg_` + this id, stable across retries).
+    DeliveryId
+);

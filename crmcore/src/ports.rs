@@ -15,6 +15,7 @@ mod ocr;
 mod outbox;
 mod repositories;
 mod store;
+mod webhook;
 mod webhook_transport;
 
 pub use activity::{ActivityRepository, CommentRepository, FollowRepository, NotificationRepository};
@@ -30,4 +31,5 @@ pub use ocr::Ocr;
 pub use outbox::Outbox;
 pub use repositories::{ContactRepository, DealRepository, MemberRepository, TenantRepository};
 pub use store::Store;
+pub use webhook::WebhookRepository;
 pub use webhook_transport::{TransportError, WebhookRequest, WebhookResponse, WebhookTransport};

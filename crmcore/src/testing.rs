@@ -20,6 +20,7 @@ mod isolation;
 mod outbox;
 mod queue;
 mod records;
+mod webhook;
 
 pub use activity::*;
 pub use analytics::*;
@@ -30,6 +31,7 @@ pub use isolation::*;
 pub use outbox::*;
 pub use queue::*;
 pub use records::*;
+pub use webhook::*;
 
 /// Generates one `#[tokio::test]` per contract check in a module named `$name`.
 /// `$factory` is an `async` block yielding `Option<Arc<dyn Store>>`, evaluated once per test.
@@ -78,6 +80,9 @@ macro_rules! contract_suite {
                 campaign_suppressions_templates_and_isolation,
                 campaign_engagement_is_summarised_without_bots,
                 analytics_snapshot_follows_every_write,
+                webhook_endpoints_round_trip_with_versions_and_isolation,
+                webhook_deliveries_claims_outcomes_and_replay,
+                webhook_worker_delivers_signed_events_end_to_end,
             );
         }
     };

@@ -4,10 +4,23 @@
 
 pub mod circuit;
 pub mod endpoint;
+pub(crate) mod fanout;
+mod model;
 pub mod retry;
+pub mod seal;
+pub(crate) mod sender;
+mod service;
 pub mod signature;
 
 pub use circuit::{Admission, CircuitPolicy, CircuitState};
 pub use endpoint::{EventFilter, PayloadCondition, PayloadFilter, PayloadOp, WebhookUrl, validate_headers};
+pub use model::{
+    DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth, EndpointSecrets, ErrorClass,
+    WebhookDelivery, WebhookEndpoint,
+};
 pub use retry::{AttemptOutcome, RetrySchedule, parse_retry_after};
+pub use seal::{SealedSecret, SecretSealer};
+pub use service::{
+    CreatedEndpoint, EndpointPatch, EndpointView, EventTypeInfo, NewEndpoint, WebhookConfig, WebhookService,
+};
 pub use signature::{SignatureError, SigningSecret, sign, verify};

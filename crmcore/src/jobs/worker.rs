@@ -10,6 +10,7 @@ use super::{Job, outbox_dispatcher};
 use crate::crm::Crm;
 use crate::error::{CrmError, Result};
 use crate::ports::ClaimedJob;
+use crate::webhook::sender::Sender;
 
 /// Exponential backoff between attempts of a failing job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,8 @@ pub struct WorkerReport {
     pub dead: u64,
     /// Jobs whose lease was lost before they finished (another worker took over).
     pub lease_lost: u64,
+    /// Webhook deliveries attempted or settled.
+    pub webhooks: u64,
 }
 
 impl WorkerReport {
@@ -77,6 +80,7 @@ impl WorkerReport {
         self.retried += other.retried;
         self.dead += other.dead;
         self.lease_lost += other.lease_lost;
+        self.webhooks += other.webhooks;
     }
 
     /// Jobs handled in any way.
@@ -102,18 +106,37 @@ impl Worker {
     /// returns. Jobs scheduled for later are left alone. For tests, demos and scripts.
     pub async fn run_until_idle(&self) -> Result<WorkerReport> {
         let mut report = WorkerReport::default();
+        let sender = Sender::new(self.crm.clone());
         loop {
             let step = self.tick().await?;
-            if step.total() == 0 {
+            report.add(step);
+            let sent = sender.run_until_idle().await?;
+            report.webhooks += sent;
+            if step.total() == 0 && sent == 0 {
                 return Ok(report);
             }
-            report.add(step);
         }
     }
 
     /// Runs until `shutdown` resolves, then finishes the jobs in flight and returns. Store
     /// failures are logged and retried after the poll interval, never fatal.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
+        let shutdown = shutdown.shared();
+        let sender = Sender::new(self.crm.clone());
+        let webhooks = async {
+            loop {
+                match sender.run(shutdown.clone(), false).await {
+                    Ok(sent) => return sent,
+                    Err(error) => tracing::warn!(%error, "webhook sender stopped; restarting"),
+                }
+            }
+        };
+        let (mut report, sent) = tokio::join!(self.run_jobs(shutdown.clone()), webhooks);
+        report.webhooks += sent;
+        report
+    }
+
+    async fn run_jobs(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
         let mut shutdown = pin!(shutdown.fuse());
         let mut report = WorkerReport::default();
         loop {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ports::{
     ActivityRepository, CampaignRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository,
-    FollowRepository, JobQueue, MemberRepository, NotificationRepository, Outbox, TenantRepository,
+    FollowRepository, JobQueue, MemberRepository, NotificationRepository, Outbox, TenantRepository, WebhookRepository,
 };
 
 /// A storage backend: one repository per aggregate, the job queue and the outbox.
@@ -36,6 +36,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn follows(&self) -> &dyn FollowRepository;
     /// Notifications and delivery preferences.
     fn notifications(&self) -> &dyn NotificationRepository;
+    /// Webhook endpoints, deliveries and attempts.
+    fn webhooks(&self) -> &dyn WebhookRepository;
     /// The event outbox.
     fn outbox(&self) -> &dyn Outbox;
     /// The durable job queue.

@@ -44,11 +44,11 @@ pub struct RetrySchedule {
 }
 
 impl Default for RetrySchedule {
-    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    /// Attempts immediately, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h: 8 in all.
     fn default() -> Self {
         let s = Duration::from_secs;
         Self {
-            delays: vec![s(0), s(5), s(300), s(1800), s(7200), s(18_000), s(36_000), s(36_000)],
+            delays: vec![s(5), s(300), s(1800), s(7200), s(18_000), s(36_000), s(36_000)],
             jitter_permille: 200,
             max_retry_after: s(6 * 3600),
         }
@@ -114,27 +114,28 @@ mod tests {
     #[test]
     fn schedule_has_jitter_within_bounds_and_ends() {
         let schedule = RetrySchedule::default();
-        assert_eq!(schedule.max_attempts(), 9);
-        assert_eq!(schedule.next_delay(1, None, 42), Some(Duration::ZERO));
+        assert_eq!(schedule.max_attempts(), 8);
+        let first = schedule.next_delay(1, None, 42).unwrap();
+        assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6), "{first:?}");
         let mut seen = std::collections::HashSet::new();
         for entropy in 0..200u64 {
             let d = schedule.next_delay(3, None, entropy).unwrap();
-            assert!(d >= Duration::from_secs(240) && d <= Duration::from_secs(360), "{d:?}");
+            assert!(d >= Duration::from_secs(1440) && d <= Duration::from_secs(2160), "{d:?}");
             seen.insert(d);
         }
         assert!(seen.len() > 100, "jitter spreads retries");
         assert_eq!(schedule.next_delay(3, None, 7), schedule.next_delay(3, None, 7), "reproducible");
-        assert_eq!(schedule.next_delay(9, None, 1), None);
+        assert_eq!(schedule.next_delay(8, None, 1), None);
         assert_eq!(schedule.next_delay(0, None, 1), None);
     }
 
     #[test]
     fn retry_after_is_honoured_within_bounds() {
         let schedule = RetrySchedule { jitter_permille: 0, ..RetrySchedule::default() };
-        assert_eq!(schedule.next_delay(2, Some(Duration::from_secs(60)), 0), Some(Duration::from_secs(60)));
+        assert_eq!(schedule.next_delay(1, Some(Duration::from_secs(60)), 0), Some(Duration::from_secs(60)));
         assert_eq!(
             schedule.next_delay(3, Some(Duration::from_secs(1)), 0),
-            Some(Duration::from_secs(300)),
+            Some(Duration::from_secs(1800)),
             "never below the schedule"
         );
         assert_eq!(
