@@ -26,14 +26,31 @@ pub struct Cli {
     /// `http://` + the bind address; the `worker` sends only `mailto:` unsubscribes without it.
     #[arg(long, env = "CRM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
-    /// Seconds a worker holds a claimed job before another worker may take it over (after a
-    /// crash, work resumes this long after the process died).
+    /// Seconds a worker holds a claimed job (or webhook delivery) before another worker may take
+    /// it over (after a crash, work resumes this long after the process died).
     #[arg(long, env = "CRM_JOB_LEASE_SECS", default_value_t = 60, global = true)]
     pub job_lease_secs: u32,
     /// Seconds a campaign recipient claimed for sending stays with its sender before another
     /// may send it (after a crash, the batch in flight is sent again this long after).
     #[arg(long, env = "CRM_CAMPAIGN_LEASE_SECS", default_value_t = 300, global = true)]
     pub campaign_lease_secs: u32,
+    /// Allow webhook endpoints with plain `http` URLs (default: https only).
+    #[arg(long, env = "CRM_WEBHOOK_ALLOW_HTTP", global = true)]
+    pub webhook_allow_http: bool,
+    /// Addresses webhooks may reach although not public (comma-separated, e.g. `127.0.0.1` for a
+    /// local receiver). Everything else private, loopback or link-local is refused.
+    #[arg(long, env = "CRM_WEBHOOK_ALLOW_ADDRESSES", value_delimiter = ',', global = true)]
+    pub webhook_allow_addresses: Vec<std::net::IpAddr>,
+    /// Seconds a webhook request may take before it counts as a failed attempt.
+    #[arg(long, env = "CRM_WEBHOOK_TIMEOUT_SECS", default_value_t = 15, global = true)]
+    pub webhook_timeout_secs: u32,
+    /// Days webhook delivery payloads are kept (attempt logs stay).
+    #[arg(long, env = "CRM_WEBHOOK_RETENTION_DAYS", default_value_t = 30, global = true)]
+    pub webhook_retention_days: u32,
+    /// Seconds between webhook attempts after each failure (comma-separated); the default is
+    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. After the last, the delivery fails (replayable).
+    #[arg(long, env = "CRM_WEBHOOK_RETRY_SCHEDULE", value_delimiter = ',', global = true)]
+    pub webhook_retry_schedule: Vec<u64>,
     /// What to do (default: `serve`).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -120,6 +137,11 @@ impl std::fmt::Debug for Cli {
             .field("public_url", &self.public_url)
             .field("job_lease_secs", &self.job_lease_secs)
             .field("campaign_lease_secs", &self.campaign_lease_secs)
+            .field("webhook_allow_http", &self.webhook_allow_http)
+            .field("webhook_allow_addresses", &self.webhook_allow_addresses)
+            .field("webhook_timeout_secs", &self.webhook_timeout_secs)
+            .field("webhook_retention_days", &self.webhook_retention_days)
+            .field("webhook_retry_schedule", &self.webhook_retry_schedule)
             .field("command", &self.command)
             .field("serve", &self.serve)
             .finish()

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser as _;
-use crmcore::Crm;
+use crmcore::webhook::{RetrySchedule, SecretSealer, WebhookConfig};
+use crmcore::{Crm, CrmBuilder};
 use crmcore::campaign::{CampaignConfig, LinkConfig};
 use crmcore::jobs::WorkerConfig;
 use crmcore::ports::Mailer;
@@ -46,9 +47,10 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         None => serve(&cli, &cli.serve).await,
         Some(Command::Serve(ref args)) => serve(&cli, args).await,
         Some(Command::Worker) => {
-            let (jwt, _) = resolve_secrets(&cli.database_url, &cli.serve)?;
+            let (jwt, token_key) = resolve_secrets(&cli.database_url, &cli.serve)?;
             let links = campaign_links(&jwt, cli.public_url.clone())?;
-            let crm = open(&cli, mailer(cli.smtp_url.as_deref())?, links).await?;
+            let sealer = webhook_sealer(&jwt, token_key.as_ref())?;
+            let crm = open(&cli, mailer(cli.smtp_url.as_deref())?, links, sealer).await?;
             let report = crm.worker().run(crmcore_http::shutdown_signal()).await;
             tracing::info!(?report, "worker stopped");
             Ok(())
@@ -75,7 +77,19 @@ fn campaign_links(jwt: &Secret, public_url: Option<String>) -> Result<LinkConfig
     })
 }
 
-async fn open(cli: &Cli, mailer: Option<Arc<dyn Mailer>>, links: LinkConfig) -> Result<Crm, BoxError> {
+/// Seals webhook secrets with a key derived from the token-encryption key (or, without one, the
+/// JWT secret), so every process sharing the configuration opens them.
+fn webhook_sealer(jwt: &Secret, token_key: Option<&Secret>) -> Result<SecretSealer, BoxError> {
+    let material = token_key.unwrap_or(jwt).expose();
+    Ok(SecretSealer::derived(material, "crmcore webhook secrets v1")?)
+}
+
+async fn open(
+    cli: &Cli,
+    mailer: Option<Arc<dyn Mailer>>,
+    links: LinkConfig,
+    sealer: SecretSealer,
+) -> Result<Crm, BoxError> {
     let config = CampaignConfig {
         links: Some(links),
         lease: chrono::Duration::seconds(i64::from(cli.campaign_lease_secs.max(1))),
@@ -85,12 +99,46 @@ async fn open(cli: &Cli, mailer: Option<Arc<dyn Mailer>>, links: LinkConfig) -> 
         lease: chrono::Duration::seconds(i64::from(cli.job_lease_secs.max(1))),
         ..WorkerConfig::default()
     };
-    let builder = backend::open(&cli.database_url).await?.crm_builder().campaign_config(config).worker_config(worker);
+    let mut schedule = RetrySchedule::default();
+    if !cli.webhook_retry_schedule.is_empty() {
+        schedule.delays = cli.webhook_retry_schedule.iter().map(|s| std::time::Duration::from_secs(*s)).collect();
+    }
+    let webhooks = WebhookConfig {
+        schedule,
+        lease: chrono::Duration::seconds(i64::from(cli.job_lease_secs.max(1))),
+        allow_http: cli.webhook_allow_http,
+        timeout: std::time::Duration::from_secs(u64::from(cli.webhook_timeout_secs.max(1))),
+        retention: chrono::Duration::days(i64::from(cli.webhook_retention_days.max(1))),
+        sealer: Some(sealer),
+        ..WebhookConfig::default()
+    };
+    let builder = backend::open(&cli.database_url)
+        .await?
+        .crm_builder()
+        .campaign_config(config)
+        .worker_config(worker)
+        .webhook_config(webhooks);
+    let builder = webhook_transport(builder, &cli.webhook_allow_addresses)?;
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),
         None => builder,
     }
     .build()?)
+}
+
+/// Outgoing webhooks over HTTP behind the SSRF guard, reaching public addresses and `allowed`.
+#[cfg(feature = "webhook-http")]
+fn webhook_transport(builder: CrmBuilder, allowed: &[std::net::IpAddr]) -> Result<CrmBuilder, BoxError> {
+    use crmcore_http::webhook_http::{HttpWebhookTransport, SsrfPolicy};
+    let transport = HttpWebhookTransport::new(SsrfPolicy::allowing(allowed.iter().copied()))?;
+    Ok(builder.webhook_transport(Arc::new(transport)))
+}
+
+/// Without the `webhook-http` feature deliveries wait (and retry) until a transport exists.
+#[cfg(not(feature = "webhook-http"))]
+fn webhook_transport(builder: CrmBuilder, _allowed: &[std::net::IpAddr]) -> Result<CrmBuilder, BoxError> {
+    tracing::warn!("built without `webhook-http`: webhook deliveries are not sent");
+    Ok(builder)
 }
 
 /// The SMTP mailer for `CRM_SMTP_URL`; none without it (campaign sends then wait and retry).
@@ -121,8 +169,9 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), BoxError> {
     let (jwt, token_key) = resolve_secrets(database_url, args)?;
     let public_url = cli.public_url.clone().or_else(|| Some(format!("http://{}", args.bind)));
     let links = campaign_links(&jwt, public_url)?;
+    let sealer = webhook_sealer(&jwt, token_key.as_ref())?;
     let settings = args.settings(jwt, token_key);
-    let crm = open(cli, mailer(cli.smtp_url.as_deref())?, links).await?;
+    let crm = open(cli, mailer(cli.smtp_url.as_deref())?, links, sealer).await?;
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     crmcore_http::serve(crm, settings, listener, crmcore_http::shutdown_signal()).await?;
     Ok(())
@@ -152,7 +201,7 @@ async fn create_admin(cli: &Cli, args: &CreateAdminArgs) -> Result<(), BoxError>
         Ok(password) => password,
         Err(_) => prompt_password()?,
     };
-    let crm = open(cli, None, LinkConfig::ephemeral()?).await?;
+    let crm = open(cli, None, LinkConfig::ephemeral()?, SecretSealer::ephemeral()?).await?;
     let hasher = PasswordHasher::new(PasswordHashing {
         memory_kib: args.password_hash_memory_kib,
         ..PasswordHashing::default()

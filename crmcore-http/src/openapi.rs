@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
-use crate::routes::{activity, analytics, api_keys, auth, campaigns, contacts, deals, members, ops, stream, tracking};
+use crate::routes::{
+    activity, analytics, api_keys, auth, campaigns, contacts, deals, members, ops, stream, tracking, webhooks,
+};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -35,6 +37,10 @@ use crate::routes::{activity, analytics, api_keys, auth, campaigns, contacts, de
         activity::my_feed, activity::tenant_feed, activity::entity_feed, activity::inbox, activity::unread_count,
         activity::mark_all_read, activity::mark_read, activity::mark_unread, activity::preferences,
         activity::set_preferences, stream::stream,
+        webhooks::list_endpoints, webhooks::create_endpoint, webhooks::get_endpoint, webhooks::update_endpoint,
+        webhooks::delete_endpoint, webhooks::disable_endpoint, webhooks::enable_endpoint, webhooks::reveal_secret,
+        webhooks::rotate_secret, webhooks::send_test, webhooks::recover, webhooks::list_deliveries,
+        webhooks::get_delivery, webhooks::list_attempts, webhooks::replay, webhooks::event_types,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -48,6 +54,8 @@ use crate::routes::{activity, analytics, api_keys, auth, campaigns, contacts, de
         ContactField, TextOp, ValueOp, DateField, DateOp, EngagementKind,
         activity::CommentView, activity::EditComment, activity::FollowRequest, activity::InboxPage,
         activity::UnreadCount, activity::Marked,
+        webhooks::RotateRequest, webhooks::SecretResponse, webhooks::TestRequest, webhooks::RecoverRequest,
+        webhooks::RecoverResponse,
     )),
     modifiers(&BearerAuth),
 )]

@@ -12,6 +12,7 @@ pub(crate) mod members;
 pub(crate) mod ops;
 pub(crate) mod stream;
 pub(crate) mod tracking;
+pub(crate) mod webhooks;
 
 use std::time::Duration;
 
@@ -99,7 +100,23 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/read-all", post(activity::mark_all_read))
         .route("/notifications/{id}/read", post(activity::mark_read).delete(activity::mark_unread))
         .route("/notification-preferences", get(activity::preferences).patch(activity::set_preferences))
-        .route("/stream", get(stream::stream));
+        .route("/stream", get(stream::stream))
+        .route("/event-types", get(webhooks::event_types))
+        .route("/webhook-endpoints", get(webhooks::list_endpoints).post(webhooks::create_endpoint))
+        .route(
+            "/webhook-endpoints/{id}",
+            get(webhooks::get_endpoint).patch(webhooks::update_endpoint).delete(webhooks::delete_endpoint),
+        )
+        .route("/webhook-endpoints/{id}/disable", post(webhooks::disable_endpoint))
+        .route("/webhook-endpoints/{id}/enable", post(webhooks::enable_endpoint))
+        .route("/webhook-endpoints/{id}/secret", get(webhooks::reveal_secret))
+        .route("/webhook-endpoints/{id}/secret/rotate", post(webhooks::rotate_secret))
+        .route("/webhook-endpoints/{id}/test", post(webhooks::send_test))
+        .route("/webhook-endpoints/{id}/recover", post(webhooks::recover))
+        .route("/webhook-deliveries", get(webhooks::list_deliveries))
+        .route("/webhook-deliveries/{id}", get(webhooks::get_delivery))
+        .route("/webhook-deliveries/{id}/attempts", get(webhooks::list_attempts))
+        .route("/webhook-deliveries/{id}/replay", post(webhooks::replay));
     let settings = state.settings().clone();
     Router::new()
         .nest("/api/v1", api)

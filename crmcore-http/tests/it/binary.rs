@@ -314,3 +314,185 @@ async fn a_send_survives_a_killed_server() {
     let duplicates: usize = per_address.values().map(|n| n - 1).sum();
     assert!(duplicates <= 50, "duplicates bounded by the batch in flight: {duplicates}");
 }
+
+/// What the webhook receiver saw: one entry per request, in arrival order.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    webhook_id: String,
+    contact_id: String,
+    verified: bool,
+}
+
+#[derive(Default)]
+struct Receiver {
+    verifiers: std::sync::Mutex<std::collections::HashMap<String, standardwebhooks::Webhook>>,
+    log: std::sync::Mutex<Vec<Received>>,
+}
+
+impl Receiver {
+    fn log(&self) -> Vec<Received> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// A webhook receiver on 127.0.0.1 that verifies every request with the crates.io
+/// `standardwebhooks` implementation and answers per path: `/ok` 204, `/flaky` 500 to the first
+/// three requests, `/slow` stalls past the timeout on each message's first request, `/gone` 410,
+/// `/throttle` 429 with `Retry-After: 1` on each message's first request.
+async fn start_receiver() -> (String, std::sync::Arc<Receiver>) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::IntoResponse;
+
+    let receiver = std::sync::Arc::new(Receiver::default());
+    async fn handle(
+        State(receiver): State<std::sync::Arc<Receiver>>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::response::Response {
+        let path = uri.path().to_owned();
+        let verified = receiver.verifiers.lock().unwrap().get(&path).is_some_and(|v| v.verify(&body, &headers).is_ok());
+        let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let contact_id = parsed["data"]["object"]["id"].as_str().unwrap_or_default().to_owned();
+        let (seen_for_message, seen_on_path) = {
+            let mut log = receiver.log.lock().unwrap();
+            let message = log.iter().filter(|r| r.webhook_id == webhook_id).count();
+            let on_path = log.iter().filter(|r| r.path == path).count();
+            log.push(Received { path: path.clone(), webhook_id, contact_id, verified });
+            (message, on_path)
+        };
+        match path.as_str() {
+            "/flaky" if seen_on_path < 3 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            "/slow" if seen_for_message == 0 => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                StatusCode::OK.into_response()
+            }
+            "/gone" => StatusCode::GONE.into_response(),
+            "/throttle" if seen_for_message == 0 => {
+                (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
+            }
+            _ => StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+    let app = axum::Router::new().fallback(axum::routing::post(handle)).with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, receiver)
+}
+
+/// Contacts created over the API reach a receiver through webhooks while it fails, times out,
+/// answers 410 and 429, and while the server is killed (SIGKILL) and restarted: every delivery
+/// verifies, nothing is lost, duplicates stay bounded by what was in flight, every answered
+/// attempt is in the log, 410 disables its endpoint.
+#[tokio::test]
+async fn webhooks_survive_failures_and_a_killed_server() {
+    use std::collections::{HashMap, HashSet};
+
+    const CONTACTS: usize = 20;
+    let (hooks, receiver) = start_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = ["create-admin", "--tenant", "Acme", "--email", "ada@acme.test"];
+    let status = server(dir.path()).args(admin).env("CRM_ADMIN_PASSWORD", "first password!").status().unwrap();
+    assert!(status.success(), "create-admin");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || {
+        server(dir.path())
+            .env("CRM_BIND", format!("127.0.0.1:{port}"))
+            .env("CRM_JOB_LEASE_SECS", "2")
+            .env("CRM_WEBHOOK_ALLOW_HTTP", "true")
+            .env("CRM_WEBHOOK_ALLOW_ADDRESSES", "127.0.0.1")
+            .env("CRM_WEBHOOK_TIMEOUT_SECS", "1")
+            .env("CRM_WEBHOOK_RETRY_SCHEDULE", "1,1,1,1,1")
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    assert!(wait_healthy(&base).await, "server did not start");
+    let token = login(&base, "ada@acme.test", "first password!").await["access_token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}/api/v1{path}")).bearer_auth(&token).json(&body);
+
+    let refused = post("/webhook-endpoints", json!({"url": "ftp://example.com/x"})).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let mut endpoints = HashMap::new();
+    for path in ["/ok", "/flaky", "/slow", "/gone", "/throttle"] {
+        let body = json!({"url": format!("{hooks}{path}"), "event_types": ["contact.created"]});
+        let created: Value = post("/webhook-endpoints", body).send().await.unwrap().json().await.unwrap();
+        let secret = created["secret"].as_str().expect("secret shown once");
+        receiver.verifiers.lock().unwrap().insert(path.to_owned(), standardwebhooks::Webhook::new(secret).unwrap());
+        endpoints.insert(path, created["endpoint"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut contacts = HashSet::new();
+    for i in 0..CONTACTS {
+        let created: Value =
+            post("/contacts", json!({"email": format!("c{i}@example.com")})).send().await.unwrap().json().await.unwrap();
+        contacts.insert(created["id"].as_str().unwrap().to_owned());
+    }
+
+    // Kill the server while deliveries are going out, then start it again.
+    for _ in 0..100 {
+        if receiver.log().iter().filter(|r| r.path == "/ok").count() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let child = start();
+    assert!(wait_healthy(&base).await, "server did not restart");
+    let mut pending = Value::Null;
+    for _ in 0..300 {
+        pending = get_json(&client, &base, &token, "/webhook-deliveries?status=pending&limit=200").await;
+        if pending["items"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(pending["items"].as_array().is_some_and(Vec::is_empty), "deliveries settle: {pending}");
+
+    let log = receiver.log();
+    assert!(log.iter().all(|r| r.verified), "every request verifies with the reference implementation");
+    for path in ["/ok", "/flaky", "/slow", "/throttle"] {
+        let got: HashSet<String> = log.iter().filter(|r| r.path == path).map(|r| r.contact_id.clone()).collect();
+        assert_eq!(got, contacts, "{path}: nothing lost");
+        let id = &endpoints[path];
+        let list = get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={id}&limit=200")).await;
+        let deliveries = list["items"].as_array().unwrap();
+        assert_eq!(deliveries.len(), CONTACTS, "{path}: one delivery per event");
+        for delivery in deliveries {
+            assert_eq!(delivery["status"], "succeeded", "{path}: {delivery}");
+            let attempts = get_json(&client, &base, &token, &format!("/webhook-deliveries/{}/attempts", delivery["id"].as_str().unwrap())).await;
+            let attempts = attempts.as_array().unwrap();
+            let message = format!("msg_{}", delivery["id"].as_str().unwrap().replace('-', ""));
+            let received = log.iter().filter(|r| r.webhook_id == message).count();
+            assert!(attempts.len() <= received && received - attempts.len() <= 1, "{path}: logged {} of {received}", attempts.len());
+            if path == "/throttle" && attempts.len() >= 2 {
+                assert_eq!(attempts[0]["status"], 429);
+                assert_eq!(attempts[0]["error_class"], "throttled");
+            }
+        }
+        let duplicates = log.iter().filter(|r| r.path == path).count() as i64 - CONTACTS as i64;
+        if path == "/ok" {
+            assert!(duplicates <= CONTACTS as i64, "{path}: duplicates bounded by what was in flight: {duplicates}");
+        }
+    }
+    let slow = &endpoints["/slow"];
+    let list = get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={slow}&limit=1")).await;
+    let first = list["items"][0]["id"].as_str().unwrap();
+    let attempts = get_json(&client, &base, &token, &format!("/webhook-deliveries/{first}/attempts")).await;
+    assert!(attempts.as_array().unwrap().iter().any(|a| a["error_class"] == "timeout"), "{attempts}");
+    let gone = get_json(&client, &base, &token, &format!("/webhook-endpoints/{}", endpoints["/gone"])).await;
+    assert_eq!(gone["enabled"], false, "410 disables: {gone}");
+    assert!(gone["disabled_reason"].as_str().unwrap_or_default().contains("410"));
+    let failed = get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={}&status=failed&limit=200", endpoints["/gone"])).await;
+    let all = get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={}&limit=200", endpoints["/gone"])).await;
+    assert!(!failed["items"].as_array().unwrap().is_empty());
+    assert_eq!(failed["items"], all["items"], "its deliveries fail (kept for replay); none succeeds");
+    assert!(terminate(child).success());
+}

@@ -45,3 +45,4 @@ mod smtp;
 mod support;
 mod tenancy;
 mod webhook_http;
+mod webhooks;

@@ -106,6 +106,7 @@ impl DeliveryStatus {
 /// One event bound for one endpoint. Unique per (endpoint, event); the row is its own queue
 /// entry: due at `next_attempt_at`, claimed under a lease.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookDelivery {
     /// Its id; the `webhook-id` header is `msg_` + its simple form.
     pub id: DeliveryId,
@@ -226,13 +227,10 @@ impl ErrorClass {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryAttempt {
     /// The delivery.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub delivery_id: DeliveryId,
     /// Its tenant.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub tenant_id: TenantId,
     /// Its endpoint.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub endpoint_id: WebhookEndpointId,
     /// 1 for the first attempt of the delivery.
     pub number: u32,

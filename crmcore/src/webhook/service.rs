@@ -124,7 +124,6 @@ pub struct EndpointPatch {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointView {
     /// Its id.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: WebhookEndpointId,
     /// Target URL.
     pub url: String,
