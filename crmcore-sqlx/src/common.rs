@@ -10,3 +10,4 @@ pub(crate) mod rows;
 pub(crate) mod search;
 pub(crate) mod segment;
 pub(crate) mod types;
+pub(crate) mod webhook;

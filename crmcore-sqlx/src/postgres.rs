@@ -17,6 +17,7 @@ mod migrate;
 mod outbox;
 mod queue;
 mod records;
+mod webhook;
 
 pub use live::PgLiveUpdates;
 
@@ -174,6 +175,9 @@ impl Store for PgStore {
         self
     }
     fn notifications(&self) -> &dyn crmcore::ports::NotificationRepository {
+        self
+    }
+    fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

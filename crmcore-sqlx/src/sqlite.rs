@@ -16,6 +16,7 @@ mod migrate;
 mod outbox;
 mod queue;
 mod records;
+mod webhook;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -177,6 +178,9 @@ impl Store for SqliteStore {
         self
     }
     fn notifications(&self) -> &dyn crmcore::ports::NotificationRepository {
+        self
+    }
+    fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

@@ -25,6 +25,7 @@ const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
     ("refresh_tokens_pkey", "refresh_tokens.id", "id"),
     ("outbox_event_unique", "outbox.event_id", "event_id"),
     ("jobs_pkey", "jobs.id", "id"),
+    ("webhook_endpoints_pkey", "webhook_endpoints.id", "id"),
 ];
 
 /// Which field a unique violation is about, if it is one of ours.

@@ -16,6 +16,10 @@ use crmcore::member::Member;
 use crmcore::ports::{ApiKey, ClaimedJob, JobRecord, JobState, RefreshToken};
 use crmcore::tenant::Tenant;
 use crmcore::value::{Currency, CustomFields, EmailAddress, Handle, Money, Tag};
+use crmcore::webhook::{
+    CircuitState, DeliveryAttempt, DeliveryStatus, EndpointSecrets, ErrorClass, EventFilter, PayloadFilter,
+    SealedSecret, WebhookDelivery, WebhookEndpoint, WebhookUrl,
+};
 use crmcore::{CrmError, Result};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -645,6 +649,169 @@ impl JobRow {
             lease_expires_at: until.0,
         })
     }
+}
+
+/// `webhook_endpoints`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct WebhookEndpointRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) url: String,
+    pub(crate) description: String,
+    pub(crate) event_types: Json<EventFilter>,
+    pub(crate) payload_filter: Json<PayloadFilter>,
+    pub(crate) headers: Json<BTreeMap<String, String>>,
+    pub(crate) rate_limit_per_second: Option<i64>,
+    pub(crate) test_mode: bool,
+    pub(crate) enabled: bool,
+    pub(crate) disabled_reason: Option<String>,
+    pub(crate) secret_current: String,
+    pub(crate) secret_previous: Option<String>,
+    pub(crate) secret_previous_until: Option<DbTime>,
+    pub(crate) consecutive_failures: i64,
+    pub(crate) open_until: Option<DbTime>,
+    pub(crate) openings: i64,
+    pub(crate) failing_since: Option<DbTime>,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+    pub(crate) version: i64,
+}
+
+impl WebhookEndpointRow {
+    pub(crate) fn into_domain(self) -> Result<WebhookEndpoint> {
+        Ok(WebhookEndpoint {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            // Stored normalised by the same parser; `http` passes here because the tenant's
+            // policy was applied when the URL was accepted.
+            url: WebhookUrl::parse(&self.url, true).map_err(|e| corrupt("webhook endpoint url", e))?,
+            description: self.description,
+            event_types: self.event_types.0,
+            payload_filter: self.payload_filter.0,
+            headers: self.headers.0,
+            rate_limit_per_second: self
+                .rate_limit_per_second
+                .map(|r| count("webhook endpoint rate limit", r))
+                .transpose()?,
+            test_mode: self.test_mode,
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason,
+            secrets: EndpointSecrets {
+                current: SealedSecret::from_stored(self.secret_current),
+                previous: self.secret_previous.map(SealedSecret::from_stored),
+                previous_until: self.secret_previous_until.map(|t| t.0),
+            },
+            circuit: CircuitState {
+                consecutive_failures: count("webhook endpoint failures", self.consecutive_failures)?,
+                open_until: self.open_until.map(|t| t.0),
+                openings: count("webhook endpoint openings", self.openings)?,
+                failing_since: self.failing_since.map(|t| t.0),
+            },
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        })
+    }
+}
+
+/// Columns selected for a webhook endpoint, in [`WebhookEndpointRow`] order.
+pub(crate) const WEBHOOK_ENDPOINT_COLUMNS: &str = "tenant_id, id, url, description, event_types, payload_filter, \
+                                                   headers, rate_limit_per_second, test_mode, enabled, \
+                                                   disabled_reason, secret_current, secret_previous, \
+                                                   secret_previous_until, consecutive_failures, open_until, openings, \
+                                                   failing_since, created_at, updated_at, version";
+
+/// `webhook_deliveries` (the lease columns stay in the store).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct WebhookDeliveryRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) endpoint_id: DbId,
+    pub(crate) event_id: DbId,
+    pub(crate) event_type: String,
+    pub(crate) payload: Option<String>,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) schedule_attempts: i64,
+    pub(crate) next_attempt_at: Option<DbTime>,
+    pub(crate) last_status: Option<i64>,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+}
+
+impl WebhookDeliveryRow {
+    pub(crate) fn into_domain(self) -> Result<WebhookDelivery> {
+        Ok(WebhookDelivery {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            endpoint_id: self.endpoint_id.0.into(),
+            event_id: self.event_id.0.into(),
+            event_type: parse("webhook delivery event type", &self.event_type)?,
+            payload: self.payload,
+            status: DeliveryStatus::parse(&self.status).map_err(|e| corrupt("webhook delivery status", e))?,
+            attempts: count("webhook delivery attempts", self.attempts)?,
+            schedule_attempts: count("webhook delivery schedule attempts", self.schedule_attempts)?,
+            next_attempt_at: self.next_attempt_at.map(|t| t.0),
+            last_status: self.last_status.map(|s| http_status("webhook delivery last status", s)).transpose()?,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+/// Columns selected for a webhook delivery, in [`WebhookDeliveryRow`] order.
+pub(crate) const WEBHOOK_DELIVERY_COLUMNS: &str = "tenant_id, id, endpoint_id, event_id, event_type, payload, status, \
+                                                   attempts, schedule_attempts, next_attempt_at, last_status, \
+                                                   created_at, updated_at";
+
+/// `webhook_attempts`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct WebhookAttemptRow {
+    pub(crate) delivery_id: DbId,
+    pub(crate) tenant_id: DbId,
+    pub(crate) endpoint_id: DbId,
+    pub(crate) number: i64,
+    pub(crate) attempted_at: DbTime,
+    pub(crate) status: Option<i64>,
+    pub(crate) latency_ms: i64,
+    pub(crate) request_headers: Json<Vec<(String, String)>>,
+    pub(crate) response_headers: Json<Vec<(String, String)>>,
+    pub(crate) response_excerpt: String,
+    pub(crate) error_class: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) test_mode: bool,
+}
+
+impl WebhookAttemptRow {
+    pub(crate) fn into_domain(self) -> Result<DeliveryAttempt> {
+        Ok(DeliveryAttempt {
+            delivery_id: self.delivery_id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            endpoint_id: self.endpoint_id.0.into(),
+            number: count("webhook attempt number", self.number)?,
+            attempted_at: self.attempted_at.0,
+            status: self.status.map(|s| http_status("webhook attempt status", s)).transpose()?,
+            latency_ms: count("webhook attempt latency", self.latency_ms)?,
+            request_headers: self.request_headers.0,
+            response_headers: self.response_headers.0,
+            response_excerpt: self.response_excerpt,
+            error_class: self
+                .error_class
+                .map(|c| ErrorClass::parse(&c).map_err(|e| corrupt("webhook attempt error class", e)))
+                .transpose()?,
+            error: self.error,
+            test_mode: self.test_mode,
+        })
+    }
+}
+
+/// Columns selected for a webhook attempt, in [`WebhookAttemptRow`] order.
+pub(crate) const WEBHOOK_ATTEMPT_COLUMNS: &str = "delivery_id, tenant_id, endpoint_id, number, attempted_at, status, \
+                                                  latency_ms, request_headers, response_headers, response_excerpt, \
+                                                  error_class, error, test_mode";
+
+fn http_status(what: &str, n: i64) -> Result<u16> {
+    u16::try_from(n).map_err(|e| corrupt(what, e))
 }
 
 /// Columns selected for a member.

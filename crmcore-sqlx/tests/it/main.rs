@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crmcore::ports::Store;
 
 mod smoke;
+mod webhook;
 
 /// A fresh SQLite store.
 async fn sqlite_store() -> Option<Arc<dyn Store>> {
