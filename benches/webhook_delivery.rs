@@ -72,11 +72,10 @@ async fn start_receiver(receiver: Arc<Receiver>) -> String {
         }
         r.verified.fetch_add(1, Ordering::Relaxed);
         *r.per_path.lock().unwrap().entry(path).or_default() += 1;
-        if let Ok(event) = serde_json::from_slice::<serde_json::Value>(&body) {
-            if let Some(at) = event["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) {
-                let delay = (arrived - at.with_timezone(&Utc)).num_microseconds().unwrap_or_default() as f64 / 1000.0;
-                r.first_seen.lock().unwrap().entry(header("webhook-id").to_owned()).or_insert(delay);
-            }
+        let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Some(at) = event["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) {
+            let delay = (arrived - at.with_timezone(&Utc)).num_microseconds().unwrap_or_default() as f64 / 1000.0;
+            r.first_seen.lock().unwrap().entry(header("webhook-id").to_owned()).or_insert(delay);
         }
         StatusCode::NO_CONTENT
     }
@@ -180,14 +179,24 @@ async fn bench(backend: &str) {
         .unwrap();
 
     // Throughput: a backlog of 20,000 events to one endpoint.
-    let b = Bench { actor: tenant(&crm, "throughput").await, crm: crm.clone(), receiver: receiver.clone(), hooks: hooks.clone() };
+    let b = Bench {
+        actor: tenant(&crm, "throughput").await,
+        crm: crm.clone(),
+        receiver: receiver.clone(),
+        hooks: hooks.clone(),
+    };
     b.endpoint("/one").await;
     b.contacts(20_000, "t").await;
     let seconds = b.drain("/one", 20_000).await;
     println!("{backend} throughput: 20000 deliveries in {seconds:.2} s = {:.0}/s", 20_000.0 / seconds);
 
     // Fan-out: 2,000 events to 10 endpoints.
-    let b = Bench { actor: tenant(&crm, "fanout").await, crm: crm.clone(), receiver: receiver.clone(), hooks: hooks.clone() };
+    let b = Bench {
+        actor: tenant(&crm, "fanout").await,
+        crm: crm.clone(),
+        receiver: receiver.clone(),
+        hooks: hooks.clone(),
+    };
     for i in 0..10 {
         b.endpoint(&format!("/fan{i}")).await;
     }
@@ -200,7 +209,12 @@ async fn bench(backend: &str) {
     println!("{backend} fan-out x10: 20000 deliveries in {seconds:.2} s = {:.0}/s", 20_000.0 / seconds);
 
     // Latency: 1,000 events/s for 10 s, worker running.
-    let b = Bench { actor: tenant(&crm, "latency").await, crm: crm.clone(), receiver: receiver.clone(), hooks: hooks.clone() };
+    let b = Bench {
+        actor: tenant(&crm, "latency").await,
+        crm: crm.clone(),
+        receiver: receiver.clone(),
+        hooks: hooks.clone(),
+    };
     b.endpoint("/latency").await;
     receiver.first_seen.lock().unwrap().clear();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -247,7 +261,12 @@ async fn bench(backend: &str) {
     );
 
     // Isolation: the throughput run beside an endpoint that answers after 10 s.
-    let b = Bench { actor: tenant(&crm, "isolation").await, crm: crm.clone(), receiver: receiver.clone(), hooks: hooks.clone() };
+    let b = Bench {
+        actor: tenant(&crm, "isolation").await,
+        crm: crm.clone(),
+        receiver: receiver.clone(),
+        hooks: hooks.clone(),
+    };
     b.endpoint("/healthy").await;
     b.endpoint("/slow").await;
     b.contacts(20_000, "i").await;
@@ -256,7 +275,11 @@ async fn bench(backend: &str) {
         "{backend} beside a 10 s endpoint: 20000 healthy deliveries in {seconds:.2} s = {:.0}/s",
         20_000.0 / seconds
     );
-    println!("{backend} signatures: {} verified, {} rejected", receiver.verified.load(Ordering::Relaxed), receiver.rejected.load(Ordering::Relaxed));
+    println!(
+        "{backend} signatures: {} verified, {} rejected",
+        receiver.verified.load(Ordering::Relaxed),
+        receiver.rejected.load(Ordering::Relaxed)
+    );
 
     if let Some((store, schema)) = pg {
         let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");

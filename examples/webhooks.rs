@@ -16,7 +16,7 @@ use crmcore::{Actor, Crm};
 use crmcore_http::webhook_http::{HttpWebhookTransport, SsrfPolicy};
 use crmcore_memory::MemoryStore;
 
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+type Received = Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>;
 
 /// A receiver on 127.0.0.1: `/ok` answers 204, anything else 503. Returns its base URL.
 async fn receiver(received: Received) -> std::io::Result<String> {
@@ -24,7 +24,7 @@ async fn receiver(received: Received) -> std::io::Result<String> {
         move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
             let received = received.clone();
             async move {
-                received.lock().unwrap_or_else(|e| e.into_inner()).push((headers, body));
+                received.lock().unwrap_or_else(|e| e.into_inner()).push((uri.path().to_owned(), headers, body));
                 if uri.path() == "/ok" { StatusCode::NO_CONTENT } else { StatusCode::SERVICE_UNAVAILABLE }
             }
         },
@@ -75,23 +75,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The worker dispatches the outbox (creating one delivery per matching endpoint) and sends.
     crm.worker().run_until_idle().await?;
 
-    let secret = SigningSecret::parse(&ok.secret)?;
+    let secrets = [("/ok", SigningSecret::parse(&ok.secret)?), ("/down", SigningSecret::parse(&down.secret)?)];
     let now = chrono::Utc::now().timestamp();
-    for (headers, body) in received.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for (path, headers, body) in received.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let secret = &secrets.iter().find(|(p, _)| p == path).ok_or("unknown path")?.1;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let event: serde_json::Value = serde_json::from_slice(body)?;
-        let verified = verify(
-            &secret,
-            header("webhook-id"),
-            header("webhook-timestamp"),
-            header("webhook-signature"),
-            body,
-            now,
-        );
-        println!("received {:<18} {} signature {}", event["type"].as_str().unwrap_or("?"), header("webhook-id"), match verified {
+        let verified =
+            verify(secret, header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), body, now);
+        let verdict = match verified {
             Ok(()) => "verified".to_owned(),
-            Err(e) => format!("not for /ok's secret ({e})"),
-        });
+            Err(e) => format!("REJECTED ({e})"),
+        };
+        let kind = event["type"].as_str().unwrap_or("?");
+        println!("{path:<5} received {kind:<18} {} signature {verdict}", header("webhook-id"));
     }
 
     let filter = DeliveryFilter { endpoint_id: Some(down.endpoint.id), ..DeliveryFilter::default() };
@@ -113,6 +110,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     crm.webhooks().replay(&ada, first.id).await?;
     crm.worker().run_until_idle().await?;
     let again = crm.webhooks().get_delivery(&ada, first.id).await?;
-    println!("replayed {}: {:?}, {} attempts, same webhook-id {}", first.id, again.status, again.attempts, again.message_id());
+    println!(
+        "replayed {}: {:?}, {} attempts, same webhook-id {}",
+        first.id,
+        again.status,
+        again.attempts,
+        again.message_id()
+    );
     Ok(())
 }

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser as _;
-use crmcore::webhook::{RetrySchedule, SecretSealer, WebhookConfig};
-use crmcore::{Crm, CrmBuilder};
 use crmcore::campaign::{CampaignConfig, LinkConfig};
 use crmcore::jobs::WorkerConfig;
 use crmcore::ports::Mailer;
 use crmcore::token::TokenSigner;
+use crmcore::webhook::{RetrySchedule, SecretSealer, WebhookConfig};
+use crmcore::{Crm, CrmBuilder};
 use crmcore_http::auth::password::PasswordHasher;
 use crmcore_http::config::{Cli, Command, CreateAdminArgs, ServeArgs};
 use crmcore_http::settings::PasswordHashing;

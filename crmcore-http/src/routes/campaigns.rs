@@ -40,7 +40,7 @@ pub(crate) struct PageQuery {
 }
 
 impl PageQuery {
-    fn parse(&self) -> Result<PageRequest> {
+    pub(crate) fn parse(&self) -> Result<PageRequest> {
         PageRequest::parse(self.limit, self.cursor.as_deref())
     }
 }

@@ -430,8 +430,13 @@ async fn webhooks_survive_failures_and_a_killed_server() {
     }
     let mut contacts = HashSet::new();
     for i in 0..CONTACTS {
-        let created: Value =
-            post("/contacts", json!({"email": format!("c{i}@example.com")})).send().await.unwrap().json().await.unwrap();
+        let created: Value = post("/contacts", json!({"email": format!("c{i}@example.com")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         contacts.insert(created["id"].as_str().unwrap().to_owned());
     }
 
@@ -467,11 +472,21 @@ async fn webhooks_survive_failures_and_a_killed_server() {
         assert_eq!(deliveries.len(), CONTACTS, "{path}: one delivery per event");
         for delivery in deliveries {
             assert_eq!(delivery["status"], "succeeded", "{path}: {delivery}");
-            let attempts = get_json(&client, &base, &token, &format!("/webhook-deliveries/{}/attempts", delivery["id"].as_str().unwrap())).await;
+            let attempts = get_json(
+                &client,
+                &base,
+                &token,
+                &format!("/webhook-deliveries/{}/attempts", delivery["id"].as_str().unwrap()),
+            )
+            .await;
             let attempts = attempts.as_array().unwrap();
             let message = format!("msg_{}", delivery["id"].as_str().unwrap().replace('-', ""));
             let received = log.iter().filter(|r| r.webhook_id == message).count();
-            assert!(attempts.len() <= received && received - attempts.len() <= 1, "{path}: logged {} of {received}", attempts.len());
+            assert!(
+                attempts.len() <= received && received - attempts.len() <= 1,
+                "{path}: logged {} of {received}",
+                attempts.len()
+            );
             if path == "/throttle" && attempts.len() >= 2 {
                 assert_eq!(attempts[0]["status"], 429);
                 assert_eq!(attempts[0]["error_class"], "throttled");
@@ -490,8 +505,16 @@ async fn webhooks_survive_failures_and_a_killed_server() {
     let gone = get_json(&client, &base, &token, &format!("/webhook-endpoints/{}", endpoints["/gone"])).await;
     assert_eq!(gone["enabled"], false, "410 disables: {gone}");
     assert!(gone["disabled_reason"].as_str().unwrap_or_default().contains("410"));
-    let failed = get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={}&status=failed&limit=200", endpoints["/gone"])).await;
-    let all = get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={}&limit=200", endpoints["/gone"])).await;
+    let failed = get_json(
+        &client,
+        &base,
+        &token,
+        &format!("/webhook-deliveries?endpoint_id={}&status=failed&limit=200", endpoints["/gone"]),
+    )
+    .await;
+    let all =
+        get_json(&client, &base, &token, &format!("/webhook-deliveries?endpoint_id={}&limit=200", endpoints["/gone"]))
+            .await;
     assert!(!failed["items"].as_array().unwrap().is_empty());
     assert_eq!(failed["items"], all["items"], "its deliveries fail (kept for replay); none succeeds");
     assert!(terminate(child).success());

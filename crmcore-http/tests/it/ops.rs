@@ -122,6 +122,9 @@ impl crmcore::ports::Store for Unreachable {
     fn campaigns(&self) -> &dyn crmcore::ports::CampaignRepository {
         self.0.campaigns()
     }
+    fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
+        self.0.webhooks()
+    }
     async fn ping(&self) -> crmcore::Result<()> {
         Err(crmcore::CrmError::store_unavailable("connection refused to db.internal:5432 as admin"))
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use crmcore::webhook::WebhookConfig;
+use crmcore::webhook::{RetrySchedule, WebhookConfig};
 use crmcore_http::webhook_http::{HttpWebhookTransport, SsrfPolicy};
 use serde_json::{Value, json};
 
@@ -35,7 +35,9 @@ async fn receiver(status: Arc<Mutex<u16>>) -> (String, Inbox) {
 
 async fn server(backend: Backend) -> TestServer {
     let transport = HttpWebhookTransport::new(SsrfPolicy::allowing(["127.0.0.1".parse().unwrap()])).unwrap();
-    let config = WebhookConfig { allow_http: true, ..WebhookConfig::default() };
+    // One immediate retry, then the delivery fails: the schedule's path within one worker run.
+    let schedule = RetrySchedule { delays: vec![std::time::Duration::ZERO], ..RetrySchedule::default() };
+    let config = WebhookConfig { allow_http: true, schedule, ..WebhookConfig::default() };
     // The test runs the worker itself, so deliveries are done when it checks.
     TestServer::start_built(
         backend,
@@ -77,7 +79,8 @@ async fn endpoints_are_managed_by_admins_in_their_tenant(backend: Backend) {
     }
     let https_only = TestServer::start(backend).await;
     let (_t, _o, plain_token) = https_only.tenant("Plain", "p@plain.test").await;
-    let reply = https_only.post("/api/v1/webhook-endpoints", &plain_token, json!({"url": "http://hooks.example.com"})).await;
+    let reply =
+        https_only.post("/api/v1/webhook-endpoints", &plain_token, json!({"url": "http://hooks.example.com"})).await;
     assert!(reply.problem(422)["errors"][0]["code"] == "https_required", "{}", reply.body);
 
     let body = json!({"url": "https://hooks.example.com/crm", "description": "Sync", "event_types": ["deal.*"],
@@ -107,7 +110,9 @@ async fn endpoints_are_managed_by_admins_in_their_tenant(backend: Backend) {
     assert_eq!(server.post(&format!("{path}/enable"), &token, json!({})).await.ok(200)["enabled"], true);
     let list = server.get("/api/v1/webhook-endpoints?limit=10", &token).await.ok(200).clone();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    assert!(server.get("/api/v1/webhook-endpoints", &other_token).await.ok(200)["items"].as_array().unwrap().is_empty());
+    assert!(
+        server.get("/api/v1/webhook-endpoints", &other_token).await.ok(200)["items"].as_array().unwrap().is_empty()
+    );
     assert_eq!(server.delete(&path, &token).await.status, 204);
     server.get(&path, &token).await.problem(404);
 }
@@ -152,43 +157,48 @@ async fn deliveries_are_signed_logged_replayed_and_recovered(backend: Backend) {
         assert_eq!(serde_json::from_slice::<Value>(body).unwrap()["type"], "deal.won");
     }
 
-    // A failing receiver: the delivery waits for its retry with every attempt logged.
+    // A failing receiver: retried on schedule, then failed and kept, every attempt logged.
     *status.lock().unwrap() = 500;
     server.post("/api/v1/contacts", &token, json!({"email": "b@example.com"})).await.ok(201);
     server.crm.worker().run_until_idle().await.unwrap();
-    let pending = server.get("/api/v1/webhook-deliveries?status=pending", &token).await.ok(200).clone();
-    let failing = pending["items"][0].clone();
-    assert_eq!(failing["attempts"], 1, "{pending}");
+    let failed = server.get(&format!("/api/v1/webhook-deliveries?endpoint_id={id}&status=failed"), &token).await;
+    let failing = failed.ok(200)["items"][0].clone();
+    assert_eq!(failing["attempts"], 2, "{failing}");
     let delivery_path = format!("/api/v1/webhook-deliveries/{}", failing["id"].as_str().unwrap());
     let attempts = server.get(&format!("{delivery_path}/attempts"), &token).await.ok(200).clone();
+    assert_eq!(attempts.as_array().unwrap().len(), 2);
     assert_eq!(attempts[0]["status"], 500);
     assert_eq!(attempts[0]["error_class"], "http_status");
     assert!(attempts[0]["request_headers"].to_string().contains("webhook-signature"));
-    server.post(&format!("{delivery_path}/replay"), &token, json!({})).await.problem(409);
+    assert!(!attempts[0]["request_headers"].to_string().contains(&new_secret));
     server.get("/api/v1/webhook-deliveries?status=nope", &token).await.problem(422);
+    server.get("/api/v1/webhook-deliveries/0190d3f0-0000-7000-8000-000000000009", &token).await.problem(404);
 
     // Replay a finished delivery: same webhook-id, new attempt.
     *status.lock().unwrap() = 204;
-    let first = server.get(&format!("/api/v1/webhook-deliveries?endpoint_id={id}&limit=50"), &token).await.ok(200).clone();
-    let done = first["items"].as_array().unwrap().iter().find(|d| d["status"] == "succeeded").unwrap().clone();
+    let first = server.get(&format!("/api/v1/webhook-deliveries?endpoint_id={id}&status=succeeded"), &token).await;
+    let done = first.ok(200)["items"].as_array().unwrap().last().unwrap().clone();
     let replay_path = format!("/api/v1/webhook-deliveries/{}/replay", done["id"].as_str().unwrap());
     assert_eq!(server.post(&replay_path, &token, json!({})).await.ok(202)["status"], "pending");
+    server.post(&replay_path, &token, json!({})).await.problem(409);
     server.crm.worker().run_until_idle().await.unwrap();
     let message = format!("msg_{}", done["id"].as_str().unwrap().replace('-', ""));
     let same_id = inbox.lock().unwrap().iter().filter(|(h, _)| h["webhook-id"] == message.as_str()).count();
     assert_eq!(same_id, 2, "the replay reuses the webhook-id");
 
     // Recovery requeues failed deliveries since a time.
-    server.post(&format!("{path}/disable"), &token, json!({})).await.ok(200);
-    server.crm.worker().run_until_idle().await.unwrap();
-    let failed = server.get(&format!("/api/v1/webhook-deliveries?endpoint_id={id}&status=failed"), &token).await;
-    assert_eq!(failed.ok(200)["items"].as_array().unwrap().len(), 1, "disabling fails what was pending");
-    server.post(&format!("{path}/enable"), &token, json!({})).await.ok(200);
     let since = json!({"since": "2000-01-01T00:00:00Z"});
     assert_eq!(server.post(&format!("{path}/recover"), &token, since).await.ok(202)["requeued"], 1);
     server.crm.worker().run_until_idle().await.unwrap();
     let recovered = server.get(&delivery_path, &token).await.ok(200).clone();
-    assert_eq!(recovered["status"], "succeeded", "{recovered}");
+    assert_eq!((recovered["status"].as_str(), recovered["attempts"].as_u64()), (Some("succeeded"), Some(3)));
+
+    // A disabled endpoint gets nothing new.
+    server.post(&format!("{path}/disable"), &token, json!({})).await.ok(200);
+    let before = inbox.lock().unwrap().len();
+    server.post("/api/v1/contacts", &token, json!({"email": "c@example.com"})).await.ok(201);
+    server.crm.worker().run_until_idle().await.unwrap();
+    assert_eq!(inbox.lock().unwrap().len(), before);
     let _ = test_delivery;
 }
 

@@ -227,10 +227,10 @@ impl<'a> WebhookService<'a> {
         actor.require(Permission::ManageIntegrations)?;
         let mut v = Validator::new();
         let url = v.field("url", WebhookUrl::parse(&input.url, self.crm.webhook_config().allow_http));
-        let event_types = v.field("event_types", EventFilter::new(input.event_types));
-        let payload_filter = v.field("payload_filter", PayloadFilter::new(input.payload_filter));
+        let event_types = v.check(EventFilter::new(input.event_types));
+        let payload_filter = v.check(PayloadFilter::new(input.payload_filter));
         let headers: Vec<(String, String)> = input.headers.clone().into_iter().collect();
-        v.field("headers", validate_headers(&headers));
+        v.check(validate_headers(&headers));
         check_description(&mut v, &input.description);
         check_rate(&mut v, input.rate_limit_per_second);
         let secret = match &input.secret {
@@ -297,18 +297,18 @@ impl<'a> WebhookService<'a> {
             next.description = description.trim().to_owned();
         }
         if let Some(types) = patch.event_types {
-            if let Some(filter) = v.field("event_types", EventFilter::new(types)) {
+            if let Some(filter) = v.check(EventFilter::new(types)) {
                 next.event_types = filter;
             }
         }
         if let Some(conditions) = patch.payload_filter {
-            if let Some(filter) = v.field("payload_filter", PayloadFilter::new(conditions)) {
+            if let Some(filter) = v.check(PayloadFilter::new(conditions)) {
                 next.payload_filter = filter;
             }
         }
         if let Some(headers) = patch.headers {
             let list: Vec<(String, String)> = headers.clone().into_iter().collect();
-            v.field("headers", validate_headers(&list));
+            v.check(validate_headers(&list));
             next.headers = headers;
         }
         if let Some(rate) = patch.rate_limit_per_second {
