@@ -28,6 +28,7 @@ use uuid::Uuid;
 mod activity;
 mod campaign;
 mod deal_facts;
+mod integration;
 mod webhook;
 
 /// Every port of [`Store`] in memory. Cheap to create; nothing is persisted.
@@ -60,6 +61,8 @@ struct State {
     campaign: campaign::CampaignState,
     /// Webhook endpoints, deliveries and attempts (`store/webhook.rs`).
     webhook: webhook::WebhookState,
+    /// OAuth providers, connections and sync logs (`store/integration.rs`).
+    integration: integration::IntegrationState,
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +222,9 @@ impl Store for MemoryStore {
         self
     }
     fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
+        self
+    }
+    fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

@@ -89,6 +89,11 @@ impl Crm {
         WebhookService::new(self)
     }
 
+    /// Integrations: OAuth 2.0 providers and connections, syncs and their logs.
+    pub fn integrations(&self) -> crate::integration::IntegrationService<'_> {
+        crate::integration::IntegrationService::new(self)
+    }
+
     /// Webhook delivery settings.
     pub fn webhook_config(&self) -> &WebhookConfig {
         &self.inner.webhook

@@ -130,6 +130,14 @@ event_catalogue! {
     WebhookEndpointDisabled => "webhook.endpoint.disabled",
     /// A webhook endpoint was deleted.
     WebhookEndpointDeleted => "webhook.endpoint.deleted",
+    /// A member connected the tenant to an OAuth 2.0 provider.
+    IntegrationConnected => "integration.connected",
+    /// A connection was removed (its tokens revoked).
+    IntegrationDisconnected => "integration.disconnected",
+    /// A connection's sync finished (`data.sync` has the counts).
+    IntegrationSynced => "integration.synced",
+    /// A connection's sync failed (`data.sync` has the counts).
+    IntegrationSyncFailed => "integration.sync_failed",
     /// A webhook delivery was accepted by its endpoint (2xx).
     DeliverySucceeded => "delivery.succeeded",
     /// A webhook delivery exhausted its retries (or its endpoint was disabled); kept for replay.
@@ -197,6 +205,8 @@ pub enum EntityKind {
     WebhookEndpoint,
     /// A webhook delivery.
     WebhookDelivery,
+    /// A connection to a third-party service.
+    Integration,
 }
 
 impl EntityKind {
@@ -211,6 +221,7 @@ impl EntityKind {
         EntityKind::EmailTemplate,
         EntityKind::WebhookEndpoint,
         EntityKind::WebhookDelivery,
+        EntityKind::Integration,
     ];
 
     /// Stable lowercase name.
@@ -225,6 +236,7 @@ impl EntityKind {
             EntityKind::EmailTemplate => "email_template",
             EntityKind::WebhookEndpoint => "webhook_endpoint",
             EntityKind::WebhookDelivery => "webhook_delivery",
+            EntityKind::Integration => "integration",
         }
     }
 }
@@ -242,6 +254,7 @@ impl FromStr for EntityKind {
             "email_template" => Ok(EntityKind::EmailTemplate),
             "webhook_endpoint" => Ok(EntityKind::WebhookEndpoint),
             "webhook_delivery" => Ok(EntityKind::WebhookDelivery),
+            "integration" => Ok(EntityKind::Integration),
             _ => Err(CrmError::invalid("entity_kind", "unknown", format!("unknown entity kind `{s}`"))),
         }
     }

@@ -105,6 +105,18 @@ typed_id!(
     WebhookEndpointId
 );
 typed_id!(
+    /// Identifies an OAuth 2.0 provider configuration.
+    OAuthProviderId
+);
+typed_id!(
+    /// Identifies a connection to an OAuth 2.0 provider.
+    ConnectionId
+);
+typed_id!(
+    /// Identifies one sync run of a connection.
+    SyncLogId
+);
+typed_id!(
     /// Identifies one webhook delivery: an event bound for one endpoint (its `webhook-id` is
     /// `msg_` + this id, stable across retries).
     DeliveryId

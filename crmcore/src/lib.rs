@@ -41,6 +41,7 @@ pub mod deal;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod integration;
 pub mod jobs;
 pub mod member;
 #[cfg(feature = "openapi")]

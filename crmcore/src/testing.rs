@@ -16,6 +16,7 @@ mod analytics;
 mod campaign;
 mod credentials;
 mod fixtures;
+mod integration;
 mod isolation;
 mod outbox;
 mod queue;
@@ -27,6 +28,7 @@ pub use analytics::*;
 pub use campaign::*;
 pub use credentials::*;
 pub use fixtures::Fixture;
+pub use integration::*;
 pub use isolation::*;
 pub use outbox::*;
 pub use queue::*;
@@ -83,6 +85,7 @@ macro_rules! contract_suite {
                 webhook_endpoints_round_trip_with_versions_and_isolation,
                 webhook_deliveries_claims_outcomes_and_replay,
                 webhook_worker_delivers_signed_events_end_to_end,
+                integration_providers_connections_and_logs,
             );
         }
     };

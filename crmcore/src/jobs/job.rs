@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{CrmError, Result};
-use crate::id::{CampaignId, TenantId};
+use crate::id::{CampaignId, ConnectionId, TenantId};
 use crate::ports::{ClaimedJob, NewJob};
 
 /// Every kind of background job. Each capability adds its own variants.
@@ -24,6 +24,16 @@ pub enum Job {
         tenant_id: TenantId,
         /// The campaign.
         campaign_id: CampaignId,
+    },
+    /// Runs one sync of an integration connection (at most one per connection at a time).
+    #[serde(rename = "integration.sync")]
+    SyncConnection {
+        /// The connection's tenant.
+        tenant_id: TenantId,
+        /// The connection.
+        connection_id: ConnectionId,
+        /// Queued by the schedule (else by a member's "sync now").
+        scheduled: bool,
     },
     /// Launches a scheduled campaign when its send time comes.
     #[serde(rename = "campaign.start")]
@@ -49,6 +59,7 @@ impl Job {
             Job::SendNotificationDigests => "activity.digest",
             Job::SendCampaign { .. } => "campaign.send",
             Job::StartCampaign { .. } => "campaign.start",
+            Job::SyncConnection { .. } => "integration.sync",
         }
     }
 
@@ -63,9 +74,14 @@ impl Job {
             // not a failure budget.
             Job::SendCampaign { campaign_id, .. } => (Some(format!("campaign.send:{campaign_id}")), 1_000_000),
             Job::StartCampaign { campaign_id, .. } => (Some(format!("campaign.start:{campaign_id}")), 25),
+            // One sync per connection queued or running, across every worker; a failed sync is
+            // logged and waits for the next schedule, so the job itself does not retry long.
+            Job::SyncConnection { connection_id, .. } => (Some(format!("integration.sync:{connection_id}")), 3),
         };
         let tenant_id = match self {
-            Job::SendCampaign { tenant_id, .. } | Job::StartCampaign { tenant_id, .. } => Some(*tenant_id),
+            Job::SendCampaign { tenant_id, .. }
+            | Job::StartCampaign { tenant_id, .. }
+            | Job::SyncConnection { tenant_id, .. } => Some(*tenant_id),
             _ => None,
         };
         Ok(NewJob { kind: self.kind().to_owned(), payload, tenant_id, run_at, dedupe_key, max_attempts })

@@ -172,6 +172,7 @@ impl Worker {
         if !store.outbox().pending(1).await?.is_empty() {
             store.jobs().enqueue(Job::DispatchOutbox.to_new_job(now)?, now).await?;
         }
+        crate::integration::sync::schedule_due(&self.crm).await?;
         let claimed = store.jobs().claim(now, self.config.lease, self.config.concurrency.max(1) as u32).await?;
         let mut report = WorkerReport::default();
         let outcomes: Vec<WorkerReport> = futures::stream::iter(claimed)
@@ -239,6 +240,9 @@ impl Worker {
             }
             Job::StartCampaign { tenant_id, campaign_id } => {
                 crate::campaign::send::start_scheduled(&self.crm, *tenant_id, *campaign_id).await
+            }
+            Job::SyncConnection { tenant_id, connection_id, scheduled } => {
+                crate::integration::sync::run(&self.crm, *tenant_id, *connection_id, *scheduled).await.map(|_| None)
             }
         }
     }

@@ -82,4 +82,16 @@ pub trait OAuthClient: Send + Sync + Debug {
     /// Exchanges a code or refresh token for tokens. MUST return `Unauthenticated` when the
     /// provider rejects the grant and `Unavailable` when it cannot be reached.
     async fn token(&self, request: &OAuthTokenRequest) -> Result<OAuthTokens>;
+    /// Revokes a token at a revocation endpoint (RFC 7009), authenticating as the client.
+    async fn revoke(
+        &self,
+        revoke_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        token: &str,
+        token_type_hint: &str,
+    ) -> Result<()>;
+    /// `GET url` with the bearer `access_token`, answering its JSON body. MUST return
+    /// `Unauthenticated` on 401, so the caller refreshes the token and tries once more.
+    async fn get_json(&self, url: &str, access_token: &str) -> Result<serde_json::Value>;
 }

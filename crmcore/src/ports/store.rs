@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ports::{
     ActivityRepository, CampaignRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository,
-    FollowRepository, JobQueue, MemberRepository, NotificationRepository, Outbox, TenantRepository, WebhookRepository,
+    FollowRepository, IntegrationRepository, JobQueue, MemberRepository, NotificationRepository, Outbox,
+    TenantRepository, WebhookRepository,
 };
 
 /// A storage backend: one repository per aggregate, the job queue and the outbox.
@@ -38,6 +39,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn notifications(&self) -> &dyn NotificationRepository;
     /// Webhook endpoints, deliveries and attempts.
     fn webhooks(&self) -> &dyn WebhookRepository;
+    /// OAuth providers, connections and sync logs.
+    fn integrations(&self) -> &dyn IntegrationRepository;
     /// The event outbox.
     fn outbox(&self) -> &dyn Outbox;
     /// The durable job queue.

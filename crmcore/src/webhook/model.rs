@@ -13,6 +13,7 @@ use super::endpoint::{EventFilter, PayloadFilter, WebhookUrl};
 use super::seal::SealedSecret;
 use crate::event::{EventType, OutboxEntry};
 use crate::id::{DeliveryId, EventId, LeaseId, TenantId, WebhookEndpointId};
+use crate::integration::PayloadFormat;
 
 /// A receiver of webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,8 @@ pub struct WebhookEndpoint {
     pub rate_limit_per_second: Option<u32>,
     /// Deliveries are recorded and signed but never sent.
     pub test_mode: bool,
+    /// The request body's shape: Standard Webhooks JSON, or a Slack or Teams message.
+    pub format: PayloadFormat,
     /// Disabled endpoints get no new deliveries; their pending ones fail (kept for replay).
     pub enabled: bool,
     /// Why it was disabled, when it is.
@@ -138,17 +141,11 @@ pub struct WebhookDelivery {
 }
 
 impl WebhookDelivery {
-    /// The pending delivery of `entry`'s event to `endpoint`, due at `now`. The body is the
-    /// Standard Webhooks shape: `{"type", "timestamp", "data"}`.
+    /// The pending delivery of `entry`'s event to `endpoint`, due at `now`, its body in the
+    /// endpoint's format (Standard Webhooks: `{"type", "timestamp", "data", …}`).
     pub fn new(endpoint: &WebhookEndpoint, entry: &OutboxEntry, now: DateTime<Utc>) -> Self {
         let event = &entry.event;
-        let body = serde_json::json!({
-            "type": event.event_type,
-            "timestamp": event.occurred_at,
-            "data": event.data,
-            "event_id": event.id,
-            "subject": event.subject,
-        });
+        let body = crate::integration::render(endpoint.format, event);
         Self {
             id: DeliveryId::new(),
             tenant_id: event.tenant_id,

@@ -20,6 +20,7 @@ use crate::crm::Crm;
 use crate::error::{CrmError, FieldError, Result, Validator};
 use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, OutboxEntry, diff};
 use crate::id::{DeliveryId, EventId, WebhookEndpointId};
+use crate::integration::PayloadFormat;
 use crate::page::{Page, PageRequest};
 use crate::record::to_json;
 
@@ -91,6 +92,9 @@ pub struct NewEndpoint {
     /// Record and sign deliveries without sending them.
     #[serde(default)]
     pub test_mode: bool,
+    /// `standard` (default), `slack` or `teams`: a chat connector posts each event as a message.
+    #[serde(default)]
+    pub format: PayloadFormat,
     /// A `whsec_…` secret to use instead of a generated one.
     pub secret: Option<String>,
 }
@@ -115,6 +119,8 @@ pub struct EndpointPatch {
     pub rate_limit_per_second: Option<u32>,
     /// Test mode on or off.
     pub test_mode: Option<bool>,
+    /// New body format.
+    pub format: Option<PayloadFormat>,
     /// Fail with `Conflict` unless the stored version equals this.
     pub expected_version: Option<i64>,
 }
@@ -140,6 +146,8 @@ pub struct EndpointView {
     pub rate_limit_per_second: Option<u32>,
     /// Test mode.
     pub test_mode: bool,
+    /// Body format.
+    pub format: PayloadFormat,
     /// Enabled.
     pub enabled: bool,
     /// Why it is disabled.
@@ -171,6 +179,7 @@ impl From<&WebhookEndpoint> for EndpointView {
             header_names: e.headers.keys().cloned().collect(),
             rate_limit_per_second: e.rate_limit_per_second,
             test_mode: e.test_mode,
+            format: e.format,
             enabled: e.enabled,
             disabled_reason: e.disabled_reason.clone(),
             consecutive_failures: e.circuit.consecutive_failures,
@@ -256,6 +265,7 @@ impl<'a> WebhookService<'a> {
             headers: input.headers,
             rate_limit_per_second: input.rate_limit_per_second.filter(|r| *r > 0),
             test_mode: input.test_mode,
+            format: input.format,
             enabled: true,
             disabled_reason: None,
             secrets: EndpointSecrets {
@@ -317,6 +327,9 @@ impl<'a> WebhookService<'a> {
         }
         if let Some(test_mode) = patch.test_mode {
             next.test_mode = test_mode;
+        }
+        if let Some(format) = patch.format {
+            next.format = format;
         }
         v.finish()?;
         let headers_changed = next.headers != current.headers;
