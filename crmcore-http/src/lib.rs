@@ -29,6 +29,8 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+#[cfg(feature = "webhook-http")]
+pub mod oauth_http;
 pub mod openapi;
 pub mod rate_limit;
 mod routes;

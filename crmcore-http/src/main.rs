@@ -126,12 +126,16 @@ async fn open(
     .build()?)
 }
 
-/// Outgoing webhooks over HTTP behind the SSRF guard, reaching public addresses and `allowed`.
+/// Outgoing webhooks and OAuth 2.0 provider calls over HTTP behind the SSRF guard, reaching
+/// public addresses and `allowed`.
 #[cfg(feature = "webhook-http")]
 fn webhook_transport(builder: CrmBuilder, allowed: &[std::net::IpAddr]) -> Result<CrmBuilder, BoxError> {
+    use crmcore_http::oauth_http::HttpOAuthClient;
     use crmcore_http::webhook_http::{HttpWebhookTransport, SsrfPolicy};
     let transport = HttpWebhookTransport::new(SsrfPolicy::allowing(allowed.iter().copied()))?;
-    Ok(builder.webhook_transport(Arc::new(transport)))
+    let oauth =
+        HttpOAuthClient::new(SsrfPolicy::allowing(allowed.iter().copied()), std::time::Duration::from_secs(30))?;
+    Ok(builder.webhook_transport(Arc::new(transport)).oauth(Arc::new(oauth)))
 }
 
 /// Without the `webhook-http` feature deliveries wait (and retry) until a transport exists.

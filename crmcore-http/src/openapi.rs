@@ -8,7 +8,8 @@ use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
 use crate::routes::{
-    activity, analytics, api_keys, auth, campaigns, contacts, deals, members, ops, stream, tracking, webhooks,
+    activity, analytics, api_keys, auth, campaigns, contacts, deals, integrations, members, ops, stream, tracking,
+    webhooks,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -41,6 +42,10 @@ use crate::routes::{
         webhooks::delete_endpoint, webhooks::disable_endpoint, webhooks::enable_endpoint, webhooks::reveal_secret,
         webhooks::rotate_secret, webhooks::send_test, webhooks::recover, webhooks::list_deliveries,
         webhooks::get_delivery, webhooks::list_attempts, webhooks::replay, webhooks::event_types,
+        integrations::list_providers, integrations::create_provider, integrations::get_provider,
+        integrations::delete_provider, integrations::authorize, integrations::complete,
+        integrations::list_connections, integrations::get_connection, integrations::disconnect,
+        integrations::set_schedule, integrations::sync_now, integrations::sync_logs,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -55,7 +60,8 @@ use crate::routes::{
         activity::CommentView, activity::EditComment, activity::FollowRequest, activity::InboxPage,
         activity::UnreadCount, activity::Marked,
         webhooks::RotateRequest, webhooks::SecretResponse, webhooks::TestRequest, webhooks::RecoverRequest,
-        webhooks::RecoverResponse,
+        webhooks::RecoverResponse, integrations::AuthorizeRequest, integrations::CompleteRequest,
+        integrations::ScheduleRequest, integrations::SyncQueued,
     )),
     modifiers(&BearerAuth),
 )]

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 pub(crate) mod campaigns;
 pub(crate) mod contacts;
 pub(crate) mod deals;
+pub(crate) mod integrations;
 pub(crate) mod members;
 pub(crate) mod ops;
 pub(crate) mod stream;
@@ -116,7 +117,16 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook-deliveries", get(webhooks::list_deliveries))
         .route("/webhook-deliveries/{id}", get(webhooks::get_delivery))
         .route("/webhook-deliveries/{id}/attempts", get(webhooks::list_attempts))
-        .route("/webhook-deliveries/{id}/replay", post(webhooks::replay));
+        .route("/webhook-deliveries/{id}/replay", post(webhooks::replay))
+        .route("/oauth-providers", get(integrations::list_providers).post(integrations::create_provider))
+        .route("/oauth-providers/{id}", get(integrations::get_provider).delete(integrations::delete_provider))
+        .route("/oauth-providers/{id}/authorize", post(integrations::authorize))
+        .route("/oauth/complete", post(integrations::complete))
+        .route("/integrations", get(integrations::list_connections))
+        .route("/integrations/{id}", get(integrations::get_connection).delete(integrations::disconnect))
+        .route("/integrations/{id}/schedule", axum::routing::put(integrations::set_schedule))
+        .route("/integrations/{id}/sync", post(integrations::sync_now))
+        .route("/integrations/{id}/sync-logs", get(integrations::sync_logs));
     let settings = state.settings().clone();
     Router::new()
         .nest("/api/v1", api)

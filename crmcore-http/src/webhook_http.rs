@@ -129,44 +129,63 @@ pub struct HttpWebhookTransport {
     policy: Arc<SsrfPolicy>,
 }
 
+/// A reqwest client whose resolver enforces `policy`, following no redirects.
+pub(crate) fn guarded_client(policy: Arc<SsrfPolicy>, user_agent: &str) -> Result<reqwest::Client, TransportError> {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        .build()
+        .map_err(|e| TransportError::Other(e.to_string()))
+}
+
+/// Parses `raw` and refuses other schemes than http(s) and IP literals the policy forbids (host
+/// names are checked when resolved).
+pub(crate) fn check_url(policy: &SsrfPolicy, raw: &str) -> Result<reqwest::Url, TransportError> {
+    let url = reqwest::Url::parse(raw).map_err(|e| TransportError::Other(format!("invalid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(TransportError::Blocked(format!("scheme `{}` is not allowed", url.scheme())));
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        Some(url::Host::Domain(_)) => None,
+        None => return Err(TransportError::Other("URL has no host".into())),
+    };
+    if let Some(ip) = literal.filter(|ip| !policy.permits(*ip)) {
+        return Err(TransportError::Blocked(format!("{ip} is not a public address")));
+    }
+    Ok(url)
+}
+
+/// Whether reqwest's error chain holds a resolution the SSRF guard refused.
+pub(crate) fn blocked_reason(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(blocked) = e.downcast_ref::<Blocked>() {
+            return Some(blocked.to_string());
+        }
+        source = e.source();
+    }
+    None
+}
+
 impl HttpWebhookTransport {
     /// A transport enforcing `policy`.
     pub fn new(policy: SsrfPolicy) -> Result<Self, TransportError> {
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("crmcore-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TransportError::Other(e.to_string()))?;
+        let client = guarded_client(policy.clone(), concat!("crmcore-webhooks/", env!("CARGO_PKG_VERSION")))?;
         Ok(Self { client, policy })
     }
 
     fn check_url(&self, raw: &str) -> Result<reqwest::Url, TransportError> {
-        let url = reqwest::Url::parse(raw).map_err(|e| TransportError::Other(format!("invalid URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(TransportError::Blocked(format!("scheme `{}` is not allowed", url.scheme())));
-        }
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-            Some(url::Host::Domain(_)) => None,
-            None => return Err(TransportError::Other("URL has no host".into())),
-        };
-        if let Some(ip) = literal.filter(|ip| !self.policy.permits(*ip)) {
-            return Err(TransportError::Blocked(format!("{ip} is not a public address")));
-        }
-        Ok(url)
+        check_url(&self.policy, raw)
     }
 }
 
 fn classify(error: &reqwest::Error) -> TransportError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(blocked) = e.downcast_ref::<Blocked>() {
-            return TransportError::Blocked(blocked.to_string());
-        }
-        source = e.source();
+    if let Some(reason) = blocked_reason(error) {
+        return TransportError::Blocked(reason);
     }
     if error.is_timeout() {
         TransportError::Timeout

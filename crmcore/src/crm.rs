@@ -35,6 +35,7 @@ struct Inner {
     pipeline: Pipeline,
     worker: WorkerConfig,
     wakeup: tokio::sync::Notify,
+    outbox_wakeup: tokio::sync::Notify,
     activity: ActivityConfig,
     live: Arc<dyn LiveUpdates>,
     campaign: CampaignConfig,
@@ -141,6 +142,11 @@ impl Crm {
     /// dispatched at once instead of at the next poll.
     pub fn wake_worker(&self) {
         self.inner.wakeup.notify_one();
+        self.inner.outbox_wakeup.notify_one();
+    }
+
+    pub(crate) fn outbox_wakeup(&self) -> &tokio::sync::Notify {
+        &self.inner.outbox_wakeup
     }
 
     pub(crate) fn worker_poll_interval(&self) -> std::time::Duration {
@@ -317,6 +323,7 @@ impl CrmBuilder {
                 pipeline: self.pipeline.unwrap_or_default(),
                 worker: self.worker,
                 wakeup: tokio::sync::Notify::new(),
+                outbox_wakeup: tokio::sync::Notify::new(),
                 activity: self.activity,
                 live: self.live.unwrap_or_else(|| Arc::new(InProcessLiveUpdates::default())),
                 transport_pacer: self.campaign.transport_rate_per_second.map(Pacer::new),

@@ -40,6 +40,7 @@ mod campaigns;
 mod contacts;
 mod deals;
 mod errors;
+mod integrations;
 mod ops;
 mod smtp;
 mod support;

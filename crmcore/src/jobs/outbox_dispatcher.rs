@@ -3,23 +3,34 @@
 //! follow, feed item and notification of the batch and marks its events dispatched. The tracker
 //! is idempotent per event id, so a replayed batch writes nothing twice.
 
+use std::time::Duration;
+
 use crate::activity;
 use crate::crm::Crm;
 use crate::error::Result;
 
 /// Events read per batch.
 const BATCH: u32 = 500;
-/// Batches per job run, so one run never holds its lease for long.
-const MAX_BATCHES: usize = 20;
+/// How long one job run keeps dispatching, so it never holds its lease for long.
+const BUDGET: Duration = Duration::from_secs(2);
+/// How long a run waits for more events (a commit in this process wakes it) before it ends:
+/// under a steady stream of writes the dispatcher stays running, and new events are dispatched
+/// as soon as they commit instead of after another round through the job queue.
+const LINGER: Duration = Duration::from_millis(25);
 
 /// Dispatches pending events; returns how many were dispatched.
 pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
     let outbox = crm.store().outbox();
     let mut dispatched = 0;
-    for _ in 0..MAX_BATCHES {
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < BUDGET {
+        let wake = crm.outbox_wakeup().notified();
         let entries = outbox.pending(BATCH).await?;
         if entries.is_empty() {
-            break;
+            if tokio::time::timeout(LINGER, wake).await.is_err() {
+                break;
+            }
+            continue;
         }
         // Webhook deliveries first: inserting them again after a crash is a no-op.
         crate::webhook::fanout::plan(crm, &entries).await?;
@@ -33,9 +44,6 @@ pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
         let created: Vec<_> = applied.into_iter().filter(|a| a.fresh).flat_map(|a| a.notifications).collect();
         activity::tracker::publish(crm, &created).await;
         dispatched += entries.len();
-        if entries.len() < BATCH as usize {
-            break;
-        }
     }
     Ok(dispatched)
 }

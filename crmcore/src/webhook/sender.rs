@@ -190,10 +190,18 @@ impl Sender {
         let lease = LeaseId::new();
         let claimed = self.crm.store().webhooks().claim_due(now, lease, now + config.lease, limit, &skip).await?;
         let mut out = Vec::with_capacity(claimed.len());
+        let mut overflow = Vec::new();
+        let cap = config.per_endpoint_concurrency.max(1);
         for delivery in claimed {
             let target = self.target(delivery.tenant_id, delivery.endpoint_id).await?;
             let mut state = self.state();
             let runtime = state.runtime.entry(delivery.endpoint_id).or_default();
+            if runtime.in_flight >= cap {
+                // More of one endpoint's deliveries than its slots: hand the rest back at once,
+                // so a slow endpoint never holds more than its share.
+                overflow.push(DeliveryOutcome { delivery, lease, attempt: None });
+                continue;
+            }
             runtime.in_flight += 1;
             if let Some(target) = &target {
                 if runtime.circuit.is_none() {
@@ -207,6 +215,9 @@ impl Sender {
             }
             drop(state);
             out.push((delivery, target, lease));
+        }
+        if !overflow.is_empty() {
+            self.crm.store().webhooks().record_outcomes(&overflow, &[], &[]).await?;
         }
         Ok(out)
     }
@@ -432,7 +443,8 @@ impl Sender {
                 }
                 health = Some(self.set_circuit(endpoint, circuit, disable));
                 let entropy = delivery.id.0.as_u64_pair().1;
-                match config.schedule.next_delay(delivery.schedule_attempts, retry_after, entropy) {
+                let schedule = config.schedule_for(delivery.tenant_id);
+                match schedule.next_delay(delivery.schedule_attempts, retry_after, entropy) {
                     Some(delay) => {
                         let delay = Duration::from_std(delay).unwrap_or(Duration::hours(24));
                         delivery.next_attempt_at = Some(done + delay);

@@ -29,6 +29,8 @@ use crate::record::to_json;
 pub struct WebhookConfig {
     /// Delays between attempts.
     pub schedule: RetrySchedule,
+    /// Tenants with a schedule of their own (instead of `schedule`).
+    pub tenant_schedules: std::collections::HashMap<crate::id::TenantId, RetrySchedule>,
     /// When an endpoint's circuit opens, and when a failing endpoint is disabled.
     pub circuit: CircuitPolicy,
     /// Per-request timeout (a timeout is a failed attempt).
@@ -54,6 +56,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             schedule: RetrySchedule::default(),
+            tenant_schedules: std::collections::HashMap::new(),
             circuit: CircuitPolicy::default(),
             timeout: StdDuration::from_secs(15),
             retention: Duration::days(30),
@@ -64,6 +67,13 @@ impl Default for WebhookConfig {
             lease: Duration::seconds(60),
             sealer: None,
         }
+    }
+}
+
+impl WebhookConfig {
+    /// The retry schedule of `tenant`'s deliveries.
+    pub fn schedule_for(&self, tenant: crate::id::TenantId) -> &RetrySchedule {
+        self.tenant_schedules.get(&tenant).unwrap_or(&self.schedule)
     }
 }
 
@@ -612,4 +622,22 @@ pub(crate) fn example_data(event_type: EventType) -> Value {
         _ => json!({}),
     };
     json!({ "object": object })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration as StdDuration;
+
+    use super::*;
+    use crate::id::TenantId;
+
+    #[test]
+    fn tenants_may_have_their_own_retry_schedule() {
+        let quick = TenantId::new();
+        let mut config = WebhookConfig::default();
+        let fast = RetrySchedule { delays: vec![StdDuration::from_secs(1)], ..RetrySchedule::default() };
+        config.tenant_schedules.insert(quick, fast.clone());
+        assert_eq!(config.schedule_for(quick), &fast);
+        assert_eq!(config.schedule_for(TenantId::new()), &RetrySchedule::default());
+    }
 }
