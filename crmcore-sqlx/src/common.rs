@@ -5,6 +5,7 @@ pub(crate) mod activity;
 pub(crate) mod campaign;
 pub(crate) mod credentials;
 pub(crate) mod error;
+pub(crate) mod integration;
 pub(crate) mod migrate;
 pub(crate) mod rows;
 pub(crate) mod search;

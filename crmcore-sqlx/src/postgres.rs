@@ -12,6 +12,7 @@
 mod activity;
 mod bulk;
 mod campaign;
+mod integration;
 mod live;
 mod migrate;
 mod outbox;
@@ -178,6 +179,9 @@ impl Store for PgStore {
         self
     }
     fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
+        self
+    }
+    fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

@@ -12,6 +12,7 @@
 mod activity;
 mod bulk;
 mod campaign;
+mod integration;
 mod migrate;
 mod outbox;
 mod queue;
@@ -181,6 +182,9 @@ impl Store for SqliteStore {
         self
     }
     fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
+        self
+    }
+    fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {
         self
     }
     fn outbox(&self) -> &dyn Outbox {

@@ -26,6 +26,13 @@ const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
     ("outbox_event_unique", "outbox.event_id", "event_id"),
     ("jobs_pkey", "jobs.id", "id"),
     ("webhook_endpoints_pkey", "webhook_endpoints.id", "id"),
+    // SQLite checks the (tenant_id, id) key a child table references before the primary key.
+    ("webhook_endpoints_tenant_unique", "webhook_endpoints.tenant_id, webhook_endpoints.id", "id"),
+    ("oauth_providers_pkey", "oauth_providers.id", "id"),
+    ("oauth_providers_tenant_unique", "oauth_providers.tenant_id, oauth_providers.id", "id"),
+    ("integration_connections_pkey", "integration_connections.id", "id"),
+    ("integration_connections_tenant_unique", "integration_connections.tenant_id, integration_connections.id", "id"),
+    ("integration_sync_logs_pkey", "integration_sync_logs.id", "id"),
 ];
 
 /// Which field a unique violation is about, if it is one of ours.

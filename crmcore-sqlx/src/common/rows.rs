@@ -12,6 +12,7 @@ use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
 use crmcore::contact::Contact;
 use crmcore::deal::{Deal, DealStatus, StageChange};
 use crmcore::event::{DomainEvent, OutboxEntry};
+use crmcore::integration::{Connection, ConnectionStatus, OAuthProvider, PayloadFormat, SyncLog, SyncStatus};
 use crmcore::member::Member;
 use crmcore::ports::{ApiKey, ClaimedJob, JobRecord, JobState, RefreshToken};
 use crmcore::tenant::Tenant;
@@ -675,6 +676,7 @@ pub(crate) struct WebhookEndpointRow {
     pub(crate) created_at: DbTime,
     pub(crate) updated_at: DbTime,
     pub(crate) version: i64,
+    pub(crate) format: String,
 }
 
 impl WebhookEndpointRow {
@@ -694,6 +696,7 @@ impl WebhookEndpointRow {
                 .map(|r| count("webhook endpoint rate limit", r))
                 .transpose()?,
             test_mode: self.test_mode,
+            format: PayloadFormat::parse(&self.format).map_err(|e| corrupt("webhook endpoint format", e))?,
             enabled: self.enabled,
             disabled_reason: self.disabled_reason,
             secrets: EndpointSecrets {
@@ -719,7 +722,7 @@ pub(crate) const WEBHOOK_ENDPOINT_COLUMNS: &str = "tenant_id, id, url, descripti
                                                    headers, rate_limit_per_second, test_mode, enabled, \
                                                    disabled_reason, secret_current, secret_previous, \
                                                    secret_previous_until, consecutive_failures, open_until, openings, \
-                                                   failing_since, created_at, updated_at, version";
+                                                   failing_since, created_at, updated_at, version, format";
 
 /// `webhook_deliveries` (the lease columns stay in the store).
 #[derive(Debug, sqlx::FromRow)]
@@ -813,6 +816,133 @@ pub(crate) const WEBHOOK_ATTEMPT_COLUMNS: &str = "delivery_id, tenant_id, endpoi
 fn http_status(what: &str, n: i64) -> Result<u16> {
     u16::try_from(n).map_err(|e| corrupt(what, e))
 }
+
+/// `oauth_providers`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OAuthProviderRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) name: String,
+    pub(crate) authorize_url: String,
+    pub(crate) token_url: String,
+    pub(crate) revoke_url: Option<String>,
+    pub(crate) sync_url: Option<String>,
+    pub(crate) scopes: Json<Vec<String>>,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+    pub(crate) version: i64,
+}
+
+impl OAuthProviderRow {
+    pub(crate) fn into_domain(self) -> OAuthProvider {
+        OAuthProvider {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            name: self.name,
+            authorize_url: self.authorize_url,
+            token_url: self.token_url,
+            revoke_url: self.revoke_url,
+            sync_url: self.sync_url,
+            scopes: self.scopes.0,
+            client_id: self.client_id,
+            client_secret: SealedSecret::from_stored(self.client_secret),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        }
+    }
+}
+
+/// Columns selected for an OAuth provider, in [`OAuthProviderRow`] order.
+pub(crate) const OAUTH_PROVIDER_COLUMNS: &str = "tenant_id, id, name, authorize_url, token_url, revoke_url, sync_url, \
+                                                 scopes, client_id, client_secret, created_at, updated_at, version";
+
+/// `integration_connections`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ConnectionRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) provider_id: DbId,
+    pub(crate) connected_by: DbId,
+    pub(crate) status: String,
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) expires_at: Option<DbTime>,
+    pub(crate) scope: Option<String>,
+    pub(crate) sync_schedule: Option<String>,
+    pub(crate) next_sync_at: Option<DbTime>,
+    pub(crate) last_sync_at: Option<DbTime>,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+    pub(crate) version: i64,
+}
+
+impl ConnectionRow {
+    pub(crate) fn into_domain(self) -> Result<Connection> {
+        Ok(Connection {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            provider_id: self.provider_id.0.into(),
+            connected_by: self.connected_by.0.into(),
+            status: ConnectionStatus::parse(&self.status).map_err(|e| corrupt("connection status", e))?,
+            access_token: SealedSecret::from_stored(self.access_token),
+            refresh_token: self.refresh_token.map(SealedSecret::from_stored),
+            expires_at: self.expires_at.map(|t| t.0),
+            scope: self.scope,
+            sync_schedule: self.sync_schedule,
+            next_sync_at: self.next_sync_at.map(|t| t.0),
+            last_sync_at: self.last_sync_at.map(|t| t.0),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        })
+    }
+}
+
+/// Columns selected for a connection, in [`ConnectionRow`] order.
+pub(crate) const CONNECTION_COLUMNS: &str = "tenant_id, id, provider_id, connected_by, status, access_token, \
+                                             refresh_token, expires_at, scope, sync_schedule, next_sync_at, \
+                                             last_sync_at, created_at, updated_at, version";
+
+/// `integration_sync_logs`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SyncLogRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) connection_id: DbId,
+    pub(crate) trigger: String,
+    pub(crate) started_at: DbTime,
+    pub(crate) finished_at: Option<DbTime>,
+    pub(crate) status: String,
+    pub(crate) records: i64,
+    pub(crate) created: i64,
+    pub(crate) updated: i64,
+    pub(crate) errors: Json<Vec<String>>,
+}
+
+impl SyncLogRow {
+    pub(crate) fn into_domain(self) -> Result<SyncLog> {
+        Ok(SyncLog {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            connection_id: self.connection_id.0.into(),
+            trigger: self.trigger,
+            started_at: self.started_at.0,
+            finished_at: self.finished_at.map(|t| t.0),
+            status: SyncStatus::parse(&self.status).map_err(|e| corrupt("sync log status", e))?,
+            records: count("sync log records", self.records)?,
+            created: count("sync log created", self.created)?,
+            updated: count("sync log updated", self.updated)?,
+            errors: self.errors.0,
+        })
+    }
+}
+
+/// Columns selected for a sync log, in [`SyncLogRow`] order.
+pub(crate) const SYNC_LOG_COLUMNS: &str = "tenant_id, id, connection_id, trigger, started_at, finished_at, status, \
+                                           records, created, updated, errors";
 
 /// Columns selected for a member.
 pub(crate) const MEMBER_COLUMNS: &str =

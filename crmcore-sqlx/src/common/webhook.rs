@@ -40,7 +40,7 @@ macro_rules! webhook_repository {
 
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
-            /// Binds an endpoint's columns in [`WEBHOOK_ENDPOINT_COLUMNS`] order (`$1` to `$21`).
+            /// Binds an endpoint's columns in [`WEBHOOK_ENDPOINT_COLUMNS`] order (`$1` to `$22`).
             fn bind_endpoint<'q>(q: Query<'q>, e: &'q WebhookEndpoint) -> Query<'q> {
                 q.bind(DbId(e.tenant_id.0))
                     .bind(DbId(e.id.0))
@@ -63,6 +63,7 @@ macro_rules! webhook_repository {
                     .bind(DbTime(e.created_at))
                     .bind(DbTime(e.updated_at))
                     .bind(e.version)
+                    .bind(e.format.as_str())
             }
 
             fn endpoints(rows: Vec<WebhookEndpointRow>) -> Result<Vec<WebhookEndpoint>> {
@@ -149,7 +150,7 @@ macro_rules! webhook_repository {
                     let mut tx = self.begin().await?;
                     let sql = format!(
                         "INSERT INTO webhook_endpoints ({WEBHOOK_ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
-                         $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                         $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
                     );
                     bind_endpoint(sqlx::query(&sql), endpoint)
                         .execute(&mut *tx)
@@ -167,8 +168,8 @@ macro_rules! webhook_repository {
                              payload_filter = $6, headers = $7, rate_limit_per_second = $8, test_mode = $9, \
                              enabled = $10, disabled_reason = $11, secret_current = $12, secret_previous = $13, \
                              secret_previous_until = $14, consecutive_failures = $15, open_until = $16, \
-                             openings = $17, failing_since = $18, created_at = $19, updated_at = $20, version = $21 \
-                             WHERE tenant_id = $1 AND id = $2 AND version = $21 - 1",
+                             openings = $17, failing_since = $18, created_at = $19, updated_at = $20, version = $21, \
+                             format = $22 WHERE tenant_id = $1 AND id = $2 AND version = $21 - 1",
                         ),
                         endpoint,
                     )

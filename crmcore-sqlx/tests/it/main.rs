@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crmcore::ports::Store;
 
+mod integration;
 mod smoke;
 mod webhook;
 

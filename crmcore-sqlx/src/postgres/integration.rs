@@ -1,0 +1,6 @@
+//! OAuth providers, connections and sync logs on PostgreSQL: the shared SQL of
+//! `common/integration.rs`.
+
+use super::{PgStore, append_events};
+
+crate::common::integration::integration_repository!(PgStore, sqlx::Postgres);
