@@ -263,9 +263,11 @@ async fn connect_sync_and_disconnect(backend: Backend) {
     provider.lock().unwrap().expires_in = 3600;
     server.post(&format!("{path}/sync"), &token, json!({})).await.ok(202);
     server.crm.worker().run_until_idle().await.unwrap();
-    let p = provider.lock().unwrap();
-    assert_eq!((p.refresh_grants, p.unauthorized), (3, unauthorized), "refreshed before use, no 401");
-    drop(p);
+    let after = {
+        let p = provider.lock().unwrap();
+        (p.refresh_grants, p.unauthorized)
+    };
+    assert_eq!(after, (3, unauthorized), "refreshed before use, no 401");
 
     // Schedules: validated, and a due connection syncs by itself.
     server

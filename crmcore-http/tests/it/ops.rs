@@ -125,6 +125,9 @@ impl crmcore::ports::Store for Unreachable {
     fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
         self.0.webhooks()
     }
+    fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {
+        self.0.integrations()
+    }
     async fn ping(&self) -> crmcore::Result<()> {
         Err(crmcore::CrmError::store_unavailable("connection refused to db.internal:5432 as admin"))
     }

@@ -33,14 +33,15 @@ pub fn next_occurrence(cron: &str, after: DateTime<Utc>) -> Result<DateTime<Utc>
     let invalid = |why: String| CrmError::invalid("sync_schedule", "invalid", why);
     let parsed =
         croner::Cron::from_str(cron).map_err(|e| invalid(format!("`{cron}` is not a cron expression: {e}")))?;
+    // Whole seconds: cron times have no fraction.
+    let after = chrono::SubsecRound::trunc_subsecs(after, 0);
     parsed.find_next_occurrence(&after, false).map_err(|e| invalid(format!("`{cron}` never fires: {e}")))
 }
 
-/// Queues a sync job for every connection whose scheduled time has come, and moves its
+/// Queues a sync job (due at `now`) for every connection whose scheduled time has come, and moves its
 /// `next_sync_at` on. The job's dedupe key keeps one sync per connection queued or running.
-pub(crate) async fn schedule_due(crm: &Crm) -> Result<usize> {
+pub(crate) async fn schedule_due(crm: &Crm, now: DateTime<Utc>) -> Result<usize> {
     let repo = crm.store().integrations();
-    let now = crm.clock().now();
     let due = repo.due_connections(now, SCHEDULE_BATCH).await?;
     for mut connection in due.iter().cloned() {
         let job =
@@ -243,6 +244,8 @@ mod tests {
         assert_eq!(next_occurrence("*/15 * * * *", t).unwrap(), Utc.with_ymd_and_hms(2026, 1, 1, 10, 15, 0).unwrap());
         assert_eq!(next_occurrence("0 3 * * *", t).unwrap(), Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap());
         assert_eq!(next_occurrence("*/10 * * * * *", t).unwrap(), Utc.with_ymd_and_hms(2026, 1, 1, 10, 7, 40).unwrap());
+        let fractional = t + Duration::milliseconds(500);
+        assert_eq!(next_occurrence("* * * * * *", fractional).unwrap(), t + Duration::seconds(1));
         assert!(next_occurrence("every day", t).is_err());
         assert!(next_occurrence("61 * * * *", t).is_err());
     }

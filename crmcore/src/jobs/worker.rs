@@ -172,7 +172,7 @@ impl Worker {
         if !store.outbox().pending(1).await?.is_empty() {
             store.jobs().enqueue(Job::DispatchOutbox.to_new_job(now)?, now).await?;
         }
-        crate::integration::sync::schedule_due(&self.crm).await?;
+        crate::integration::sync::schedule_due(&self.crm, now).await?;
         let claimed = store.jobs().claim(now, self.config.lease, self.config.concurrency.max(1) as u32).await?;
         let mut report = WorkerReport::default();
         let outcomes: Vec<WorkerReport> = futures::stream::iter(claimed)
