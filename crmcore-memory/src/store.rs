@@ -28,6 +28,7 @@ use uuid::Uuid;
 mod activity;
 mod campaign;
 mod deal_facts;
+mod document;
 mod integration;
 mod webhook;
 
@@ -63,6 +64,8 @@ struct State {
     webhook: webhook::WebhookState,
     /// OAuth providers, connections and sync logs (`store/integration.rs`).
     integration: integration::IntegrationState,
+    /// Documents, versions and audit chains (`store/document.rs`).
+    document: document::DocumentState,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +228,9 @@ impl Store for MemoryStore {
         self
     }
     fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {
+        self
+    }
+    fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

@@ -41,6 +41,7 @@ struct Inner {
     campaign: CampaignConfig,
     transport_pacer: Option<Pacer>,
     webhook: WebhookConfig,
+    documents: crate::document::DocumentConfig,
     webhook_sealer: SecretSealer,
     webhook_wakeup: tokio::sync::Notify,
 }
@@ -88,6 +89,16 @@ impl Crm {
     /// Webhooks: endpoints, secrets, the delivery log, replay.
     pub fn webhooks(&self) -> WebhookService<'_> {
         WebhookService::new(self)
+    }
+
+    /// Documents: uploads, versions, trash, downloads and the audit trail.
+    pub fn documents(&self) -> crate::document::DocumentService<'_> {
+        crate::document::DocumentService::new(self)
+    }
+
+    /// Document settings.
+    pub fn document_config(&self) -> &crate::document::DocumentConfig {
+        &self.inner.documents
     }
 
     /// Integrations: OAuth 2.0 providers and connections, syncs and their logs.
@@ -218,6 +229,7 @@ pub struct CrmBuilder {
     live: Option<Arc<dyn LiveUpdates>>,
     campaign: CampaignConfig,
     webhook: WebhookConfig,
+    documents: crate::document::DocumentConfig,
 }
 
 impl CrmBuilder {
@@ -293,6 +305,12 @@ impl CrmBuilder {
         self
     }
 
+    /// Document settings (default: [`crate::document::DocumentConfig::default`]).
+    pub fn document_config(mut self, config: crate::document::DocumentConfig) -> Self {
+        self.documents = config;
+        self
+    }
+
     /// Webhook delivery settings (default: [`WebhookConfig::default`]).
     pub fn webhook_config(mut self, config: WebhookConfig) -> Self {
         self.webhook = config;
@@ -333,6 +351,7 @@ impl CrmBuilder {
                     None => SecretSealer::ephemeral()?,
                 },
                 webhook: self.webhook,
+                documents: self.documents,
                 webhook_wakeup: tokio::sync::Notify::new(),
             }),
         })

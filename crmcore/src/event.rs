@@ -130,6 +130,18 @@ event_catalogue! {
     WebhookEndpointDisabled => "webhook.endpoint.disabled",
     /// A webhook endpoint was deleted.
     WebhookEndpointDeleted => "webhook.endpoint.deleted",
+    /// A document was uploaded (with its first version).
+    DocumentCreated => "document.created",
+    /// A document's metadata changed.
+    DocumentUpdated => "document.updated",
+    /// A new version of a document was uploaded, or an old one restored.
+    DocumentVersionAdded => "document.version_added",
+    /// A document was moved to the trash.
+    DocumentTrashed => "document.trashed",
+    /// A document was taken out of the trash.
+    DocumentRestored => "document.restored",
+    /// A document was deleted for good.
+    DocumentPurged => "document.purged",
     /// A member connected the tenant to an OAuth 2.0 provider.
     IntegrationConnected => "integration.connected",
     /// A connection was removed (its tokens revoked).
@@ -207,6 +219,8 @@ pub enum EntityKind {
     WebhookDelivery,
     /// A connection to a third-party service.
     Integration,
+    /// A document.
+    Document,
 }
 
 impl EntityKind {
@@ -222,6 +236,7 @@ impl EntityKind {
         EntityKind::WebhookEndpoint,
         EntityKind::WebhookDelivery,
         EntityKind::Integration,
+        EntityKind::Document,
     ];
 
     /// Stable lowercase name.
@@ -237,6 +252,7 @@ impl EntityKind {
             EntityKind::WebhookEndpoint => "webhook_endpoint",
             EntityKind::WebhookDelivery => "webhook_delivery",
             EntityKind::Integration => "integration",
+            EntityKind::Document => "document",
         }
     }
 }
@@ -255,6 +271,7 @@ impl FromStr for EntityKind {
             "webhook_endpoint" => Ok(EntityKind::WebhookEndpoint),
             "webhook_delivery" => Ok(EntityKind::WebhookDelivery),
             "integration" => Ok(EntityKind::Integration),
+            "document" => Ok(EntityKind::Document),
             _ => Err(CrmError::invalid("entity_kind", "unknown", format!("unknown entity kind `{s}`"))),
         }
     }

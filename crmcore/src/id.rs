@@ -105,6 +105,10 @@ typed_id!(
     WebhookEndpointId
 );
 typed_id!(
+    /// Identifies a document.
+    DocumentId
+);
+typed_id!(
     /// Identifies an OAuth 2.0 provider configuration.
     OAuthProviderId
 );

@@ -38,6 +38,7 @@ pub mod campaign;
 pub mod contact;
 mod crm;
 pub mod deal;
+pub mod document;
 pub mod error;
 pub mod event;
 pub mod id;

@@ -15,6 +15,7 @@ mod activity;
 mod analytics;
 mod campaign;
 mod credentials;
+mod document;
 mod fixtures;
 mod integration;
 mod isolation;
@@ -27,6 +28,7 @@ pub use activity::*;
 pub use analytics::*;
 pub use campaign::*;
 pub use credentials::*;
+pub use document::*;
 pub use fixtures::Fixture;
 pub use integration::*;
 pub use isolation::*;
@@ -86,6 +88,8 @@ macro_rules! contract_suite {
                 webhook_deliveries_claims_outcomes_and_replay,
                 webhook_worker_delivers_signed_events_end_to_end,
                 integration_providers_connections_and_logs,
+                documents_versions_trash_purge_and_audit,
+                documents_audit_chain_holds_under_concurrency,
             );
         }
     };

@@ -35,6 +35,12 @@ pub enum Job {
         /// Queued by the schedule (else by a member's "sync now").
         scheduled: bool,
     },
+    /// Deletes blobs of purged document versions that are still unreferenced.
+    #[serde(rename = "documents.collect_blobs")]
+    CollectBlobs {
+        /// The candidates' content keys.
+        keys: Vec<String>,
+    },
     /// Launches a scheduled campaign when its send time comes.
     #[serde(rename = "campaign.start")]
     StartCampaign {
@@ -60,6 +66,7 @@ impl Job {
             Job::SendCampaign { .. } => "campaign.send",
             Job::StartCampaign { .. } => "campaign.start",
             Job::SyncConnection { .. } => "integration.sync",
+            Job::CollectBlobs { .. } => "documents.collect_blobs",
         }
     }
 
@@ -77,6 +84,7 @@ impl Job {
             // One sync per connection queued or running, across every worker; a failed sync is
             // logged and waits for the next schedule, so the job itself does not retry long.
             Job::SyncConnection { connection_id, .. } => (Some(format!("integration.sync:{connection_id}")), 3),
+            Job::CollectBlobs { .. } => (None, 10),
         };
         let tenant_id = match self {
             Job::SendCampaign { tenant_id, .. }

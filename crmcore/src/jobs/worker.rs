@@ -241,6 +241,7 @@ impl Worker {
             Job::StartCampaign { tenant_id, campaign_id } => {
                 crate::campaign::send::start_scheduled(&self.crm, *tenant_id, *campaign_id).await
             }
+            Job::CollectBlobs { keys } => crate::document::collect_blobs(&self.crm, keys).await.map(|_| None),
             Job::SyncConnection { tenant_id, connection_id, scheduled } => {
                 crate::integration::sync::run(&self.crm, *tenant_id, *connection_id, *scheduled).await.map(|_| None)
             }

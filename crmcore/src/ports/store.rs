@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ports::{
     ActivityRepository, CampaignRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository,
-    FollowRepository, IntegrationRepository, JobQueue, MemberRepository, NotificationRepository, Outbox,
-    TenantRepository, WebhookRepository,
+    DocumentRepository, FollowRepository, IntegrationRepository, JobQueue, MemberRepository, NotificationRepository,
+    Outbox, TenantRepository, WebhookRepository,
 };
 
 /// A storage backend: one repository per aggregate, the job queue and the outbox.
@@ -39,6 +39,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn notifications(&self) -> &dyn NotificationRepository;
     /// Webhook endpoints, deliveries and attempts.
     fn webhooks(&self) -> &dyn WebhookRepository;
+    /// Documents, versions and the audit trail.
+    fn documents(&self) -> &dyn DocumentRepository;
     /// OAuth providers, connections and sync logs.
     fn integrations(&self) -> &dyn IntegrationRepository;
     /// The event outbox.

@@ -62,8 +62,8 @@ impl Default for WebhookConfig {
             retention: Duration::days(30),
             allow_http: false,
             rotation_overlap: Duration::hours(24),
-            concurrency: 64,
-            per_endpoint_concurrency: 8,
+            concurrency: 256,
+            per_endpoint_concurrency: 64,
             lease: Duration::seconds(60),
             sealer: None,
         }

@@ -1,0 +1,183 @@
+//! Documents, versions and the audit chains in memory, under the store's one lock (which is what
+//! serializes each tenant's chain).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion};
+use crmcore::event::DomainEvent;
+use crmcore::id::{DocumentId, TenantId};
+use crmcore::page::{Page, PageRequest};
+use crmcore::ports::{BlobKey, DocumentRepository};
+use crmcore::{CrmError, Result};
+
+use super::{MemoryStore, State, owned, page_of};
+
+/// The document part of the in-memory state.
+#[derive(Debug, Default)]
+pub(super) struct DocumentState {
+    documents: BTreeMap<DocumentId, Document>,
+    versions: HashMap<DocumentId, Vec<DocumentVersion>>,
+    audit: HashMap<TenantId, Vec<AuditEntry>>,
+}
+
+impl State {
+    fn append_audit(&mut self, draft: &AuditDraft) -> AuditEntry {
+        let chain = self.document.audit.entry(draft.tenant_id).or_default();
+        let entry = AuditEntry::chain(chain.last(), draft);
+        chain.push(entry.clone());
+        entry
+    }
+
+    fn check_document_version(&self, document: &Document) -> Result<()> {
+        State::check_version(
+            self.document.documents.get(&document.id),
+            |d| d.tenant_id,
+            |d| d.version,
+            document.tenant_id,
+            document.version,
+            "document",
+            document.id,
+        )
+    }
+
+    fn referenced_keys(&self) -> HashSet<&BlobKey> {
+        self.document.versions.values().flatten().map(|v| &v.content_key).collect()
+    }
+}
+
+#[async_trait]
+impl DocumentRepository for MemoryStore {
+    async fn insert(
+        &self,
+        document: &Document,
+        first: &DocumentVersion,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if state.document.documents.contains_key(&document.id) {
+            return Err(CrmError::conflict(Some("id"), format!("document {} exists", document.id)));
+        }
+        state.check_member_exists(document.tenant_id, Some(document.owner_id))?;
+        state.document.documents.insert(document.id, document.clone());
+        state.document.versions.insert(document.id, vec![first.clone()]);
+        state.append_audit(audit);
+        state.append(events);
+        Ok(())
+    }
+
+    async fn add_version(
+        &self,
+        document: &Document,
+        version: &DocumentVersion,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<()> {
+        let mut state = self.lock();
+        state.check_document_version(document)?;
+        let versions = state.document.versions.entry(document.id).or_default();
+        if versions.iter().any(|v| v.number == version.number) {
+            return Err(CrmError::conflict(Some("number"), format!("version {} exists", version.number)));
+        }
+        versions.push(version.clone());
+        state.document.documents.insert(document.id, document.clone());
+        state.append_audit(audit);
+        state.append(events);
+        Ok(())
+    }
+
+    async fn update(&self, document: &Document, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {
+        let mut state = self.lock();
+        state.check_document_version(document)?;
+        state.check_member_exists(document.tenant_id, Some(document.owner_id))?;
+        state.document.documents.insert(document.id, document.clone());
+        state.append_audit(audit);
+        state.append(events);
+        Ok(())
+    }
+
+    async fn get(&self, tenant: TenantId, id: DocumentId) -> Result<Document> {
+        let state = self.lock();
+        state
+            .document
+            .documents
+            .get(&id)
+            .filter(|d| d.tenant_id == tenant)
+            .cloned()
+            .ok_or_else(|| CrmError::not_found("document", id))
+    }
+
+    async fn list(&self, tenant: TenantId, filter: &DocumentFilter, page: PageRequest) -> Result<Page<Document>> {
+        let state = self.lock();
+        let keep = |d: &Document| d.tenant_id == tenant && filter.matches(d);
+        Ok(page_of(&state.document.documents, page, keep, DocumentId, |d| d.id.0))
+    }
+
+    async fn versions(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<DocumentVersion>> {
+        let state = self.lock();
+        if !owned(&state.document.documents, &id, tenant, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", id));
+        }
+        let mut versions = state.document.versions.get(&id).cloned().unwrap_or_default();
+        versions.sort_by_key(|v| v.number);
+        Ok(versions)
+    }
+
+    async fn get_version(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<DocumentVersion> {
+        let state = self.lock();
+        if !owned(&state.document.documents, &id, tenant, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", id));
+        }
+        state
+            .document
+            .versions
+            .get(&id)
+            .and_then(|list| list.iter().find(|v| v.number == number))
+            .cloned()
+            .ok_or_else(|| CrmError::not_found("document version", number))
+    }
+
+    async fn purge(
+        &self,
+        tenant: TenantId,
+        id: DocumentId,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<Vec<BlobKey>> {
+        let mut state = self.lock();
+        if !owned(&state.document.documents, &id, tenant, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", id));
+        }
+        state.document.documents.remove(&id);
+        let removed = state.document.versions.remove(&id).unwrap_or_default();
+        let referenced = state.referenced_keys();
+        let mut freed: Vec<BlobKey> =
+            removed.iter().map(|v| v.content_key.clone()).filter(|k| !referenced.contains(k)).collect();
+        freed.sort();
+        freed.dedup();
+        state.append_audit(audit);
+        state.append(events);
+        Ok(freed)
+    }
+
+    async fn unreferenced(&self, keys: &[BlobKey]) -> Result<Vec<BlobKey>> {
+        let state = self.lock();
+        let referenced = state.referenced_keys();
+        Ok(keys.iter().filter(|k| !referenced.contains(k)).cloned().collect())
+    }
+
+    async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry> {
+        Ok(self.lock().append_audit(audit))
+    }
+
+    async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+        let state = self.lock();
+        Ok(state
+            .document
+            .audit
+            .get(&tenant)
+            .map(|chain| chain.iter().filter(|e| e.seq > after_seq).take(limit as usize).cloned().collect())
+            .unwrap_or_default())
+    }
+}

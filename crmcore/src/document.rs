@@ -1,0 +1,14 @@
+//! Document management: documents with immutable, content-addressed versions (identical bytes
+//! stored once), upload checks (type sniffed from the bytes against an allowlist, names
+//! sanitised, size capped), restore, trash and purge with deferred blob collection, downloads,
+//! and a hash-chained audit trail that `verify` checks end to end.
+
+mod model;
+mod service;
+pub mod upload;
+
+pub use model::{
+    AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion, GENESIS_HASH,
+};
+pub(crate) use service::collect_blobs;
+pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source};

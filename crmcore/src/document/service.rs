@@ -1,0 +1,571 @@
+//! The document service: what `crm.documents()` returns. Uploads (sniffed, allowlisted,
+//! content-addressed: identical bytes are stored once), immutable versions and restores, the
+//! trash, purge with deferred blob collection, downloads, and the audit trail with `verify`.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::upload::{sanitize_filename, sniff};
+use super::{AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion};
+use crate::actor::{Actor, Permission, Principal};
+use crate::crm::Crm;
+use crate::error::{CrmError, FieldError, Result, Validator};
+use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, diff};
+use crate::id::{DocumentId, MemberId};
+use crate::jobs::Job;
+use crate::page::{Page, PageRequest};
+use crate::ports::BlobKey;
+use crate::record::to_json;
+use crate::value::Tag;
+
+/// Document settings.
+#[derive(Debug, Clone)]
+pub struct DocumentConfig {
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// How long a purged document's blobs wait before they are deleted (an upload of the same
+    /// content meanwhile keeps them).
+    pub blob_grace: Duration,
+}
+
+impl Default for DocumentConfig {
+    fn default() -> Self {
+        Self { max_upload_bytes: 25 * 1024 * 1024, blob_grace: Duration::minutes(10) }
+    }
+}
+
+/// Metadata of a new document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewDocument {
+    /// Title (default: the file name).
+    pub title: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Category (default `other`).
+    pub category: Option<Category>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Linked contacts, deals or campaigns.
+    #[serde(default)]
+    pub links: Vec<EntityRef>,
+    /// A note on the first version.
+    pub note: Option<String>,
+}
+
+impl NewDocument {
+    /// A document titled `title`, everything else default.
+    pub fn default_with_title(title: &str) -> Self {
+        Self {
+            title: Some(title.to_owned()),
+            description: String::new(),
+            category: None,
+            tags: Vec::new(),
+            links: Vec::new(),
+            note: None,
+        }
+    }
+}
+
+/// One uploaded file.
+#[derive(Clone)]
+pub struct FileUpload {
+    /// The client's file name (sanitised before it is stored).
+    pub filename: String,
+    /// The client's declared type, if any (checked against the sniffed one).
+    pub declared_type: Option<String>,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileUpload").field("filename", &self.filename).field("bytes", &self.bytes.len()).finish()
+    }
+}
+
+/// Changes to a document's metadata. Absent fields stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DocumentPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New category.
+    pub category: Option<Category>,
+    /// Replace all tags.
+    pub tags: Option<Vec<String>>,
+    /// Replace all links.
+    pub links: Option<Vec<EntityRef>>,
+    /// New owner.
+    pub owner_id: Option<MemberId>,
+    /// Fail with `Conflict` unless the stored version equals this.
+    pub expected_version: Option<i64>,
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Source(pub Option<String>);
+
+/// Documents.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentService<'a> {
+    crm: &'a Crm,
+}
+
+fn document_ref(id: DocumentId) -> EntityRef {
+    EntityRef { kind: EntityKind::Document, id: id.0 }
+}
+
+impl<'a> DocumentService<'a> {
+    pub(crate) fn new(crm: &'a Crm) -> Self {
+        Self { crm }
+    }
+
+    fn draft(&self, actor: &Actor, action: AuditAction, id: DocumentId, detail: Value, source: &Source) -> AuditDraft {
+        AuditDraft {
+            tenant_id: actor.tenant_id,
+            at: self.crm.clock().now(),
+            actor: actor.principal,
+            action,
+            document_id: Some(id),
+            detail,
+            source: source.0.clone(),
+        }
+    }
+
+    /// Checks and stores the bytes; the version for `document` numbered `number`.
+    async fn store_file(
+        &self,
+        actor: &Actor,
+        document: DocumentId,
+        number: u32,
+        file: &FileUpload,
+        note: Option<String>,
+    ) -> Result<DocumentVersion> {
+        let max = self.crm.document_config().max_upload_bytes;
+        if file.bytes.len() as u64 > max {
+            return Err(CrmError::invalid("file", "too_large", format!("files are at most {max} bytes")));
+        }
+        if file.bytes.is_empty() {
+            return Err(CrmError::invalid("file", "empty", "the file is empty"));
+        }
+        let filename = sanitize_filename(&file.filename);
+        let mime = sniff(&file.bytes, &filename, file.declared_type.as_deref())?;
+        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
+            return Err(CrmError::invalid("note", "too_long", "notes are at most 1000 characters"));
+        }
+        let content_key = self.crm.blobs()?.put(&file.bytes).await?;
+        Ok(DocumentVersion {
+            document_id: document,
+            tenant_id: actor.tenant_id,
+            number,
+            content_key,
+            size: file.bytes.len() as u64,
+            mime: mime.to_owned(),
+            filename,
+            uploaded_by: actor.principal,
+            note,
+            restored_from: None,
+            created_at: self.crm.clock().now(),
+        })
+    }
+
+    /// Uploads a new document with its first version (needs `edit_records`).
+    pub async fn upload(
+        &self,
+        actor: &Actor,
+        input: NewDocument,
+        file: FileUpload,
+        source: &Source,
+    ) -> Result<(Document, DocumentVersion)> {
+        actor.require(Permission::EditRecords)?;
+        let Principal::Member(owner) = actor.principal else {
+            return Err(CrmError::Forbidden("documents are owned by members; upload as a member".into()));
+        };
+        let id = DocumentId::new();
+        let mut v = Validator::new();
+        let title = input.title.clone().unwrap_or_else(|| sanitize_filename(&file.filename));
+        let title = check_title(&mut v, &title);
+        check_description(&mut v, &input.description);
+        let tags = check_tags(&mut v, &input.tags);
+        check_links(&mut v, &input.links);
+        v.finish()?;
+        self.check_links_exist(actor, &input.links).await?;
+        let first = self.store_file(actor, id, 1, &file, input.note).await?;
+        let now = self.crm.clock().now();
+        let document = Document {
+            id,
+            tenant_id: actor.tenant_id,
+            title,
+            description: input.description.trim().to_owned(),
+            category: input.category.unwrap_or(Category::Other),
+            tags,
+            links: input.links,
+            owner_id: owner,
+            latest_version: 1,
+            trashed_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let detail = json!({"version": 1, "filename": first.filename, "size": first.size, "mime": first.mime});
+        let audit = self.draft(actor, AuditAction::Upload, id, detail, source);
+        let event = DomainEvent::new(
+            actor,
+            EventType::DocumentCreated,
+            document_ref(id),
+            json!({"object": to_json(&document)?, "version": to_json(&first)?}),
+            now,
+        );
+        self.crm.store().documents().insert(&document, &first, &audit, &[event]).await?;
+        self.crm.wake_worker();
+        Ok((document, first))
+    }
+
+    /// Uploads a new version of a document (needs `edit_records`).
+    pub async fn upload_version(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        file: FileUpload,
+        note: Option<String>,
+        source: &Source,
+    ) -> Result<DocumentVersion> {
+        actor.require(Permission::EditRecords)?;
+        let current = self.live(actor, id).await?;
+        let version = self.store_file(actor, id, current.latest_version + 1, &file, note).await?;
+        self.add_version(actor, current, version, AuditAction::NewVersion, source).await
+    }
+
+    /// Restores an old version as a new one (same content, no new bytes stored).
+    pub async fn restore_version(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        number: u32,
+        source: &Source,
+    ) -> Result<DocumentVersion> {
+        actor.require(Permission::EditRecords)?;
+        let current = self.live(actor, id).await?;
+        let old = self.crm.store().documents().get_version(actor.tenant_id, id, number).await?;
+        let version = DocumentVersion {
+            number: current.latest_version + 1,
+            uploaded_by: actor.principal,
+            note: Some(format!("restored from version {number}")),
+            restored_from: Some(number),
+            created_at: self.crm.clock().now(),
+            ..old
+        };
+        self.add_version(actor, current, version, AuditAction::RestoreVersion, source).await
+    }
+
+    async fn add_version(
+        &self,
+        actor: &Actor,
+        current: Document,
+        version: DocumentVersion,
+        action: AuditAction,
+        source: &Source,
+    ) -> Result<DocumentVersion> {
+        let now = self.crm.clock().now();
+        let mut next = current.clone();
+        next.latest_version = version.number;
+        next.version += 1;
+        next.updated_at = now;
+        let detail = json!({"version": version.number, "filename": version.filename, "size": version.size,
+                            "restored_from": version.restored_from});
+        let audit = self.draft(actor, action, current.id, detail, source);
+        let event = DomainEvent::new(
+            actor,
+            EventType::DocumentVersionAdded,
+            document_ref(current.id),
+            json!({"object": to_json(&next)?, "version": to_json(&version)?}),
+            now,
+        );
+        self.crm.store().documents().add_version(&next, &version, &audit, &[event]).await?;
+        self.crm.wake_worker();
+        Ok(version)
+    }
+
+    /// Changes metadata (needs `edit_records`).
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        patch: DocumentPatch,
+        source: &Source,
+    ) -> Result<Document> {
+        actor.require(Permission::EditRecords)?;
+        let current = self.live(actor, id).await?;
+        if patch.expected_version.is_some_and(|v| v != current.version) {
+            return Err(CrmError::conflict(Some("version"), "the document was changed by someone else"));
+        }
+        let mut next = current.clone();
+        let mut v = Validator::new();
+        if let Some(title) = &patch.title {
+            next.title = check_title(&mut v, title);
+        }
+        if let Some(description) = &patch.description {
+            check_description(&mut v, description);
+            next.description = description.trim().to_owned();
+        }
+        if let Some(category) = patch.category {
+            next.category = category;
+        }
+        if let Some(tags) = &patch.tags {
+            next.tags = check_tags(&mut v, tags);
+        }
+        if let Some(links) = &patch.links {
+            check_links(&mut v, links);
+            next.links = links.clone();
+        }
+        v.finish()?;
+        if let Some(links) = &patch.links {
+            self.check_links_exist(actor, links).await?;
+        }
+        if let Some(owner) = patch.owner_id {
+            self.crm.store().members().get(actor.tenant_id, owner).await?;
+            next.owner_id = owner;
+        }
+        self.save(actor, current, next, EventType::DocumentUpdated, AuditAction::Update, source).await
+    }
+
+    /// Moves a document to the trash (needs `delete_records`).
+    pub async fn trash(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<Document> {
+        actor.require(Permission::DeleteRecords)?;
+        let current = self.live(actor, id).await?;
+        let mut next = current.clone();
+        next.trashed_at = Some(self.crm.clock().now());
+        self.save(actor, current, next, EventType::DocumentTrashed, AuditAction::Trash, source).await
+    }
+
+    /// Takes a document out of the trash (needs `delete_records`).
+    pub async fn untrash(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<Document> {
+        actor.require(Permission::DeleteRecords)?;
+        let current = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        if current.trashed_at.is_none() {
+            return Err(CrmError::conflict(Some("trashed_at"), "the document is not in the trash"));
+        }
+        let mut next = current.clone();
+        next.trashed_at = None;
+        self.save(actor, current, next, EventType::DocumentRestored, AuditAction::Untrash, source).await
+    }
+
+    /// Deletes a trashed document and its versions for good (needs `delete_records`). Blobs no
+    /// version references any more are collected after the grace period.
+    pub async fn purge(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<()> {
+        actor.require(Permission::DeleteRecords)?;
+        let repo = self.crm.store().documents();
+        let current = repo.get(actor.tenant_id, id).await?;
+        if current.trashed_at.is_none() {
+            return Err(CrmError::conflict(Some("trashed_at"), "only documents in the trash can be purged"));
+        }
+        let now = self.crm.clock().now();
+        let audit = self.draft(actor, AuditAction::Purge, id, json!({"title": current.title}), source);
+        let event = DomainEvent::new(
+            actor,
+            EventType::DocumentPurged,
+            document_ref(id),
+            json!({"object": to_json(&current)?}),
+            now,
+        );
+        let keys = repo.purge(actor.tenant_id, id, &audit, &[event]).await?;
+        if !keys.is_empty() {
+            let job = Job::CollectBlobs { keys: keys.iter().map(|k| k.as_str().to_owned()).collect() };
+            let at = now + self.crm.document_config().blob_grace;
+            self.crm.store().jobs().enqueue(job.to_new_job(at)?, now).await?;
+        }
+        self.crm.wake_worker();
+        Ok(())
+    }
+
+    /// One document (needs `view_records`); the view is audited.
+    pub async fn get(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<Document> {
+        actor.require(Permission::ViewRecords)?;
+        let document = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        let draft = self.draft(actor, AuditAction::View, id, Value::Null, source);
+        self.crm.store().documents().record_audit(&draft).await?;
+        Ok(document)
+    }
+
+    /// Documents matching `filter`, newest first.
+    pub async fn list(&self, actor: &Actor, filter: &DocumentFilter, page: PageRequest) -> Result<Page<Document>> {
+        actor.require(Permission::ViewRecords)?;
+        self.crm.store().documents().list(actor.tenant_id, filter, page).await
+    }
+
+    /// A document's versions, oldest first.
+    pub async fn versions(&self, actor: &Actor, id: DocumentId) -> Result<Vec<DocumentVersion>> {
+        actor.require(Permission::ViewRecords)?;
+        self.crm.store().documents().versions(actor.tenant_id, id).await
+    }
+
+    /// A version's content (the latest when `number` is `None`); the download is audited.
+    pub async fn download(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        number: Option<u32>,
+        source: &Source,
+    ) -> Result<(DocumentVersion, Vec<u8>)> {
+        actor.require(Permission::ViewRecords)?;
+        let repo = self.crm.store().documents();
+        let document = repo.get(actor.tenant_id, id).await?;
+        let version = repo.get_version(actor.tenant_id, id, number.unwrap_or(document.latest_version)).await?;
+        let bytes = self.crm.blobs()?.get(&version.content_key).await?;
+        let detail = json!({"version": version.number, "size": version.size});
+        repo.record_audit(&self.draft(actor, AuditAction::Download, id, detail, source)).await?;
+        Ok((version, bytes))
+    }
+
+    /// The tenant's audit trail from `after_seq`, oldest first (needs `view_audit_log`).
+    pub async fn audit_trail(&self, actor: &Actor, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+        actor.require(Permission::ViewAuditLog)?;
+        self.crm.store().documents().audit_entries(actor.tenant_id, after_seq, limit.clamp(1, 1000)).await
+    }
+
+    /// Walks the tenant's whole audit chain and checks every link and hash.
+    pub async fn verify_audit_trail(&self, actor: &Actor) -> Result<ChainReport> {
+        actor.require(Permission::ViewAuditLog)?;
+        let repo = self.crm.store().documents();
+        let mut previous: Option<AuditEntry> = None;
+        let mut entries = 0;
+        loop {
+            let after = previous.as_ref().map_or(0, |p| p.seq);
+            let batch = repo.audit_entries(actor.tenant_id, after, 1000).await?;
+            if batch.is_empty() {
+                return Ok(ChainReport { entries, valid: true, broken_at: None });
+            }
+            for entry in batch {
+                entries += 1;
+                let expected_prev = previous.as_ref().map_or(super::GENESIS_HASH, |p| p.hash.as_str());
+                let expected_seq = previous.as_ref().map_or(1, |p| p.seq + 1);
+                if entry.seq != expected_seq || entry.prev_hash != expected_prev || entry.hash != entry.expected_hash()
+                {
+                    return Ok(ChainReport { entries, valid: false, broken_at: Some(entry.seq) });
+                }
+                previous = Some(entry);
+            }
+        }
+    }
+
+    async fn live(&self, actor: &Actor, id: DocumentId) -> Result<Document> {
+        let document = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        if document.trashed_at.is_some() {
+            return Err(CrmError::conflict(Some("trashed_at"), "the document is in the trash"));
+        }
+        Ok(document)
+    }
+
+    async fn save(
+        &self,
+        actor: &Actor,
+        current: Document,
+        mut next: Document,
+        event_type: EventType,
+        action: AuditAction,
+        source: &Source,
+    ) -> Result<Document> {
+        let changes = diff(&to_json(&current)?, &to_json(&next)?, &["version", "updated_at"]);
+        if changes.is_empty() {
+            return Ok(current);
+        }
+        let now = self.crm.clock().now();
+        next.version = current.version + 1;
+        next.updated_at = now;
+        let audit =
+            self.draft(actor, action, current.id, json!({"changes": changes.keys().collect::<Vec<_>>()}), source);
+        let event = DomainEvent::new(
+            actor,
+            event_type,
+            document_ref(current.id),
+            json!({"object": to_json(&next)?, "changes": changes}),
+            now,
+        );
+        self.crm.store().documents().update(&next, &audit, &[event]).await?;
+        self.crm.wake_worker();
+        Ok(next)
+    }
+
+    async fn check_links_exist(&self, actor: &Actor, links: &[EntityRef]) -> Result<()> {
+        let store = self.crm.store();
+        for link in links {
+            match link.kind {
+                EntityKind::Contact => {
+                    store.contacts().get(actor.tenant_id, crate::id::ContactId(link.id)).await.map(drop)?
+                }
+                EntityKind::Deal => store.deals().get(actor.tenant_id, crate::id::DealId(link.id)).await.map(drop)?,
+                EntityKind::Campaign => {
+                    store.campaigns().get(actor.tenant_id, crate::id::CampaignId(link.id)).await.map(drop)?
+                }
+                _ => {
+                    return Err(CrmError::invalid(
+                        "links",
+                        "unsupported",
+                        "documents link to contacts, deals or campaigns",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deletes blobs that are still unreferenced after the grace period.
+pub(crate) async fn collect_blobs(crm: &Crm, keys: &[String]) -> Result<()> {
+    let keys: Vec<BlobKey> = keys.iter().filter_map(|k| BlobKey::parse(k).ok()).collect();
+    let unreferenced = crm.store().documents().unreferenced(&keys).await?;
+    let blobs = crm.blobs()?;
+    for key in unreferenced {
+        blobs.delete(&key).await?;
+    }
+    Ok(())
+}
+
+fn check_title(v: &mut Validator, raw: &str) -> String {
+    let title = raw.trim();
+    if title.is_empty() || title.chars().count() > 300 {
+        v.push(FieldError::new("title", "invalid", "a title of 1 to 300 characters"));
+    }
+    title.to_owned()
+}
+
+fn check_description(v: &mut Validator, raw: &str) {
+    if raw.chars().count() > 5000 {
+        v.push(FieldError::new("description", "too_long", "at most 5000 characters"));
+    }
+}
+
+fn check_tags(v: &mut Validator, raw: &[String]) -> Vec<Tag> {
+    let mut tags = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        match Tag::parse(t) {
+            Ok(tag) if !tags.contains(&tag) => tags.push(tag),
+            Ok(_) => {}
+            Err(_) => v.push(FieldError::new(format!("tags[{i}]"), "invalid", "tags are 1-64 characters, no commas")),
+        }
+    }
+    if tags.len() > 50 {
+        v.push(FieldError::new("tags", "too_many", "at most 50 tags"));
+    }
+    tags
+}
+
+fn check_links(v: &mut Validator, links: &[EntityRef]) {
+    if links.len() > 50 {
+        v.push(FieldError::new("links", "too_many", "at most 50 links"));
+    }
+    for (i, link) in links.iter().enumerate() {
+        if !matches!(link.kind, EntityKind::Contact | EntityKind::Deal | EntityKind::Campaign) {
+            v.push(FieldError::new(format!("links[{i}].kind"), "unsupported", "contacts, deals or campaigns"));
+        }
+    }
+}

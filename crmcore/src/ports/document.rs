@@ -1,0 +1,61 @@
+use async_trait::async_trait;
+
+use crate::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion};
+use crate::error::Result;
+use crate::event::DomainEvent;
+use crate::id::{DocumentId, TenantId};
+use crate::page::{Page, PageRequest};
+use crate::ports::BlobKey;
+
+/// Documents, their versions and the tenant's hash-chained audit trail.
+///
+/// # Contract
+/// Every write is one transaction with its events and its audit entry: the entry is appended to
+/// the tenant's chain with [`AuditEntry::chain`] over the chain's last entry, read inside the
+/// same transaction and serialized per tenant, so concurrent writers never fork the chain.
+/// Versioned writes need the stored document version to be `document.version - 1` (`Conflict`
+/// otherwise, `NotFound` when absent from the tenant).
+#[async_trait]
+pub trait DocumentRepository: Send + Sync {
+    /// Inserts a document with its first version.
+    async fn insert(
+        &self,
+        document: &Document,
+        first: &DocumentVersion,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<()>;
+    /// Adds a version (its `number` is `document.latest_version`) and replaces the document.
+    async fn add_version(
+        &self,
+        document: &Document,
+        version: &DocumentVersion,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<()>;
+    /// Replaces a document's metadata (title, tags, trash state…).
+    async fn update(&self, document: &Document, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;
+    /// MUST return `NotFound` when absent from the tenant.
+    async fn get(&self, tenant: TenantId, id: DocumentId) -> Result<Document>;
+    /// Documents matching `filter`, newest first.
+    async fn list(&self, tenant: TenantId, filter: &DocumentFilter, page: PageRequest) -> Result<Page<Document>>;
+    /// A document's versions, oldest first (`NotFound` when the document is absent).
+    async fn versions(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<DocumentVersion>>;
+    /// One version; `NotFound` when absent.
+    async fn get_version(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<DocumentVersion>;
+    /// Deletes a document and its versions for good. Returns the content keys of its versions
+    /// that no version (of any document, any tenant) references any more: the blobs to delete.
+    async fn purge(
+        &self,
+        tenant: TenantId,
+        id: DocumentId,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<Vec<BlobKey>>;
+    /// Of `keys`, those no version references (blobs stored for uploads that never committed).
+    async fn unreferenced(&self, keys: &[BlobKey]) -> Result<Vec<BlobKey>>;
+    /// Appends a standalone entry (a view, a download) to the tenant's chain.
+    async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry>;
+    /// The tenant's chain from `after_seq` (exclusive), ascending, at most `limit`.
+    async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+}
