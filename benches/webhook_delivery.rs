@@ -6,8 +6,8 @@
 //! - fan-out: 2,000 events to 10 endpoints (20,000 deliveries), deliveries/s;
 //! - latency: events committed at 1,000/s for 10 s with the worker running; event committed →
 //!   first attempt received, p50/p99;
-//! - isolation: the throughput run again beside an endpoint that answers after 10 s; the healthy
-//!   endpoint's deliveries/s.
+//! - isolation: the throughput run again beside a second endpoint, first one that answers at once
+//!   (the baseline), then one that answers after 10 s; the first endpoint's deliveries/s.
 //!
 //! `cargo bench --bench webhook_delivery` (PostgreSQL when `CRM_TEST_POSTGRES_URL` is set,
 //! SQLite otherwise; `-- sqlite` or `-- postgres` picks one).
@@ -258,6 +258,18 @@ async fn bench(backend: &str) {
         pct(0.50).unwrap_or_default(),
         pct(0.99).unwrap_or_default(),
         delays.len()
+    );
+
+    // Baseline for isolation: the same drain beside a second endpoint that answers at once.
+    let b =
+        Bench { actor: tenant(&crm, "pair").await, crm: crm.clone(), receiver: receiver.clone(), hooks: hooks.clone() };
+    b.endpoint("/pair-a").await;
+    b.endpoint("/pair-b").await;
+    b.contacts(20_000, "p").await;
+    let seconds = b.drain("/pair-a", 20_000).await;
+    println!(
+        "{backend} beside a fast endpoint: 20000 deliveries to the first in {seconds:.2} s = {:.0}/s",
+        20_000.0 / seconds
     );
 
     // Isolation: the throughput run beside an endpoint that answers after 10 s.

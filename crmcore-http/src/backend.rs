@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use crmcore::ports::{LiveUpdates, Store};
+use crmcore::ports::{BlobStore, LiveUpdates, Store};
 use crmcore::{Crm, CrmBuilder, Result};
-use crmcore_memory::MemoryStore;
-use crmcore_sqlx::{PgLiveUpdates, PgStore};
+use crmcore_memory::{MemoryBlobStore, MemoryStore};
+use crmcore_sqlx::{PgLiveUpdates, PgStore, SqliteStore};
 
 /// Whether the URL names the volatile in-memory store.
 pub fn is_memory(database_url: &str) -> bool {
@@ -30,12 +30,15 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     /// Cross-process live updates (PostgreSQL); `None` keeps the in-process default.
     pub live: Option<Arc<dyn LiveUpdates>>,
+    /// Where document content goes: the database itself for SQLite and PostgreSQL (the
+    /// embedded default), memory for `memory:`.
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 impl Opened {
     /// A [`Crm`] builder over this store and live updates, for further configuration.
     pub fn crm_builder(self) -> CrmBuilder {
-        let builder = Crm::builder().shared_store(self.store);
+        let builder = Crm::builder().shared_store(self.store).blobs(self.blobs);
         match self.live {
             Some(live) => builder.live_updates(live),
             None => builder,
@@ -50,14 +53,23 @@ pub async fn open(database_url: &str) -> Result<Opened> {
         let store = PgStore::connect(database_url).await?;
         return Opened::postgres(store).await;
     }
-    Ok(Opened { store: open_store(database_url).await?, live: None })
+    if is_memory(database_url) {
+        return Ok(Opened { store: Arc::new(MemoryStore::new()), live: None, blobs: Arc::new(MemoryBlobStore::new()) });
+    }
+    if !database_url.starts_with("sqlite:") {
+        // Not a scheme this server knows: the SQL crate says so precisely.
+        crmcore_sqlx::open(database_url).await?;
+        return Err(crmcore::CrmError::invalid("database_url", "unsupported", "use sqlite:, postgres: or memory:"));
+    }
+    let store = SqliteStore::open(database_url).await?;
+    Ok(Opened { store: Arc::new(store.clone()), live: None, blobs: Arc::new(store) })
 }
 
 impl Opened {
     /// A PostgreSQL store with live updates shared through `LISTEN/NOTIFY` on its pool.
     pub async fn postgres(store: PgStore) -> Result<Self> {
         let live = PgLiveUpdates::connect(store.pool()).await?;
-        Ok(Self { store: Arc::new(store), live: Some(Arc::new(live)) })
+        Ok(Self { store: Arc::new(store.clone()), live: Some(Arc::new(live)), blobs: Arc::new(store) })
     }
 }
 

@@ -34,6 +34,13 @@ pub struct Cli {
     /// may send it (after a crash, the batch in flight is sent again this long after).
     #[arg(long, env = "CRM_CAMPAIGN_LEASE_SECS", default_value_t = 300, global = true)]
     pub campaign_lease_secs: u32,
+    /// A directory for document content (files named by their SHA-256); by default content is
+    /// kept in the database itself.
+    #[arg(long, env = "CRM_BLOB_DIR", global = true)]
+    pub blob_dir: Option<std::path::PathBuf>,
+    /// Largest document upload, in bytes.
+    #[arg(long, env = "CRM_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024, global = true)]
+    pub max_upload_bytes: u64,
     /// Allow webhook endpoints with plain `http` URLs (default: https only).
     #[arg(long, env = "CRM_WEBHOOK_ALLOW_HTTP", global = true)]
     pub webhook_allow_http: bool,
@@ -137,6 +144,8 @@ impl std::fmt::Debug for Cli {
             .field("public_url", &self.public_url)
             .field("job_lease_secs", &self.job_lease_secs)
             .field("campaign_lease_secs", &self.campaign_lease_secs)
+            .field("blob_dir", &self.blob_dir)
+            .field("max_upload_bytes", &self.max_upload_bytes)
             .field("webhook_allow_http", &self.webhook_allow_http)
             .field("webhook_allow_addresses", &self.webhook_allow_addresses)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)

@@ -28,6 +28,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fs_blobs;
 pub mod metrics;
 #[cfg(feature = "webhook-http")]
 pub mod oauth_http;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use crmcore::campaign::{CampaignConfig, LinkConfig};
+use crmcore::document::DocumentConfig;
 use crmcore::jobs::WorkerConfig;
 use crmcore::ports::Mailer;
 use crmcore::token::TokenSigner;
@@ -117,7 +118,12 @@ async fn open(
         .crm_builder()
         .campaign_config(config)
         .worker_config(worker)
-        .webhook_config(webhooks);
+        .webhook_config(webhooks)
+        .document_config(DocumentConfig { max_upload_bytes: cli.max_upload_bytes, ..DocumentConfig::default() });
+    let builder = match &cli.blob_dir {
+        Some(dir) => builder.blobs(Arc::new(crmcore_http::fs_blobs::FsBlobStore::open(dir)?)),
+        None => builder,
+    };
     let builder = webhook_transport(builder, &cli.webhook_allow_addresses)?;
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),

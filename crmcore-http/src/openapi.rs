@@ -8,8 +8,8 @@ use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
 use crate::routes::{
-    activity, analytics, api_keys, auth, campaigns, contacts, deals, integrations, members, ops, stream, tracking,
-    webhooks,
+    activity, analytics, api_keys, auth, campaigns, contacts, deals, documents, integrations, members, ops, stream,
+    tracking, webhooks,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -46,6 +46,9 @@ use crate::routes::{
         integrations::delete_provider, integrations::authorize, integrations::complete,
         integrations::list_connections, integrations::get_connection, integrations::disconnect,
         integrations::set_schedule, integrations::sync_now, integrations::sync_logs,
+        documents::upload, documents::list, documents::get, documents::update, documents::trash, documents::untrash,
+        documents::purge, documents::versions, documents::upload_version, documents::restore_version,
+        documents::download, documents::audit, documents::verify,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -61,7 +64,7 @@ use crate::routes::{
         activity::UnreadCount, activity::Marked,
         webhooks::RotateRequest, webhooks::SecretResponse, webhooks::TestRequest, webhooks::RecoverRequest,
         webhooks::RecoverResponse, integrations::AuthorizeRequest, integrations::CompleteRequest,
-        integrations::ScheduleRequest, integrations::SyncQueued,
+        integrations::ScheduleRequest, integrations::SyncQueued, documents::UploadedDocument,
     )),
     modifiers(&BearerAuth),
 )]

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 pub(crate) mod campaigns;
 pub(crate) mod contacts;
 pub(crate) mod deals;
+pub(crate) mod documents;
 pub(crate) mod integrations;
 pub(crate) mod members;
 pub(crate) mod ops;
@@ -38,6 +39,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The crmcore HTTP API as an axum router, ready to serve or to nest in a host application.
 pub fn router(state: AppState) -> Router {
+    // Uploads get their own body limit: the document cap plus multipart framing.
+    let upload_limit = DefaultBodyLimit::max(
+        usize::try_from(state.crm().document_config().max_upload_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024),
+    );
     let api = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
@@ -126,7 +131,16 @@ pub fn router(state: AppState) -> Router {
         .route("/integrations/{id}", get(integrations::get_connection).delete(integrations::disconnect))
         .route("/integrations/{id}/schedule", axum::routing::put(integrations::set_schedule))
         .route("/integrations/{id}/sync", post(integrations::sync_now))
-        .route("/integrations/{id}/sync-logs", get(integrations::sync_logs));
+        .route("/integrations/{id}/sync-logs", get(integrations::sync_logs))
+        .route("/documents", get(documents::list).post(documents::upload).layer(upload_limit))
+        .route("/documents/{id}", get(documents::get).patch(documents::update).delete(documents::purge))
+        .route("/documents/{id}/trash", post(documents::trash))
+        .route("/documents/{id}/untrash", post(documents::untrash))
+        .route("/documents/{id}/versions", get(documents::versions).post(documents::upload_version).layer(upload_limit))
+        .route("/documents/{id}/versions/{number}/restore", post(documents::restore_version))
+        .route("/documents/{id}/content", get(documents::download))
+        .route("/audit", get(documents::audit))
+        .route("/audit/verify", get(documents::verify));
     let settings = state.settings().clone();
     Router::new()
         .nest("/api/v1", api)

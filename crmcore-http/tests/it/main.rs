@@ -39,6 +39,7 @@ mod binary;
 mod campaigns;
 mod contacts;
 mod deals;
+mod documents;
 mod errors;
 mod integrations;
 mod ops;

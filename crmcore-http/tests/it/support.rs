@@ -103,21 +103,23 @@ impl TestServer {
         build: impl FnOnce(CrmBuilder) -> CrmBuilder,
         configure: impl FnOnce(&mut Settings),
     ) -> Self {
-        let (store, dir): (Arc<dyn Store>, _) = match backend {
-            Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        // Document content goes where the server puts it: the store's own blob table, or memory.
+        let (store, blobs, dir): (Arc<dyn Store>, Arc<dyn crmcore::ports::BlobStore>, _) = match backend {
+            Backend::Memory => (Arc::new(MemoryStore::new()), Arc::new(crmcore_memory::MemoryBlobStore::new()), None),
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("crm.db").display());
-                (crmcore_http::backend::open_store(&url).await.expect("sqlite store"), Some(dir))
+                let store = crmcore_sqlx::SqliteStore::open(&url).await.expect("sqlite store");
+                (Arc::new(store.clone()), Arc::new(store), Some(dir))
             }
             Backend::Postgres => {
                 let url = postgres_url().expect("CRM_TEST_POSTGRES_URL");
                 let schema = format!("crm_http_test_{}", uuid::Uuid::now_v7().simple());
                 let store = crmcore_sqlx::PgStore::connect_with_schema(&url, &schema).await.expect("postgres store");
-                (Arc::new(store), None)
+                (Arc::new(store.clone()), Arc::new(store), None)
             }
         };
-        let crm = build(Crm::builder().shared_store(store)).build().expect("crm");
+        let crm = build(Crm::builder().shared_store(store).blobs(blobs)).build().expect("crm");
         let mut server = Self::start_crm(crm, configure).await;
         server._dir = dir;
         server

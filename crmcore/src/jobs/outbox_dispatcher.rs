@@ -1,13 +1,23 @@
 //! The outbox dispatcher: reads undispatched events in sequence order, a batch at a time, creates
-//! their webhook deliveries, and hands the batch to the activity tracker, whose one store transaction writes every activity,
-//! follow, feed item and notification of the batch and marks its events dispatched. The tracker
-//! is idempotent per event id, so a replayed batch writes nothing twice.
+//! their webhook deliveries, and hands the batch to the activity tracker, whose one store
+//! transaction writes every activity, follow, feed item and notification of the batch and marks
+//! its events dispatched. The tracker is idempotent per event id, so a replayed batch writes
+//! nothing twice.
+//!
+//! Webhook fan-out does not wait for the tracker: while a batch is being tracked, events that
+//! commit meanwhile already get their deliveries (inserting a delivery twice is a no-op, so the
+//! fan-out stays safe to repeat after a crash), which keeps commit → first attempt short.
 
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::activity;
 use crate::crm::Crm;
 use crate::error::Result;
+use crate::event::OutboxEntry;
+use crate::id::EventId;
 
 /// Events read per batch.
 const BATCH: u32 = 500;
@@ -18,32 +28,61 @@ const BUDGET: Duration = Duration::from_secs(2);
 /// as soon as they commit instead of after another round through the job queue.
 const LINGER: Duration = Duration::from_millis(25);
 
+type Tracking<'a> = Pin<Box<dyn Future<Output = Result<Vec<EventId>>> + Send + 'a>>;
+
 /// Dispatches pending events; returns how many were dispatched.
 pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
     let outbox = crm.store().outbox();
     let mut dispatched = 0;
     let started = tokio::time::Instant::now();
-    while started.elapsed() < BUDGET {
+    let mut fanned_out: HashSet<EventId> = HashSet::new();
+    let mut tracking: Option<Tracking<'_>> = None;
+    loop {
         let wake = crm.outbox_wakeup().notified();
         let entries = outbox.pending(BATCH).await?;
-        if entries.is_empty() {
-            if tokio::time::timeout(LINGER, wake).await.is_err() {
-                break;
-            }
-            continue;
+        let fresh: Vec<OutboxEntry> = entries.iter().filter(|e| !fanned_out.contains(&e.event.id)).cloned().collect();
+        if !fresh.is_empty() {
+            // Webhook deliveries first: inserting them again after a crash is a no-op.
+            crate::webhook::fanout::plan(crm, &fresh).await?;
+            fanned_out.extend(fresh.iter().map(|e| e.event.id));
         }
-        // Webhook deliveries first: inserting them again after a crash is a no-op.
-        crate::webhook::fanout::plan(crm, &entries).await?;
-        let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
-        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
-        tracing::debug!(events = ids.len(), first_seq = entries[0].seq, "dispatching events");
-        // Every event of the batch is marked dispatched; only those that are activities are tracked.
-        let tracked: Vec<_> = events.into_iter().filter(|e| e.event_type.is_activity()).collect();
-        let applied = activity::tracker::track_batch(crm, &tracked, &ids).await?;
-        // Live updates only for what the transaction committed.
-        let created: Vec<_> = applied.into_iter().filter(|a| a.fresh).flat_map(|a| a.notifications).collect();
-        activity::tracker::publish(crm, &created).await;
-        dispatched += entries.len();
+        let batch = match tracking.as_mut() {
+            Some(batch) => batch,
+            None if entries.is_empty() => {
+                if started.elapsed() >= BUDGET || tokio::time::timeout(LINGER, wake).await.is_err() {
+                    return Ok(dispatched);
+                }
+                continue;
+            }
+            None => tracking.insert(Box::pin(track(crm, entries))),
+        };
+        tokio::select! {
+            done = batch => {
+                tracking = None;
+                let ids = done?;
+                dispatched += ids.len();
+                for id in &ids {
+                    fanned_out.remove(id);
+                }
+                if started.elapsed() >= BUDGET {
+                    return Ok(dispatched);
+                }
+            }
+            _ = wake => {}
+        }
     }
-    Ok(dispatched)
+}
+
+/// Tracks one batch (activities, notifications) and marks all of it dispatched; returns its ids.
+async fn track(crm: &Crm, entries: Vec<OutboxEntry>) -> Result<Vec<EventId>> {
+    let events: Vec<_> = entries.into_iter().map(|e| e.event).collect();
+    let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    tracing::debug!(events = ids.len(), "dispatching events");
+    // Every event of the batch is marked dispatched; only those that are activities are tracked.
+    let tracked: Vec<_> = events.into_iter().filter(|e| e.event_type.is_activity()).collect();
+    let applied = activity::tracker::track_batch(crm, &tracked, &ids).await?;
+    // Live updates only for what the transaction committed.
+    let created: Vec<_> = applied.into_iter().filter(|a| a.fresh).flat_map(|a| a.notifications).collect();
+    activity::tracker::publish(crm, &created).await;
+    Ok(ids)
 }

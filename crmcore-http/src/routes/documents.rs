@@ -1,0 +1,380 @@
+//! `/api/v1/documents` and `/api/v1/audit`: document management. Uploads are
+//! `multipart/form-data` with a `file` part (and an optional `metadata` JSON part); the size cap
+//! answers 413 as soon as it is crossed — from `Content-Length` before anything is read, or
+//! while the file streams in. Downloads carry a sanitised `Content-Disposition: attachment`,
+//! `X-Content-Type-Options: nosniff` and a sandboxing CSP.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crmcore::document::{
+    AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentPatch, DocumentVersion, FileUpload,
+    NewDocument, Source,
+};
+use crmcore::event::{EntityKind, EntityRef};
+use crmcore::id::{DocumentId, MemberId};
+use crmcore::page::{Page, PageRequest};
+use crmcore::value::Tag;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::CurrentActor;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+/// Bytes of multipart framing and metadata allowed beyond the file itself.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// A created document with its first version.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UploadedDocument {
+    /// The document.
+    document: Document,
+    /// Its first version.
+    version: DocumentVersion,
+}
+
+/// Filters and page of `GET /api/v1/documents`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DocumentQuery {
+    /// `true` lists the trash.
+    trashed: Option<bool>,
+    /// Only this category.
+    category: Option<String>,
+    /// Only with this tag.
+    tag: Option<String>,
+    /// Only owned by this member.
+    owner_id: Option<MemberId>,
+    /// Only linked to a record of this kind (`contact`, `deal`, `campaign`), with `linked_id`.
+    linked_kind: Option<String>,
+    /// The linked record's id.
+    linked_id: Option<uuid::Uuid>,
+    /// Items per page (1–200, default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+impl DocumentQuery {
+    fn parse(&self) -> crmcore::Result<(DocumentFilter, PageRequest)> {
+        let linked = match (&self.linked_kind, self.linked_id) {
+            (Some(kind), Some(id)) => Some(EntityRef { kind: kind.parse::<EntityKind>()?, id }),
+            (None, None) => None,
+            _ => {
+                return Err(crmcore::CrmError::invalid(
+                    "linked_id",
+                    "required",
+                    "give linked_kind and linked_id together",
+                ));
+            }
+        };
+        let filter = DocumentFilter {
+            trashed: self.trashed.unwrap_or(false),
+            category: self.category.as_deref().map(Category::parse).transpose()?,
+            tag: self.tag.as_deref().map(Tag::parse).transpose()?,
+            owner_id: self.owner_id,
+            linked,
+        };
+        Ok((filter, PageRequest::parse(self.limit, self.cursor.as_deref())?))
+    }
+}
+
+/// `?version=` of a download.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct VersionQuery {
+    /// The version number (default: the latest).
+    version: Option<u32>,
+}
+
+/// Page of `GET /api/v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
+    /// Entries after this sequence number (default 0).
+    after: Option<i64>,
+    /// At most this many (1–1000, default 100).
+    limit: Option<u32>,
+}
+
+fn source(connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>) -> Source {
+    Source(connect.map(|axum::Extension(ConnectInfo(addr))| addr.ip().to_string()))
+}
+
+/// The file (and metadata) of a multipart upload, refused with 413 past `max` bytes.
+async fn read_upload(
+    headers: &HeaderMap,
+    mut multipart: Multipart,
+    max: u64,
+) -> Result<(FileUpload, Option<String>), ApiError> {
+    let declared_length =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|len| len > max + MULTIPART_OVERHEAD) {
+        return Err(ApiError::payload_too_large());
+    }
+    let mut file: Option<FileUpload> = None;
+    let mut metadata: Option<String> = None;
+    while let Some(mut field) =
+        multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+    {
+        match field.name().unwrap_or_default() {
+            "file" => {
+                let filename = field.file_name().unwrap_or("file").to_owned();
+                let declared_type = field.content_type().map(str::to_owned);
+                let mut bytes = Vec::new();
+                while let Some(chunk) =
+                    field.chunk().await.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?
+                {
+                    if bytes.len() as u64 + chunk.len() as u64 > max {
+                        return Err(ApiError::payload_too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                file = Some(FileUpload { filename, declared_type, bytes });
+            }
+            "metadata" | "note" => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let text = field.text().await.map_err(|e| ApiError::bad_request(format!("unreadable {name}: {e}")))?;
+                if text.len() as u64 > MULTIPART_OVERHEAD {
+                    return Err(ApiError::payload_too_large());
+                }
+                metadata = Some(text);
+            }
+            other => {
+                return Err(ApiError::invalid_field(other.to_owned(), "unknown", "expected `file` and `metadata`"));
+            }
+        }
+    }
+    let file = file.ok_or_else(|| ApiError::invalid_field("file", "required", "the upload has no `file` part"))?;
+    Ok((file, metadata))
+}
+
+/// Uploads a document (multipart: `file`, and optionally `metadata` as JSON `NewDocument`).
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "`file` and optional `metadata` (JSON)"),
+    responses((status = 201, body = UploadedDocument), (status = 403, body = Problem), (status = 413, body = Problem),
+              (status = 422, body = Problem)))]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<UploadedDocument>), ApiError> {
+    let max = state.crm().document_config().max_upload_bytes;
+    let (file, metadata) = read_upload(&headers, multipart, max).await?;
+    let input = match metadata {
+        Some(text) => serde_json::from_str::<NewDocument>(&text)
+            .map_err(|e| ApiError::invalid_field("metadata", "invalid", format!("not a document's metadata: {e}")))?,
+        None => NewDocument { title: None, ..NewDocument::default_with_title("") },
+    };
+    let (document, version) = state.crm().documents().upload(&actor, input, file, &source(connect)).await?;
+    Ok((StatusCode::CREATED, Json(UploadedDocument { document, version })))
+}
+
+/// Lists documents, newest first.
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", params(DocumentQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<Document>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Query(query): Query<DocumentQuery>,
+) -> Result<Json<Page<Document>>, ApiError> {
+    let (filter, page) = query.parse()?;
+    Ok(Json(state.crm().documents().list(&actor, &filter, page).await?))
+}
+
+/// One document (the view is audited).
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Document), (status = 404, body = Problem)))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<Document>, ApiError> {
+    Ok(Json(state.crm().documents().get(&actor, id, &source(connect)).await?))
+}
+
+/// Changes a document's metadata.
+#[utoipa::path(patch, path = "/api/v1/documents/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = DocumentPatch,
+    responses((status = 200, body = Document), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+    Json(patch): Json<DocumentPatch>,
+) -> Result<Json<Document>, ApiError> {
+    Ok(Json(state.crm().documents().update(&actor, id, patch, &source(connect)).await?))
+}
+
+/// Moves a document to the trash.
+#[utoipa::path(post, path = "/api/v1/documents/{id}/trash", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Document), (status = 404, body = Problem)))]
+pub(crate) async fn trash(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<Document>, ApiError> {
+    Ok(Json(state.crm().documents().trash(&actor, id, &source(connect)).await?))
+}
+
+/// Takes a document out of the trash.
+#[utoipa::path(post, path = "/api/v1/documents/{id}/untrash", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Document), (status = 409, body = Problem)))]
+pub(crate) async fn untrash(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<Document>, ApiError> {
+    Ok(Json(state.crm().documents().untrash(&actor, id, &source(connect)).await?))
+}
+
+/// Deletes a trashed document for good.
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn purge(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+) -> Result<StatusCode, ApiError> {
+    state.crm().documents().purge(&actor, id, &source(connect)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A document's versions, oldest first.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/versions", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<DocumentVersion>), (status = 404, body = Problem)))]
+pub(crate) async fn versions(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<Vec<DocumentVersion>>, ApiError> {
+    Ok(Json(state.crm().documents().versions(&actor, id).await?))
+}
+
+/// Uploads a new version (multipart: `file`, and optionally `note`).
+#[utoipa::path(post, path = "/api/v1/documents/{id}/versions", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content_type = "multipart/form-data", description = "`file` and optional `note`"),
+    responses((status = 201, body = DocumentVersion), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn upload_version(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<DocumentVersion>), ApiError> {
+    let max = state.crm().document_config().max_upload_bytes;
+    let (file, note) = read_upload(&headers, multipart, max).await?;
+    let version = state.crm().documents().upload_version(&actor, id, file, note, &source(connect)).await?;
+    Ok((StatusCode::CREATED, Json(version)))
+}
+
+/// Restores an old version as a new one.
+#[utoipa::path(post, path = "/api/v1/documents/{id}/versions/{number}/restore", tag = "documents",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("number" = u32, Path)),
+    responses((status = 201, body = DocumentVersion), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn restore_version(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path((id, number)): Path<(DocumentId, u32)>,
+) -> Result<(StatusCode, Json<DocumentVersion>), ApiError> {
+    let version = state.crm().documents().restore_version(&actor, id, number, &source(connect)).await?;
+    Ok((StatusCode::CREATED, Json(version)))
+}
+
+/// Downloads a version's content (the latest by default); the download is audited.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path), VersionQuery),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
+              (status = 404, body = Problem)))]
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+    Query(query): Query<VersionQuery>,
+) -> Result<Response, ApiError> {
+    let (version, bytes) = state.crm().documents().download(&actor, id, query.version, &source(connect)).await?;
+    let content_type =
+        HeaderValue::from_str(&version.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let mut response = Body::from(bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&version.filename));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266).
+fn content_disposition(filename: &str) -> HeaderValue {
+    let ascii: String = filename
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+/// The tenant's audit trail, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "documents", params(AuditQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = Problem)))]
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let entries =
+        state.crm().documents().audit_trail(&actor, query.after.unwrap_or(0), query.limit.unwrap_or(100)).await?;
+    Ok(Json(entries))
+}
+
+/// Checks every link and hash of the tenant's audit chain.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, body = ChainReport), (status = 403, body = Problem)))]
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Json<ChainReport>, ApiError> {
+    Ok(Json(state.crm().documents().verify_audit_trail(&actor).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_are_quoted_safely() {
+        let value = content_disposition("Q3 \"final\"\r\n\u{e9}t\u{e9}.pdf");
+        let text = value.to_str().unwrap();
+        assert!(text.starts_with("attachment; filename=\"Q3 _final___"), "{text}");
+        assert!(text.contains("filename*=UTF-8''Q3%20%22final%22%0D%0A%C3%A9t%C3%A9.pdf"), "{text}");
+    }
+}
