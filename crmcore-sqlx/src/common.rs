@@ -2,8 +2,10 @@
 //! values, error mapping, search patterns and the migration bookkeeping. Nothing here issues SQL.
 
 pub(crate) mod activity;
+pub(crate) mod blob;
 pub(crate) mod campaign;
 pub(crate) mod credentials;
+pub(crate) mod document;
 pub(crate) mod error;
 pub(crate) mod integration;
 pub(crate) mod migrate;

@@ -17,6 +17,9 @@
 //! Every state-changing repository call is one transaction that writes the state and appends
 //! the events it was given to the outbox; a failing call leaves neither behind.
 //!
+//! Both stores are also a [`BlobStore`](crmcore::ports::BlobStore) keeping content-addressed
+//! blobs in the database, the embedded default for document content.
+//!
 //! # Example
 //! ```no_run
 //! # async fn demo() -> crmcore::Result<()> {

@@ -10,8 +10,10 @@
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
 mod activity;
+mod blob;
 mod bulk;
 mod campaign;
+mod document;
 mod integration;
 mod live;
 mod migrate;
@@ -43,6 +45,9 @@ use crate::common::types::{DbId, DbTime};
 const OUTBOX_LOCK: i64 = 0x6372_6d5f_6f75_7462; // "crm_outb"
 
 /// The crmcore store on PostgreSQL. Cheap to clone: clones share one connection pool.
+///
+/// It is also a [`BlobStore`](crmcore::ports::BlobStore) keeping blobs in the database (the
+/// embedded default for document content): pass it to `Crm::builder().blobs(…)`.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -179,6 +184,9 @@ impl Store for PgStore {
         self
     }
     fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
+        self
+    }
+    fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
         self
     }
     fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {

@@ -10,8 +10,10 @@
 //! `sqlite/migrate.rs`.
 
 mod activity;
+mod blob;
 mod bulk;
 mod campaign;
+mod document;
 mod integration;
 mod migrate;
 mod outbox;
@@ -39,6 +41,9 @@ use crate::common::error::store_err;
 use crate::common::types::DbId;
 
 /// The crmcore store on SQLite. Cheap to clone: clones share one connection pool.
+///
+/// It is also a [`BlobStore`](crmcore::ports::BlobStore) keeping blobs in the database (the
+/// embedded default for document content): pass it to `Crm::builder().blobs(…)`.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -182,6 +187,9 @@ impl Store for SqliteStore {
         self
     }
     fn webhooks(&self) -> &dyn crmcore::ports::WebhookRepository {
+        self
+    }
+    fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
         self
     }
     fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {

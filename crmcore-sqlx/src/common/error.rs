@@ -33,6 +33,10 @@ const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
     ("integration_connections_pkey", "integration_connections.id", "id"),
     ("integration_connections_tenant_unique", "integration_connections.tenant_id, integration_connections.id", "id"),
     ("integration_sync_logs_pkey", "integration_sync_logs.id", "id"),
+    ("documents_pkey", "documents.id", "id"),
+    ("documents_tenant_unique", "documents.tenant_id, documents.id", "id"),
+    ("document_versions_pkey", "document_versions.document_id, document_versions.number", "number"),
+    ("audit_entries_pkey", "audit_entries.tenant_id, audit_entries.seq", "seq"),
 ];
 
 /// Which field a unique violation is about, if it is one of ours.

@@ -11,10 +11,11 @@ use crmcore::actor::{Principal, Role};
 use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
 use crmcore::contact::Contact;
 use crmcore::deal::{Deal, DealStatus, StageChange};
-use crmcore::event::{DomainEvent, OutboxEntry};
+use crmcore::document::{AuditAction, AuditEntry, Category, Document, DocumentVersion};
+use crmcore::event::{DomainEvent, EntityRef, OutboxEntry};
 use crmcore::integration::{Connection, ConnectionStatus, OAuthProvider, PayloadFormat, SyncLog, SyncStatus};
 use crmcore::member::Member;
-use crmcore::ports::{ApiKey, ClaimedJob, JobRecord, JobState, RefreshToken};
+use crmcore::ports::{ApiKey, BlobKey, ClaimedJob, JobRecord, JobState, RefreshToken};
 use crmcore::tenant::Tenant;
 use crmcore::value::{Currency, CustomFields, EmailAddress, Handle, Money, Tag};
 use crmcore::webhook::{
@@ -26,7 +27,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::error::corrupt;
-use super::types::{DbId, DbTime};
+use super::types::{DbId, DbTime, ExactJson};
 
 fn parse<T: std::str::FromStr<Err = CrmError>>(what: &str, raw: &str) -> Result<T> {
     raw.parse().map_err(|e| corrupt(what, e))
@@ -943,6 +944,128 @@ impl SyncLogRow {
 /// Columns selected for a sync log, in [`SyncLogRow`] order.
 pub(crate) const SYNC_LOG_COLUMNS: &str = "tenant_id, id, connection_id, trigger, started_at, finished_at, status, \
                                            records, created, updated, errors";
+
+/// `documents`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DocumentRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) category: String,
+    pub(crate) tags: Json<Vec<String>>,
+    pub(crate) links: Json<Vec<EntityRef>>,
+    pub(crate) owner_id: DbId,
+    pub(crate) latest_version: i64,
+    pub(crate) trashed_at: Option<DbTime>,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+    pub(crate) version: i64,
+}
+
+impl DocumentRow {
+    pub(crate) fn into_domain(self) -> Result<Document> {
+        let tags = self
+            .tags
+            .0
+            .iter()
+            .map(|t| Tag::parse(t).map_err(|e| corrupt("document tag", e)))
+            .collect::<Result<Vec<Tag>>>()?;
+        Ok(Document {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            title: self.title,
+            description: self.description,
+            category: Category::parse(&self.category).map_err(|e| corrupt("document category", e))?,
+            tags,
+            links: self.links.0,
+            owner_id: self.owner_id.0.into(),
+            latest_version: count("document latest version", self.latest_version)?,
+            trashed_at: self.trashed_at.map(|t| t.0),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        })
+    }
+}
+
+/// Columns selected for a document, in [`DocumentRow`] order.
+pub(crate) const DOCUMENT_COLUMNS: &str = "tenant_id, id, title, description, category, tags, links, owner_id, \
+                                           latest_version, trashed_at, created_at, updated_at, version";
+
+/// `document_versions`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DocumentVersionRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) document_id: DbId,
+    pub(crate) number: i64,
+    pub(crate) content_key: String,
+    pub(crate) size: i64,
+    pub(crate) mime: String,
+    pub(crate) filename: String,
+    pub(crate) uploaded_by: Json<Principal>,
+    pub(crate) note: Option<String>,
+    pub(crate) restored_from: Option<i64>,
+    pub(crate) created_at: DbTime,
+}
+
+impl DocumentVersionRow {
+    pub(crate) fn into_domain(self) -> Result<DocumentVersion> {
+        Ok(DocumentVersion {
+            document_id: self.document_id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            number: count("document version number", self.number)?,
+            content_key: BlobKey::parse(&self.content_key).map_err(|e| corrupt("document content key", e))?,
+            size: u64::try_from(self.size).map_err(|e| corrupt("document version size", e))?,
+            mime: self.mime,
+            filename: self.filename,
+            uploaded_by: self.uploaded_by.0,
+            note: self.note,
+            restored_from: self.restored_from.map(|n| count("document version restored_from", n)).transpose()?,
+            created_at: self.created_at.0,
+        })
+    }
+}
+
+/// Columns selected for a document version, in [`DocumentVersionRow`] order.
+pub(crate) const DOCUMENT_VERSION_COLUMNS: &str = "tenant_id, document_id, number, content_key, size, mime, filename, \
+                                                   uploaded_by, note, restored_from, created_at";
+
+/// `audit_entries`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditEntryRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) seq: i64,
+    pub(crate) at: DbTime,
+    pub(crate) actor: Json<Principal>,
+    pub(crate) action: String,
+    pub(crate) document_id: Option<DbId>,
+    pub(crate) detail: ExactJson,
+    pub(crate) source: Option<String>,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
+}
+
+impl AuditEntryRow {
+    pub(crate) fn into_domain(self) -> Result<AuditEntry> {
+        Ok(AuditEntry {
+            seq: self.seq,
+            tenant_id: self.tenant_id.0.into(),
+            at: self.at.0,
+            actor: self.actor.0,
+            action: AuditAction::parse(&self.action).map_err(|e| corrupt("audit action", e))?,
+            document_id: self.document_id.map(|d| d.0.into()),
+            detail: self.detail.0,
+            source: self.source,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// Columns selected for an audit entry, in [`AuditEntryRow`] order.
+pub(crate) const AUDIT_ENTRY_COLUMNS: &str =
+    "tenant_id, seq, at, actor, action, document_id, detail, source, prev_hash, hash";
 
 /// Columns selected for a member.
 pub(crate) const MEMBER_COLUMNS: &str =

@@ -5,6 +5,9 @@
 //! - [`DbTime`]: a UTC instant; in SQLite RFC 3339 `TEXT` with exactly six fractional digits
 //!   (`2026-01-02T03:04:05.000006Z`), so comparing the text compares the instants; `timestamptz`
 //!   in PostgreSQL.
+//! - [`ExactJson`]: a JSON value kept exactly as serialized; `TEXT` in SQLite, `json` (not
+//!   `jsonb`, which rewrites numbers such as `1e16` or `-0.0`) in PostgreSQL. For values whose
+//!   serialization is hashed (audit entry details).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
@@ -28,6 +31,10 @@ impl From<DateTime<Utc>> for DbTime {
         Self(at)
     }
 }
+
+/// A JSON column that reads back exactly the text written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExactJson(pub(crate) serde_json::Value);
 
 /// Wraps an optional UUID.
 pub(crate) fn opt_id(id: Option<impl Into<Uuid>>) -> Option<DbId> {
@@ -73,7 +80,7 @@ mod sqlite {
     use sqlx::sqlite::{Sqlite, SqliteTypeInfo, SqliteValueRef};
     use sqlx::{Database, Decode, Encode, Type};
 
-    use super::{DbId, DbTime, parse_time_text, time_text};
+    use super::{DbId, DbTime, ExactJson, parse_time_text, time_text};
 
     impl Type<Sqlite> for DbId {
         fn type_info() -> SqliteTypeInfo {
@@ -122,6 +129,28 @@ mod sqlite {
             }
         }
     }
+
+    impl Type<Sqlite> for ExactJson {
+        fn type_info() -> SqliteTypeInfo {
+            <str as Type<Sqlite>>::type_info()
+        }
+        fn compatible(ty: &SqliteTypeInfo) -> bool {
+            <str as Type<Sqlite>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Sqlite> for ExactJson {
+        fn encode_by_ref(&self, buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            <String as Encode<'q, Sqlite>>::encode(serde_json::to_string(&self.0)?, buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Sqlite> for ExactJson {
+        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+            let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+            Ok(Self(serde_json::from_str(text)?))
+        }
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -129,11 +158,16 @@ mod postgres {
     use chrono::{DateTime, Utc};
     use sqlx::encode::IsNull;
     use sqlx::error::BoxDynError;
+    use sqlx::postgres::types::Oid;
     use sqlx::postgres::{PgTypeInfo, PgValueRef, Postgres};
+    use sqlx::types::Json;
     use sqlx::{Database, Decode, Encode, Type};
     use uuid::Uuid;
 
-    use super::{DbId, DbTime};
+    use super::{DbId, DbTime, ExactJson};
+
+    /// The built-in `json` type (its OID is fixed across installations).
+    const JSON: PgTypeInfo = PgTypeInfo::with_oid(Oid(114));
 
     impl Type<Postgres> for DbId {
         fn type_info() -> PgTypeInfo {
@@ -168,6 +202,29 @@ mod postgres {
     impl<'r> Decode<'r, Postgres> for DbTime {
         fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
             <DateTime<Utc> as Decode<'r, Postgres>>::decode(value).map(Self)
+        }
+    }
+
+    impl Type<Postgres> for ExactJson {
+        fn type_info() -> PgTypeInfo {
+            JSON
+        }
+        fn compatible(ty: &PgTypeInfo) -> bool {
+            <Json<serde_json::Value> as Type<Postgres>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Postgres> for ExactJson {
+        fn encode_by_ref(&self, buf: &mut <Postgres as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            // `json`'s binary form is its text.
+            serde_json::to_writer(&mut **buf, &self.0)?;
+            Ok(IsNull::No)
+        }
+    }
+
+    impl<'r> Decode<'r, Postgres> for ExactJson {
+        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+            <Json<serde_json::Value> as Decode<'r, Postgres>>::decode(value).map(|json| Self(json.0))
         }
     }
 }

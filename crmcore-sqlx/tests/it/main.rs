@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crmcore::ports::Store;
 
+mod blob;
+mod document;
 mod integration;
 mod smoke;
 mod webhook;

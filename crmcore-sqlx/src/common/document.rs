@@ -1,0 +1,453 @@
+//! Documents, their versions and each tenant's hash-chained audit trail. The SQL is the same on
+//! both databases except for the tag and link filters (JSON1 `json_each` on SQLite, `jsonb`
+//! containment on PostgreSQL) and the locks below, so one body serves both stores:
+//! `sqlite/document.rs` and `postgres/document.rs` expand [`document_repository!`].
+//!
+//! Every write appends its audit entry in its own transaction: it reads the tenant's last entry
+//! and inserts [`AuditEntry::chain`](crmcore::document::AuditEntry::chain) over it. Appends are
+//! serialized per tenant so concurrent writers never fork the chain: SQLite write transactions
+//! already run one at a time (`BEGIN IMMEDIATE`); PostgreSQL takes a transaction-scoped advisory
+//! lock keyed by the tenant before reading the last entry. Entries do not reference their
+//! document: the chain outlives purged documents. `detail` is stored as written (`json`, not
+//! `jsonb`, on PostgreSQL), so every entry still carries its own hash when read back.
+//!
+//! Document ids are unique across tenants; versions reference `(tenant_id, document_id)`, so a
+//! version can only belong to a document of its own tenant, and goes with it (`ON DELETE
+//! CASCADE`). Content keys are shared by every document of every tenant: a purge returns the keys
+//! no remaining version references, for the caller to collect once its grace period is over.
+
+/// Implements `DocumentRepository` for `$store` on database `$db` with SQL dialect `$dialect`.
+/// `append_events` must be in scope where it is expanded.
+macro_rules! document_repository {
+    ($store:ty, $db:ty, $dialect:expr) => {
+        const _: () = {
+            use std::collections::HashSet;
+
+            use async_trait::async_trait;
+            use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion};
+            use crmcore::event::DomainEvent;
+            use crmcore::id::{DocumentId, TenantId};
+            use crmcore::page::{Page, PageRequest};
+            use crmcore::ports::{BlobKey, DocumentRepository};
+            use crmcore::{CrmError, Result};
+            use sqlx::types::Json;
+            use sqlx::QueryBuilder;
+
+            use $crate::common::error::{corrupt, map_err, store_err};
+            use $crate::common::rows::{
+                AUDIT_ENTRY_COLUMNS, AuditEntryRow, DOCUMENT_COLUMNS, DOCUMENT_VERSION_COLUMNS, DocumentRow,
+                DocumentVersionRow,
+            };
+            use $crate::common::segment::Dialect;
+            use $crate::common::types::{DbId, DbTime, ExactJson, opt_id, opt_time};
+
+            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+            type Tx = sqlx::Transaction<'static, $db>;
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Content keys per `IN (…)` list.
+            const KEY_CHUNK: usize = 500;
+
+            /// Binds a document's columns in [`DOCUMENT_COLUMNS`] order (`$1` to `$13`).
+            fn bind_document<'q>(q: Query<'q>, d: &'q Document) -> Query<'q> {
+                q.bind(DbId(d.tenant_id.0))
+                    .bind(DbId(d.id.0))
+                    .bind(d.title.as_str())
+                    .bind(d.description.as_str())
+                    .bind(d.category.as_str())
+                    .bind(Json(&d.tags))
+                    .bind(Json(&d.links))
+                    .bind(DbId(d.owner_id.0))
+                    .bind(i64::from(d.latest_version))
+                    .bind(opt_time(d.trashed_at))
+                    .bind(DbTime(d.created_at))
+                    .bind(DbTime(d.updated_at))
+                    .bind(d.version)
+            }
+
+            /// Binds a version's columns in [`DOCUMENT_VERSION_COLUMNS`] order (`$1` to `$11`).
+            fn bind_version<'q>(q: Query<'q>, v: &'q DocumentVersion) -> Result<Query<'q>> {
+                let size = i64::try_from(v.size)
+                    .map_err(|_| CrmError::invalid("size", "too_large", "the file is too large to store"))?;
+                Ok(q.bind(DbId(v.tenant_id.0))
+                    .bind(DbId(v.document_id.0))
+                    .bind(i64::from(v.number))
+                    .bind(v.content_key.as_str())
+                    .bind(size)
+                    .bind(v.mime.as_str())
+                    .bind(v.filename.as_str())
+                    .bind(Json(&v.uploaded_by))
+                    .bind(v.note.as_deref())
+                    .bind(v.restored_from.map(i64::from))
+                    .bind(DbTime(v.created_at)))
+            }
+
+            /// Inserts a version; its document must be of its tenant.
+            async fn insert_version(tx: &mut Tx, v: &DocumentVersion) -> Result<()> {
+                let sql = format!(
+                    "INSERT INTO document_versions ({DOCUMENT_VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11)"
+                );
+                bind_version(sqlx::query(&sql), v)?
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| map_err(e, || CrmError::not_found("document", v.document_id)))?;
+                Ok(())
+            }
+
+            /// Replaces a document whose stored version is `d.version - 1`.
+            async fn update_document(tx: &mut Tx, d: &Document) -> Result<()> {
+                let done = bind_document(
+                    sqlx::query(
+                        "UPDATE documents SET title = $3, description = $4, category = $5, tags = $6, links = $7, \
+                         owner_id = $8, latest_version = $9, trashed_at = $10, created_at = $11, updated_at = $12, \
+                         version = $13 WHERE tenant_id = $1 AND id = $2 AND version = $13 - 1",
+                    ),
+                    d,
+                )
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| map_err(e, || CrmError::not_found("member", d.owner_id)))?;
+                if done.rows_affected() == 0 {
+                    return Err(stale_or_missing(tx, d).await);
+                }
+                Ok(())
+            }
+
+            /// Why a versioned update touched no row: the document is absent from the tenant
+            /// (`NotFound`), or another writer bumped its version first (`Conflict`).
+            async fn stale_or_missing(tx: &mut Tx, d: &Document) -> CrmError {
+                let found = sqlx::query("SELECT version FROM documents WHERE tenant_id = $1 AND id = $2")
+                    .bind(DbId(d.tenant_id.0))
+                    .bind(DbId(d.id.0))
+                    .fetch_optional(&mut **tx)
+                    .await;
+                match found {
+                    Ok(Some(_)) => {
+                        CrmError::conflict(Some("version"), format!("document {} was changed concurrently", d.id))
+                    }
+                    Ok(None) => CrmError::not_found("document", d.id),
+                    Err(e) => store_err(e),
+                }
+            }
+
+            /// Appends `draft` to its tenant's chain inside `tx`, after the chain's last entry.
+            async fn append_audit(tx: &mut Tx, draft: &AuditDraft) -> Result<AuditEntry> {
+                if matches!($dialect, Dialect::Postgres) {
+                    // Held until commit: the tenant's next append waits, then reads this entry
+                    // as the last. (SQLite's write lock, taken by BEGIN IMMEDIATE, does the same.)
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+                        .bind(DbId(draft.tenant_id.0))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(store_err)?;
+                }
+                let sql = format!(
+                    "SELECT {AUDIT_ENTRY_COLUMNS} FROM audit_entries WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"
+                );
+                let last = sqlx::query_as::<_, AuditEntryRow>(&sql)
+                    .bind(DbId(draft.tenant_id.0))
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(store_err)?
+                    .map(AuditEntryRow::into_domain)
+                    .transpose()?;
+                let entry = AuditEntry::chain(last.as_ref(), draft);
+                let sql = format!(
+                    "INSERT INTO audit_entries ({AUDIT_ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     $10)"
+                );
+                sqlx::query(&sql)
+                    .bind(DbId(entry.tenant_id.0))
+                    .bind(entry.seq)
+                    .bind(DbTime(entry.at))
+                    .bind(Json(&entry.actor))
+                    .bind(entry.action.as_str())
+                    .bind(opt_id(entry.document_id.map(|d| d.0)))
+                    .bind(ExactJson(entry.detail.clone()))
+                    .bind(entry.source.as_deref())
+                    .bind(entry.prev_hash.as_str())
+                    .bind(entry.hash.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_err)?;
+                Ok(entry)
+            }
+
+            /// Of `keys`, those some version (of any document, any tenant) references.
+            async fn referenced(conn: &mut Conn, keys: &[BlobKey]) -> Result<HashSet<String>> {
+                let mut found = HashSet::new();
+                for chunk in keys.chunks(KEY_CHUNK) {
+                    let mut q: QueryBuilder<$db> =
+                        QueryBuilder::new("SELECT DISTINCT content_key FROM document_versions WHERE content_key IN (");
+                    let mut list = q.separated(", ");
+                    for key in chunk {
+                        list.push_bind(key.as_str());
+                    }
+                    q.push(")");
+                    let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await.map_err(store_err)?;
+                    found.extend(rows.into_iter().map(|(key,)| key));
+                }
+                Ok(found)
+            }
+
+            /// Whether the tenant holds the document.
+            async fn document_exists(pool: &sqlx::Pool<$db>, tenant: TenantId, id: DocumentId) -> Result<bool> {
+                let found = sqlx::query("SELECT id FROM documents WHERE tenant_id = $1 AND id = $2")
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(id.0))
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(store_err)?;
+                Ok(found.is_some())
+            }
+
+            #[async_trait]
+            impl DocumentRepository for $store {
+                async fn insert(
+                    &self,
+                    document: &Document,
+                    first: &DocumentVersion,
+                    audit: &AuditDraft,
+                    events: &[DomainEvent],
+                ) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    let sql = format!(
+                        "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                         $11, $12, $13)"
+                    );
+                    // The owner must be a member of the tenant: the reference is (tenant_id, owner_id).
+                    bind_document(sqlx::query(&sql), document)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| map_err(e, || CrmError::not_found("member", document.owner_id)))?;
+                    insert_version(&mut tx, first).await?;
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn add_version(
+                    &self,
+                    document: &Document,
+                    version: &DocumentVersion,
+                    audit: &AuditDraft,
+                    events: &[DomainEvent],
+                ) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    update_document(&mut tx, document).await?;
+                    insert_version(&mut tx, version).await?;
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn update(&self, document: &Document, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    update_document(&mut tx, document).await?;
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn get(&self, tenant: TenantId, id: DocumentId) -> Result<Document> {
+                    let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE tenant_id = $1 AND id = $2");
+                    sqlx::query_as::<_, DocumentRow>(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_err)?
+                        .map(DocumentRow::into_domain)
+                        .transpose()?
+                        .ok_or_else(|| CrmError::not_found("document", id))
+                }
+
+                async fn list(
+                    &self,
+                    tenant: TenantId,
+                    filter: &DocumentFilter,
+                    page: PageRequest,
+                ) -> Result<Page<Document>> {
+                    // Newest first over the partial (tenant_id, id) index of live or trashed
+                    // documents; each filter only when set, so each form gets a plan of its own.
+                    let mut q: QueryBuilder<$db> =
+                        QueryBuilder::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE tenant_id = "));
+                    q.push_bind(DbId(tenant.0));
+                    q.push(if filter.trashed { " AND trashed_at IS NOT NULL" } else { " AND trashed_at IS NULL" });
+                    if let Some(category) = filter.category {
+                        q.push(" AND category = ").push_bind(category.as_str());
+                    }
+                    if let Some(owner) = filter.owner_id {
+                        q.push(" AND owner_id = ").push_bind(DbId(owner.0));
+                    }
+                    if let Some(tag) = &filter.tag {
+                        match $dialect {
+                            Dialect::Sqlite => {
+                                q.push(" AND EXISTS (SELECT 1 FROM json_each(documents.tags) AS t WHERE t.value = ")
+                                    .push_bind(tag.as_str().to_owned())
+                                    .push(")");
+                            }
+                            Dialect::Postgres => {
+                                q.push(" AND tags @> ").push_bind(Json([tag.as_str().to_owned()]));
+                            }
+                        }
+                    }
+                    if let Some(link) = filter.linked {
+                        match $dialect {
+                            Dialect::Sqlite => {
+                                // Compared with the same serialization the column holds.
+                                let kind = serde_json::to_value(link.kind)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default();
+                                q.push(
+                                    " AND EXISTS (SELECT 1 FROM json_each(documents.links) AS l \
+                                     WHERE json_extract(l.value, '$.kind') = ",
+                                )
+                                .push_bind(kind)
+                                .push(" AND json_extract(l.value, '$.id') = ")
+                                .push_bind(link.id.hyphenated().to_string())
+                                .push(")");
+                            }
+                            Dialect::Postgres => {
+                                q.push(" AND links @> ").push_bind(Json([link]));
+                            }
+                        }
+                    }
+                    if let Some(after) = page.after {
+                        q.push(" AND id < ").push_bind(DbId(after));
+                    }
+                    q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
+                    let rows: Vec<DocumentRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
+                    let documents = rows.into_iter().map(DocumentRow::into_domain).collect::<Result<Vec<_>>>()?;
+                    Ok(Page::from_overfetch(documents, page, |d: &Document| d.id.0))
+                }
+
+                async fn versions(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<DocumentVersion>> {
+                    let sql = format!(
+                        "SELECT {DOCUMENT_VERSION_COLUMNS} FROM document_versions WHERE tenant_id = $1 AND \
+                         document_id = $2 ORDER BY number"
+                    );
+                    let rows: Vec<DocumentVersionRow> = sqlx::query_as(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    // A document always has a version; none means it is absent (or all purged).
+                    if rows.is_empty() && !document_exists(&self.pool, tenant, id).await? {
+                        return Err(CrmError::not_found("document", id));
+                    }
+                    rows.into_iter().map(DocumentVersionRow::into_domain).collect()
+                }
+
+                async fn get_version(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<DocumentVersion> {
+                    let sql = format!(
+                        "SELECT {DOCUMENT_VERSION_COLUMNS} FROM document_versions WHERE tenant_id = $1 AND \
+                         document_id = $2 AND number = $3"
+                    );
+                    let row: Option<DocumentVersionRow> = sqlx::query_as(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .bind(i64::from(number))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    match row {
+                        Some(row) => row.into_domain(),
+                        None if document_exists(&self.pool, tenant, id).await? => {
+                            Err(CrmError::not_found("document version", number))
+                        }
+                        None => Err(CrmError::not_found("document", id)),
+                    }
+                }
+
+                async fn purge(
+                    &self,
+                    tenant: TenantId,
+                    id: DocumentId,
+                    audit: &AuditDraft,
+                    events: &[DomainEvent],
+                ) -> Result<Vec<BlobKey>> {
+                    let mut tx = self.begin().await?;
+                    // Lock the document first (PostgreSQL; SQLite holds its write lock already), so
+                    // no version is added between reading the versions and deleting them.
+                    let lock = match $dialect {
+                        Dialect::Postgres => " FOR UPDATE",
+                        Dialect::Sqlite => "",
+                    };
+                    let found = sqlx::query(&format!("SELECT id FROM documents WHERE tenant_id = $1 AND id = $2{lock}"))
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_err)?;
+                    if found.is_none() {
+                        return Err(CrmError::not_found("document", id));
+                    }
+                    let rows: Vec<(String,)> = sqlx::query_as(
+                        "SELECT content_key FROM document_versions WHERE tenant_id = $1 AND document_id = $2",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(id.0))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_err)?;
+                    let mut keys = rows
+                        .iter()
+                        .map(|(key,)| BlobKey::parse(key).map_err(|e| corrupt("document content key", e)))
+                        .collect::<Result<Vec<BlobKey>>>()?;
+                    keys.sort();
+                    keys.dedup();
+                    // Its versions go with it (ON DELETE CASCADE).
+                    sqlx::query("DELETE FROM documents WHERE tenant_id = $1 AND id = $2")
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_err)?;
+                    let still = referenced(&mut tx, &keys).await?;
+                    keys.retain(|key| !still.contains(key.as_str()));
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(keys)
+                }
+
+                async fn unreferenced(&self, keys: &[BlobKey]) -> Result<Vec<BlobKey>> {
+                    if keys.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut conn = self.pool.acquire().await.map_err(store_err)?;
+                    let still = referenced(&mut conn, keys).await?;
+                    Ok(keys.iter().filter(|key| !still.contains(key.as_str())).cloned().collect())
+                }
+
+                async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry> {
+                    let mut tx = self.begin().await?;
+                    let entry = append_audit(&mut tx, audit).await?;
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(entry)
+                }
+
+                async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+                    let sql = format!(
+                        "SELECT {AUDIT_ENTRY_COLUMNS} FROM audit_entries WHERE tenant_id = $1 AND seq > $2 \
+                         ORDER BY seq LIMIT $3"
+                    );
+                    let rows: Vec<AuditEntryRow> = sqlx::query_as(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(after_seq)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    rows.into_iter().map(AuditEntryRow::into_domain).collect()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use document_repository;

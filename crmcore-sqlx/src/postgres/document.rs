@@ -1,0 +1,6 @@
+//! Documents, versions and audit chains on PostgreSQL: the shared SQL of `common/document.rs`,
+//! with `jsonb` containment filters and a per-tenant advisory lock serializing audit appends.
+
+use super::{PgStore, append_events};
+
+crate::common::document::document_repository!(PgStore, sqlx::Postgres, crate::common::segment::Dialect::Postgres);

@@ -1,0 +1,7 @@
+//! Documents, versions and audit chains on SQLite: the shared SQL of `common/document.rs`, with
+//! JSON1 tag and link filters, run in `BEGIN IMMEDIATE` transactions (which serialize each
+//! tenant's audit appends).
+
+use super::{SqliteStore, append_events};
+
+crate::common::document::document_repository!(SqliteStore, sqlx::Sqlite, crate::common::segment::Dialect::Sqlite);
