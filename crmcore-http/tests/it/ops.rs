@@ -128,6 +128,9 @@ impl crmcore::ports::Store for Unreachable {
     fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {
         self.0.integrations()
     }
+    fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
+        self.0.documents()
+    }
     async fn ping(&self) -> crmcore::Result<()> {
         Err(crmcore::CrmError::store_unavailable("connection refused to db.internal:5432 as admin"))
     }
