@@ -9,8 +9,6 @@
 //! fan-out stays safe to repeat after a crash), which keeps commit → first attempt short.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use crate::activity;
@@ -28,53 +26,67 @@ const BUDGET: Duration = Duration::from_secs(2);
 /// as soon as they commit instead of after another round through the job queue.
 const LINGER: Duration = Duration::from_millis(25);
 
-type Tracking<'a> = Pin<Box<dyn Future<Output = Result<Vec<EventId>>> + Send + 'a>>;
-
 /// Dispatches pending events; returns how many were dispatched.
 pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
     let outbox = crm.store().outbox();
     let mut dispatched = 0;
     let started = tokio::time::Instant::now();
     let mut fanned_out: HashSet<EventId> = HashSet::new();
-    let mut tracking: Option<Tracking<'_>> = None;
-    loop {
-        let wake = crm.outbox_wakeup().notified();
-        let entries = outbox.pending(BATCH).await?;
-        let fresh: Vec<OutboxEntry> = entries.iter().filter(|e| !fanned_out.contains(&e.event.id)).cloned().collect();
-        if !fresh.is_empty() {
-            // Webhook deliveries first: inserting them again after a crash is a no-op.
-            crate::webhook::fanout::plan(crm, &fresh).await?;
-            fanned_out.extend(fresh.iter().map(|e| e.event.id));
-        }
-        let batch = match tracking.as_mut() {
-            Some(batch) => batch,
-            None if entries.is_empty() => {
-                if started.elapsed() >= BUDGET || tokio::time::timeout(LINGER, wake).await.is_err() {
-                    return Ok(dispatched);
-                }
-                continue;
+    // The batch being tracked runs as a task of its own, so its store transaction is always
+    // driven to the end, whatever this loop is waiting for.
+    let mut tracking: Option<tokio::task::JoinHandle<Result<Vec<EventId>>>> = None;
+    let outcome: Result<()> = async {
+        loop {
+            let wake = crm.outbox_wakeup().notified();
+            let entries = outbox.pending(BATCH).await?;
+            let fresh: Vec<OutboxEntry> =
+                entries.iter().filter(|e| !fanned_out.contains(&e.event.id)).cloned().collect();
+            if !fresh.is_empty() {
+                // Webhook deliveries first: inserting them again after a crash is a no-op.
+                crate::webhook::fanout::plan(crm, &fresh).await?;
+                fanned_out.extend(fresh.iter().map(|e| e.event.id));
             }
-            None => tracking.insert(Box::pin(track(crm, entries))),
-        };
-        tokio::select! {
-            done = batch => {
-                tracking = None;
-                let ids = done?;
-                dispatched += ids.len();
-                for id in &ids {
-                    fanned_out.remove(id);
+            let batch = match tracking.as_mut() {
+                Some(batch) => batch,
+                None if entries.is_empty() => {
+                    if started.elapsed() >= BUDGET || tokio::time::timeout(LINGER, wake).await.is_err() {
+                        return Ok(());
+                    }
+                    continue;
                 }
-                if started.elapsed() >= BUDGET {
-                    return Ok(dispatched);
+                None => tracking.insert(tokio::spawn(track(crm.clone(), entries))),
+            };
+            tokio::select! {
+                done = batch => {
+                    tracking = None;
+                    let ids = joined(done)?;
+                    dispatched += ids.len();
+                    for id in &ids {
+                        fanned_out.remove(id);
+                    }
+                    if started.elapsed() >= BUDGET {
+                        return Ok(());
+                    }
                 }
+                _ = wake => {}
             }
-            _ = wake => {}
         }
     }
+    .await;
+    // Never leave a batch being tracked behind: the next run would track it again alongside.
+    if let Some(batch) = tracking.take() {
+        dispatched += joined(batch.await)?.len();
+    }
+    outcome.map(|()| dispatched)
+}
+
+fn joined(done: std::result::Result<Result<Vec<EventId>>, tokio::task::JoinError>) -> Result<Vec<EventId>> {
+    done.map_err(|e| crate::error::CrmError::Internal(format!("event tracking failed: {e}")))?
 }
 
 /// Tracks one batch (activities, notifications) and marks all of it dispatched; returns its ids.
-async fn track(crm: &Crm, entries: Vec<OutboxEntry>) -> Result<Vec<EventId>> {
+async fn track(crm: Crm, entries: Vec<OutboxEntry>) -> Result<Vec<EventId>> {
+    let crm = &crm;
     let events: Vec<_> = entries.into_iter().map(|e| e.event).collect();
     let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
     tracing::debug!(events = ids.len(), "dispatching events");
