@@ -48,7 +48,8 @@ use crate::routes::{
         integrations::set_schedule, integrations::sync_now, integrations::sync_logs,
         documents::upload, documents::list, documents::get, documents::update, documents::trash, documents::untrash,
         documents::purge, documents::versions, documents::upload_version, documents::restore_version,
-        documents::download, documents::audit, documents::verify,
+        documents::download, documents::audit, documents::verify, documents::share, documents::share_links,
+        documents::revoke_share_link, documents::open_share, documents::open_share_with_password,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -65,6 +66,7 @@ use crate::routes::{
         webhooks::RotateRequest, webhooks::SecretResponse, webhooks::TestRequest, webhooks::RecoverRequest,
         webhooks::RecoverResponse, integrations::AuthorizeRequest, integrations::CompleteRequest,
         integrations::ScheduleRequest, integrations::SyncQueued, documents::UploadedDocument,
+        documents::SharePassword,
     )),
     modifiers(&BearerAuth),
 )]

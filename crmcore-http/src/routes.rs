@@ -139,6 +139,8 @@ pub fn router(state: AppState) -> Router {
         .route("/documents/{id}/versions", get(documents::versions).post(documents::upload_version).layer(upload_limit))
         .route("/documents/{id}/versions/{number}/restore", post(documents::restore_version))
         .route("/documents/{id}/content", get(documents::download))
+        .route("/documents/{id}/share-links", get(documents::share_links).post(documents::share))
+        .route("/share-links/{id}", axum::routing::delete(documents::revoke_share_link))
         .route("/audit", get(documents::audit))
         .route("/audit/verify", get(documents::verify));
     let settings = state.settings().clone();
@@ -150,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/t/u/{token}", get(tracking::confirm).post(tracking::unsubscribe))
         .route("/t/o/{token}", get(tracking::open))
         .route("/t/c/{token}", get(tracking::click))
+        .route("/s/{token}", get(documents::open_share).post(documents::open_share_with_password))
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), metrics::track))
@@ -181,6 +184,7 @@ fn request_span(request: &Request) -> tracing::Span {
     let path = request.uri().path();
     let path = match path.strip_prefix("/t/").and_then(|rest| rest.split_once('/')) {
         Some((kind, _)) => format!("/t/{kind}/…"),
+        None if path.starts_with("/s/") => "/s/…".to_owned(),
         None => path.to_owned(),
     };
     tracing::info_span!("request", method = %request.method(), path = %path, request_id = %id)

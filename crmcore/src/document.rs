@@ -5,6 +5,7 @@
 
 mod model;
 mod service;
+mod share;
 pub mod upload;
 
 pub use model::{
@@ -12,3 +13,4 @@ pub use model::{
 };
 pub(crate) use service::collect_blobs;
 pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source};
+pub use share::{CreatedShareLink, NewShareLink, ShareLink, ShareLinkView};

@@ -109,6 +109,10 @@ typed_id!(
     DocumentId
 );
 typed_id!(
+    /// Identifies a document share link.
+    ShareLinkId
+);
+typed_id!(
     /// Identifies an OAuth 2.0 provider configuration.
     OAuthProviderId
 );

@@ -41,6 +41,7 @@ string_schemas! {
     crate::id::RecipientId => (UUID, "Campaign recipient id (UUID v7).", ID_EXAMPLE),
     crate::id::WebhookEndpointId => (UUID, "Webhook endpoint id (UUID v7).", ID_EXAMPLE),
     crate::id::DocumentId => (UUID, "Document id (UUID v7).", ID_EXAMPLE),
+    crate::id::ShareLinkId => (UUID, "Share link id (UUID v7).", ID_EXAMPLE),
     crate::id::OAuthProviderId => (UUID, "OAuth provider id (UUID v7).", ID_EXAMPLE),
     crate::id::ConnectionId => (UUID, "Integration connection id (UUID v7).", ID_EXAMPLE),
     crate::id::SyncLogId => (UUID, "Sync log id (UUID v7).", ID_EXAMPLE),

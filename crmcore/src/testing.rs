@@ -90,6 +90,7 @@ macro_rules! contract_suite {
                 integration_providers_connections_and_logs,
                 documents_versions_trash_purge_and_audit,
                 documents_audit_chain_holds_under_concurrency,
+                documents_share_links_expire_revoke_and_count,
             );
         }
     };

@@ -9,11 +9,11 @@ use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crmcore::document::{
-    AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentPatch, DocumentVersion, FileUpload,
-    NewDocument, Source,
+    AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter, DocumentPatch, DocumentVersion,
+    FileUpload, NewDocument, NewShareLink, ShareLinkView, Source,
 };
 use crmcore::event::{EntityKind, EntityRef};
-use crmcore::id::{DocumentId, MemberId};
+use crmcore::id::{DocumentId, MemberId, ShareLinkId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::value::Tag;
 use serde::{Deserialize, Serialize};
@@ -311,6 +311,11 @@ pub(crate) async fn download(
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let (version, bytes) = state.crm().documents().download(&actor, id, query.version, &source(connect)).await?;
+    Ok(attachment(&version, bytes))
+}
+
+/// The file as an attachment, with the headers every download carries.
+fn attachment(version: &DocumentVersion, bytes: Vec<u8>) -> Response {
     let content_type =
         HeaderValue::from_str(&version.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let mut response = Body::from(bytes).into_response();
@@ -320,7 +325,84 @@ pub(crate) async fn download(
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    Ok(response)
+    response
+}
+
+/// Creates a share link; the token is shown once.
+#[utoipa::path(post, path = "/api/v1/documents/{id}/share-links", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = NewShareLink,
+    responses((status = 201, body = CreatedShareLink), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
+pub(crate) async fn share(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentId>,
+    Json(input): Json<NewShareLink>,
+) -> Result<(StatusCode, Json<CreatedShareLink>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.crm().documents().share(&actor, id, input, &source(connect)).await?)))
+}
+
+/// A document's share links, newest first (never their tokens).
+#[utoipa::path(get, path = "/api/v1/documents/{id}/share-links", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<ShareLinkView>), (status = 404, body = Problem)))]
+pub(crate) async fn share_links(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<Vec<ShareLinkView>>, ApiError> {
+    Ok(Json(state.crm().documents().share_links(&actor, id).await?))
+}
+
+/// Revokes a share link.
+#[utoipa::path(delete, path = "/api/v1/share-links/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ShareLinkView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn revoke_share_link(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<ShareLinkId>,
+) -> Result<Json<ShareLinkView>, ApiError> {
+    Ok(Json(state.crm().documents().revoke_share_link(&actor, id, &source(connect)).await?))
+}
+
+/// `POST /s/{token}` form: the link's password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct SharePassword {
+    /// The password the link was created with.
+    password: String,
+}
+
+/// Public: downloads through a share link. A password-protected link answers 401 here; post the
+/// password to the same address instead.
+#[utoipa::path(get, path = "/s/{token}", tag = "documents", params(("token" = String, Path)),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn open_share(
+    State(state): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let (_, _, version, bytes) = state.crm().documents().open_share_link(&token, None, &source(connect)).await?;
+    Ok(attachment(&version, bytes))
+}
+
+/// Public: downloads through a password-protected share link.
+#[utoipa::path(post, path = "/s/{token}", tag = "documents", params(("token" = String, Path)),
+    request_body(content = SharePassword, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn open_share_with_password(
+    State(state): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<SharePassword>,
+) -> Result<Response, ApiError> {
+    let (_, _, version, bytes) =
+        state.crm().documents().open_share_link(&token, Some(&form.password), &source(connect)).await?;
+    Ok(attachment(&version, bytes))
 }
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266).

@@ -109,6 +109,36 @@ async fn documents_are_uploaded_versioned_downloaded_and_audited(backend: Backen
     server.get(&path, &viewer).await.ok(200);
     server.get("/api/v1/audit", &viewer).await.problem(403);
 
+    // Share links: the token once, a password, a download limit, revocation; public /s/{token}.
+    let body = json!({"password": "open sesame", "max_downloads": 2, "expires_in_hours": 24});
+    let link = server.post(&format!("{path}/share-links"), &token, body).await.ok(201).clone();
+    let share = format!("/s/{}", link["token"].as_str().unwrap());
+    server.call(reqwest::Method::GET, &share, None, None).await.problem(401);
+    let wrong = server.client.post(format!("{}{share}", server.base)).form(&[("password", "guess")]);
+    server.send(wrong).await.problem(401);
+    for _ in 0..2 {
+        let right = server.client.post(format!("{}{share}", server.base)).form(&[("password", "open sesame")]);
+        let response = right.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    }
+    let exhausted = server.client.post(format!("{}{share}", server.base)).form(&[("password", "open sesame")]);
+    server.send(exhausted).await.problem(409);
+    let open = server.post(&format!("{path}/share-links"), &token, json!({})).await.ok(201).clone();
+    let open_path = format!("/s/{}", open["token"].as_str().unwrap());
+    let fetched = server.client.get(format!("{}{open_path}", server.base)).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    let links = server.get(&format!("{path}/share-links"), &token).await.ok(200).clone();
+    assert_eq!(links.as_array().unwrap().len(), 2);
+    assert!(!links.to_string().contains(open["token"].as_str().unwrap()), "tokens are never listed");
+    assert_eq!(links[1]["downloads"], 2);
+    let revoke = format!("/api/v1/share-links/{}", open["link"]["id"].as_str().unwrap());
+    server.delete(&revoke, &other_token).await.problem(404);
+    assert!(server.delete(&revoke, &token).await.ok(200)["revoked_at"].is_string());
+    server.call(reqwest::Method::GET, &open_path, None, None).await.problem(404);
+    server.call(reqwest::Method::GET, "/s/shr_nope", None, None).await.problem(404);
+
     // Metadata, filters, trash, purge.
     let patched = server.patch(&path, &token, json!({"title": "Q3 (final)", "expected_version": 1})).await;
     patched.problem(409);
@@ -129,7 +159,19 @@ async fn documents_are_uploaded_versioned_downloaded_and_audited(backend: Backen
     // The audit trail: every action, from where, verified.
     let trail = server.get("/api/v1/audit?limit=1000", &token).await.ok(200).clone();
     let actions: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for action in ["upload", "new_version", "restore_version", "download", "view", "update", "trash", "purge"] {
+    for action in [
+        "upload",
+        "new_version",
+        "restore_version",
+        "download",
+        "view",
+        "update",
+        "trash",
+        "purge",
+        "share",
+        "unshare",
+        "share_download",
+    ] {
         assert!(actions.contains(&action), "{action} audited: {actions:?}");
     }
     assert_eq!(trail[0]["source"], "127.0.0.1");

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
-use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion};
+use chrono::{DateTime, Utc};
+use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, ShareLink};
 use crmcore::event::DomainEvent;
-use crmcore::id::{DocumentId, TenantId};
+use crmcore::id::{DocumentId, ShareLinkId, TenantId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::ports::{BlobKey, DocumentRepository};
 use crmcore::{CrmError, Result};
@@ -19,6 +20,7 @@ pub(super) struct DocumentState {
     documents: BTreeMap<DocumentId, Document>,
     versions: HashMap<DocumentId, Vec<DocumentVersion>>,
     audit: HashMap<TenantId, Vec<AuditEntry>>,
+    share_links: BTreeMap<ShareLinkId, ShareLink>,
 }
 
 impl State {
@@ -150,6 +152,7 @@ impl DocumentRepository for MemoryStore {
             return Err(CrmError::not_found("document", id));
         }
         state.document.documents.remove(&id);
+        state.document.share_links.retain(|_, l| l.document_id != id);
         let removed = state.document.versions.remove(&id).unwrap_or_default();
         let referenced = state.referenced_keys();
         let mut freed: Vec<BlobKey> =
@@ -169,6 +172,65 @@ impl DocumentRepository for MemoryStore {
 
     async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry> {
         Ok(self.lock().append_audit(audit))
+    }
+
+    async fn insert_share_link(&self, link: &ShareLink, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {
+        let mut state = self.lock();
+        if !owned(&state.document.documents, &link.document_id, link.tenant_id, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", link.document_id));
+        }
+        if state.document.share_links.values().any(|l| l.id == link.id || l.token_hash == link.token_hash) {
+            return Err(CrmError::conflict(Some("id"), "the share link exists"));
+        }
+        state.document.share_links.insert(link.id, link.clone());
+        state.append_audit(audit);
+        state.append(events);
+        Ok(())
+    }
+
+    async fn share_links(&self, tenant: TenantId, document: DocumentId) -> Result<Vec<ShareLink>> {
+        let state = self.lock();
+        if !owned(&state.document.documents, &document, tenant, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", document));
+        }
+        Ok(state.document.share_links.values().rev().filter(|l| l.document_id == document).cloned().collect())
+    }
+
+    async fn find_share_link(&self, token_hash: &str) -> Result<Option<ShareLink>> {
+        let state = self.lock();
+        Ok(state.document.share_links.values().find(|l| l.token_hash == token_hash).cloned())
+    }
+
+    async fn revoke_share_link(
+        &self,
+        tenant: TenantId,
+        id: ShareLinkId,
+        at: DateTime<Utc>,
+        audit: &AuditDraft,
+    ) -> Result<ShareLink> {
+        let mut state = self.lock();
+        let link = state
+            .document
+            .share_links
+            .get_mut(&id)
+            .filter(|l| l.tenant_id == tenant)
+            .ok_or_else(|| CrmError::not_found("share link", id))?;
+        link.revoked_at.get_or_insert(at);
+        let link = link.clone();
+        state.append_audit(audit);
+        Ok(link)
+    }
+
+    async fn use_share_link(&self, id: ShareLinkId, now: DateTime<Utc>, audit: &AuditDraft) -> Result<ShareLink> {
+        let mut state = self.lock();
+        let link = state.document.share_links.get_mut(&id).ok_or_else(|| CrmError::not_found("share link", id))?;
+        if let Some(why) = link.refusal(now) {
+            return Err(CrmError::conflict(Some("share_link"), format!("the link is {why}")));
+        }
+        link.downloads += 1;
+        let link = link.clone();
+        state.append_audit(audit);
+        Ok(link)
     }
 
     async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {

@@ -152,6 +152,12 @@ pub enum AuditAction {
     Untrash,
     /// Deleted for good.
     Purge,
+    /// A share link was created.
+    Share,
+    /// A share link was revoked.
+    Unshare,
+    /// A document was downloaded through a share link.
+    ShareDownload,
 }
 
 impl AuditAction {
@@ -167,16 +173,32 @@ impl AuditAction {
             AuditAction::Trash => "trash",
             AuditAction::Untrash => "untrash",
             AuditAction::Purge => "purge",
+            AuditAction::Share => "share",
+            AuditAction::Unshare => "unshare",
+            AuditAction::ShareDownload => "share_download",
         }
     }
 
     /// Parses [`AuditAction::as_str`].
     pub fn parse(s: &str) -> Result<Self> {
         use AuditAction::*;
-        [Upload, NewVersion, RestoreVersion, Update, View, Download, Trash, Untrash, Purge]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| CrmError::invalid("action", "unknown", format!("unknown audit action `{s}`")))
+        [
+            Upload,
+            NewVersion,
+            RestoreVersion,
+            Update,
+            View,
+            Download,
+            Trash,
+            Untrash,
+            Purge,
+            Share,
+            Unshare,
+            ShareDownload,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+        .ok_or_else(|| CrmError::invalid("action", "unknown", format!("unknown audit action `{s}`")))
     }
 }
 

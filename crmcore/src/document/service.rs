@@ -7,12 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::upload::{sanitize_filename, sniff};
-use super::{AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion};
+use super::{
+    AuditAction, AuditDraft, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter,
+    DocumentVersion, NewShareLink, ShareLink, ShareLinkView,
+};
 use crate::actor::{Actor, Permission, Principal};
 use crate::crm::Crm;
 use crate::error::{CrmError, FieldError, Result, Validator};
 use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, diff};
-use crate::id::{DocumentId, MemberId};
+use crate::id::{DocumentId, MemberId, ShareLinkId};
 use crate::jobs::Job;
 use crate::page::{Page, PageRequest};
 use crate::ports::BlobKey;
@@ -455,6 +458,127 @@ impl<'a> DocumentService<'a> {
                 previous = Some(entry);
             }
         }
+    }
+
+    /// Creates a share link (needs `edit_records`); the token is returned once.
+    pub async fn share(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        input: NewShareLink,
+        source: &Source,
+    ) -> Result<CreatedShareLink> {
+        actor.require(Permission::EditRecords)?;
+        let document = self.live(actor, id).await?;
+        let now = self.crm.clock().now();
+        let expires_at = super::share::expiry(now, input.expires_in_hours)?;
+        if let Some(number) = input.version {
+            self.crm.store().documents().get_version(actor.tenant_id, id, number).await?;
+        }
+        if input.max_downloads == Some(0) {
+            return Err(CrmError::invalid("max_downloads", "out_of_range", "allow at least one download"));
+        }
+        let password_hash = match &input.password {
+            Some(p) if !(8..=200).contains(&p.chars().count()) => {
+                return Err(CrmError::invalid("password", "invalid", "passwords are 8 to 200 characters"));
+            }
+            Some(p) => Some(super::share::hash_password(super::share::NewShareLinkSecret(p))?),
+            None => None,
+        };
+        let token = crate::secret::random_token(super::share::TOKEN_PREFIX, 32)?;
+        let link = ShareLink {
+            id: ShareLinkId::new(),
+            tenant_id: actor.tenant_id,
+            document_id: document.id,
+            token_hash: crate::secret::hash_token(&token),
+            version: input.version,
+            expires_at,
+            password_hash,
+            max_downloads: input.max_downloads,
+            downloads: 0,
+            revoked_at: None,
+            created_by: actor.principal,
+            created_at: now,
+        };
+        let detail = json!({"link_id": link.id, "expires_at": expires_at, "password": link.password_hash.is_some(),
+                            "max_downloads": link.max_downloads});
+        let audit = self.draft(actor, AuditAction::Share, id, detail, source);
+        self.crm.store().documents().insert_share_link(&link, &audit, &[]).await?;
+        Ok(CreatedShareLink { link: ShareLinkView::from(&link), token })
+    }
+
+    /// A document's share links, newest first.
+    pub async fn share_links(&self, actor: &Actor, id: DocumentId) -> Result<Vec<ShareLinkView>> {
+        actor.require(Permission::ViewRecords)?;
+        let links = self.crm.store().documents().share_links(actor.tenant_id, id).await?;
+        Ok(links.iter().map(ShareLinkView::from).collect())
+    }
+
+    /// Revokes a share link (needs `edit_records`).
+    pub async fn revoke_share_link(&self, actor: &Actor, link: ShareLinkId, source: &Source) -> Result<ShareLinkView> {
+        actor.require(Permission::EditRecords)?;
+        let repo = self.crm.store().documents();
+        let now = self.crm.clock().now();
+        let draft = AuditDraft {
+            tenant_id: actor.tenant_id,
+            at: now,
+            actor: actor.principal,
+            action: AuditAction::Unshare,
+            document_id: None,
+            detail: json!({"link_id": link}),
+            source: source.0.clone(),
+        };
+        let revoked = repo.revoke_share_link(actor.tenant_id, link, now, &draft).await?;
+        Ok(ShareLinkView::from(&revoked))
+    }
+
+    /// Serves a share link to anyone holding its token: the document's (or pinned) version and
+    /// its bytes. An unknown, revoked or expired link, or a trashed document, is `NotFound` (the
+    /// same answer whatever the reason); a missing or wrong password is `Unauthenticated`; a used
+    /// up download limit is `Conflict`. Each download is counted and audited.
+    pub async fn open_share_link(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        source: &Source,
+    ) -> Result<(ShareLinkView, Document, DocumentVersion, Vec<u8>)> {
+        let dead = || CrmError::not_found("share link", "this link");
+        if !token.starts_with(super::share::TOKEN_PREFIX) || token.len() > 100 {
+            return Err(dead());
+        }
+        let repo = self.crm.store().documents();
+        let link = repo.find_share_link(&crate::secret::hash_token(token)).await?.ok_or_else(dead)?;
+        let now = self.crm.clock().now();
+        if matches!(link.refusal(now), Some("revoked" | "expired")) {
+            return Err(dead());
+        }
+        if let Some(phc) = &link.password_hash {
+            match password {
+                None => return Err(CrmError::Unauthenticated("this link needs its password".into())),
+                Some(p) if !super::share::password_matches(p, phc) => {
+                    return Err(CrmError::Unauthenticated("wrong password".into()));
+                }
+                Some(_) => {}
+            }
+        }
+        let document = repo.get(link.tenant_id, link.document_id).await.map_err(|_| dead())?;
+        if document.trashed_at.is_some() {
+            return Err(dead());
+        }
+        let number = link.version.unwrap_or(document.latest_version);
+        let version = repo.get_version(link.tenant_id, document.id, number).await?;
+        let bytes = self.crm.blobs()?.get(&version.content_key).await?;
+        let audit = AuditDraft {
+            tenant_id: link.tenant_id,
+            at: now,
+            actor: Principal::System,
+            action: AuditAction::ShareDownload,
+            document_id: Some(document.id),
+            detail: json!({"link_id": link.id, "version": number}),
+            source: source.0.clone(),
+        };
+        let counted = repo.use_share_link(link.id, now, &audit).await?;
+        Ok((ShareLinkView::from(&counted), document, version, bytes))
     }
 
     async fn live(&self, actor: &Actor, id: DocumentId) -> Result<Document> {

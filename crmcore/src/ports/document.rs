@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 
-use crate::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion};
+use crate::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, ShareLink};
 use crate::error::Result;
 use crate::event::DomainEvent;
-use crate::id::{DocumentId, TenantId};
+use crate::id::{DocumentId, ShareLinkId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::ports::BlobKey;
 
@@ -58,4 +58,28 @@ pub trait DocumentRepository: Send + Sync {
     async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry>;
     /// The tenant's chain from `after_seq` (exclusive), ascending, at most `limit`.
     async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Inserts a share link; `NotFound` when its document is absent from the tenant.
+    async fn insert_share_link(&self, link: &ShareLink, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;
+    /// A document's share links, newest first.
+    async fn share_links(&self, tenant: TenantId, document: DocumentId) -> Result<Vec<ShareLink>>;
+    /// The link whose token hashes to `token_hash`, of any tenant.
+    async fn find_share_link(&self, token_hash: &str) -> Result<Option<ShareLink>>;
+    /// Marks a link revoked at `at` (keeping the first revocation time); `NotFound` when absent.
+    async fn revoke_share_link(
+        &self,
+        tenant: TenantId,
+        id: ShareLinkId,
+        at: chrono::DateTime<chrono::Utc>,
+        audit: &AuditDraft,
+    ) -> Result<ShareLink>;
+    /// Counts one download, atomically: only while the link is not revoked, not expired at `now`
+    /// and under its download limit (`Conflict` naming why otherwise); appends `audit`. Returns
+    /// the link as counted.
+    async fn use_share_link(
+        &self,
+        id: ShareLinkId,
+        now: chrono::DateTime<chrono::Utc>,
+        audit: &AuditDraft,
+    ) -> Result<ShareLink>;
 }

@@ -295,3 +295,101 @@ pub async fn documents_audit_chain_holds_under_concurrency(store: Arc<dyn Store>
     assert_eq!(trail.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=25).collect::<Vec<i64>>());
     assert!(crm.documents().verify_audit_trail(&a.actor).await.unwrap().valid);
 }
+
+/// Share links: tokens stored only as hashes, passwords, download limits counted atomically
+/// under concurrency, expiry, revocation, pinned versions, trashed documents, tenants, audit.
+pub async fn documents_share_links_expire_revoke_and_count(store: Arc<dyn Store>) {
+    use crate::document::NewShareLink;
+    use crate::ports::ManualClock;
+
+    let clock = Arc::new(ManualClock::new(super::fixtures::now()));
+    let blobs = Arc::new(MapBlobs::default());
+    let crm = Crm::builder().shared_store(store.clone()).blobs(blobs).clock(clock.clone()).build().expect("crm");
+    let a = Fixture::with_crm(crm.clone(), "Share A").await;
+    let b = Fixture::with_crm(crm.clone(), "Share B").await;
+    let svc = crm.documents();
+    let src = Source(Some("198.51.100.4".into()));
+    let (doc, _) =
+        svc.upload(&a.actor, NewDocument::default_with_title("Deck"), file("deck.txt", b"v1"), &src).await.unwrap();
+
+    let input =
+        NewShareLink { password: Some("open sesame".into()), max_downloads: Some(2), ..NewShareLink::default() };
+    let created = svc.share(&a.actor, doc.id, input, &src).await.unwrap();
+    assert!(created.token.starts_with("shr_") && created.token.len() >= 4 + 43, "256 random bits");
+    assert!(created.link.password_protected);
+    let stored = store.documents().find_share_link(&crate::secret::hash_token(&created.token)).await.unwrap().unwrap();
+    assert_ne!(stored.token_hash, created.token, "only the hash is stored");
+    assert!(stored.password_hash.as_deref().is_some_and(|h| h.starts_with("$argon2id$") && !h.contains("open sesame")));
+    assert!(matches!(svc.open_share_link(&created.token, None, &src).await, Err(CrmError::Unauthenticated(_))));
+    assert!(matches!(
+        svc.open_share_link(&created.token, Some("guess"), &src).await,
+        Err(CrmError::Unauthenticated(_))
+    ));
+    let (view, _, version, bytes) = svc.open_share_link(&created.token, Some("open sesame"), &src).await.unwrap();
+    assert_eq!((view.downloads, version.number, bytes.as_slice()), (1, 1, b"v1".as_slice()));
+    svc.open_share_link(&created.token, Some("open sesame"), &src).await.unwrap();
+    assert!(
+        matches!(svc.open_share_link(&created.token, Some("open sesame"), &src).await, Err(CrmError::Conflict { .. })),
+        "the download limit holds"
+    );
+    assert!(matches!(svc.open_share_link("shr_unknown", None, &src).await, Err(CrmError::NotFound { .. })));
+    assert!(matches!(svc.open_share_link("not-a-token", None, &src).await, Err(CrmError::NotFound { .. })));
+
+    // Concurrent downloads never pass the limit.
+    let limited = svc.share(&a.actor, doc.id, NewShareLink { max_downloads: Some(3), ..NewShareLink::default() }, &src);
+    let limited = limited.await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let crm = crm.clone();
+        let token = limited.token.clone();
+        tasks.push(tokio::spawn(async move {
+            crm.documents().open_share_link(&token, None, &Source::default()).await.is_ok()
+        }));
+    }
+    let mut served = 0;
+    for task in tasks {
+        served += usize::from(task.await.expect("task"));
+    }
+    assert_eq!(served, 3, "exactly the limit is served");
+
+    // A pinned version keeps serving that version; the latest moves on.
+    let latest = svc.share(&a.actor, doc.id, NewShareLink::default(), &src).await.unwrap();
+    let pinned = svc.share(&a.actor, doc.id, NewShareLink { version: Some(1), ..NewShareLink::default() }, &src);
+    let pinned = pinned.await.unwrap();
+    svc.upload_version(&a.actor, doc.id, file("deck.txt", b"v2"), None, &src).await.unwrap();
+    assert_eq!(svc.open_share_link(&pinned.token, None, &src).await.unwrap().3, b"v1");
+    assert_eq!(svc.open_share_link(&latest.token, None, &src).await.unwrap().3, b"v2");
+    let bad_version = svc.share(&a.actor, doc.id, NewShareLink { version: Some(9), ..NewShareLink::default() }, &src);
+    assert!(matches!(bad_version.await, Err(CrmError::NotFound { .. })));
+    let too_long = NewShareLink { expires_in_hours: Some(10_000), ..NewShareLink::default() };
+    assert!(matches!(svc.share(&a.actor, doc.id, too_long, &src).await, Err(CrmError::Validation(_))));
+
+    // Revocation (in the tenant only) and expiry.
+    assert!(matches!(svc.revoke_share_link(&b.actor, latest.link.id, &src).await, Err(CrmError::NotFound { .. })));
+    let revoked = svc.revoke_share_link(&a.actor, latest.link.id, &src).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert!(matches!(svc.open_share_link(&latest.token, None, &src).await, Err(CrmError::NotFound { .. })));
+    let short =
+        svc.share(&a.actor, doc.id, NewShareLink { expires_in_hours: Some(1), ..NewShareLink::default() }, &src);
+    let short = short.await.unwrap();
+    svc.open_share_link(&short.token, None, &src).await.unwrap();
+    clock.advance(chrono::Duration::hours(2));
+    assert!(matches!(svc.open_share_link(&short.token, None, &src).await, Err(CrmError::NotFound { .. })));
+    assert!(matches!(svc.share_links(&b.actor, doc.id).await, Err(CrmError::NotFound { .. })));
+    let links = svc.share_links(&a.actor, doc.id).await.unwrap();
+    assert_eq!(links.len(), 5);
+    assert_eq!(links[0].id, short.link.id, "newest first");
+
+    // A trashed document is not served.
+    svc.trash(&a.actor, doc.id, &src).await.unwrap();
+    assert!(matches!(svc.open_share_link(&pinned.token, None, &src).await, Err(CrmError::NotFound { .. })));
+    let trail = svc.audit_trail(&a.actor, 0, 1000).await.unwrap();
+    let count = |action: AuditAction| trail.iter().filter(|e| e.action == action).count();
+    assert_eq!(count(AuditAction::Share), 5);
+    assert_eq!(count(AuditAction::Unshare), 1);
+    assert_eq!(count(AuditAction::ShareDownload), 2 + 3 + 2 + 1);
+    assert!(
+        trail.iter().any(|e| e.action == AuditAction::ShareDownload && e.source.as_deref() == Some("198.51.100.4"))
+    );
+    assert!(svc.verify_audit_trail(&a.actor).await.unwrap().valid);
+}
