@@ -13,4 +13,6 @@ pub use model::{
 };
 pub(crate) use service::collect_blobs;
 pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source};
-pub use share::{CreatedShareLink, NewShareLink, ShareLink, ShareLinkView};
+pub use share::{
+    CreatedShareLink, DEFAULT_EXPIRY_HOURS, MAX_EXPIRY_HOURS, NewShareLink, ShareLink, ShareLinkView, TOKEN_PREFIX,
+};
