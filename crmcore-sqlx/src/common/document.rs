@@ -15,6 +15,14 @@
 //! version can only belong to a document of its own tenant, and goes with it (`ON DELETE
 //! CASCADE`). Content keys are shared by every document of every tenant: a purge returns the keys
 //! no remaining version references, for the caller to collect once its grace period is over.
+//!
+//! Share links reference their document the same way and go with it. A link's token is stored
+//! only as its hash (unique across tenants: the public lookup has no tenant). A download is
+//! counted by one conditional `UPDATE … SET downloads = downloads + 1 WHERE <usable> RETURNING`
+//! in the transaction that appends its audit entry, so concurrent downloads never pass the limit:
+//! on SQLite the write lock runs them one at a time; on PostgreSQL the row lock makes a waiting
+//! `UPDATE` re-check its condition against the row as the first one left it. An `UPDATE` that
+//! counts nothing reads the link to say why, as `ShareLink::refusal` does.
 
 /// Implements `DocumentRepository` for `$store` on database `$db` with SQL dialect `$dialect`.
 /// `append_events` must be in scope where it is expanded.
@@ -24,9 +32,10 @@ macro_rules! document_repository {
             use std::collections::HashSet;
 
             use async_trait::async_trait;
-            use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion};
+            use chrono::{DateTime, Utc};
+            use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, ShareLink};
             use crmcore::event::DomainEvent;
-            use crmcore::id::{DocumentId, TenantId};
+            use crmcore::id::{DocumentId, ShareLinkId, TenantId};
             use crmcore::page::{Page, PageRequest};
             use crmcore::ports::{BlobKey, DocumentRepository};
             use crmcore::{CrmError, Result};
@@ -36,7 +45,7 @@ macro_rules! document_repository {
             use $crate::common::error::{corrupt, map_err, store_err};
             use $crate::common::rows::{
                 AUDIT_ENTRY_COLUMNS, AuditEntryRow, DOCUMENT_COLUMNS, DOCUMENT_VERSION_COLUMNS, DocumentRow,
-                DocumentVersionRow,
+                DocumentVersionRow, SHARE_LINK_COLUMNS, ShareLinkRow,
             };
             use $crate::common::segment::Dialect;
             use $crate::common::types::{DbId, DbTime, ExactJson, opt_id, opt_time};
@@ -80,6 +89,22 @@ macro_rules! document_repository {
                     .bind(v.note.as_deref())
                     .bind(v.restored_from.map(i64::from))
                     .bind(DbTime(v.created_at)))
+            }
+
+            /// Binds a share link's columns in [`SHARE_LINK_COLUMNS`] order (`$1` to `$12`).
+            fn bind_share_link<'q>(q: Query<'q>, l: &'q ShareLink) -> Query<'q> {
+                q.bind(DbId(l.id.0))
+                    .bind(DbId(l.tenant_id.0))
+                    .bind(DbId(l.document_id.0))
+                    .bind(l.token_hash.as_str())
+                    .bind(l.version.map(i64::from))
+                    .bind(DbTime(l.expires_at))
+                    .bind(l.password_hash.as_deref())
+                    .bind(l.max_downloads.map(i64::from))
+                    .bind(i64::from(l.downloads))
+                    .bind(opt_time(l.revoked_at))
+                    .bind(Json(&l.created_by))
+                    .bind(DbTime(l.created_at))
             }
 
             /// Inserts a version; its document must be of its tenant.
@@ -127,6 +152,26 @@ macro_rules! document_repository {
                         CrmError::conflict(Some("version"), format!("document {} was changed concurrently", d.id))
                     }
                     Ok(None) => CrmError::not_found("document", d.id),
+                    Err(e) => store_err(e),
+                }
+            }
+
+            /// Why a download counted nothing: the link is absent (`NotFound`), or revoked,
+            /// expired or used up at `now` (`Conflict` naming which, as the memory store does).
+            async fn share_link_refusal(tx: &mut Tx, id: ShareLinkId, now: DateTime<Utc>) -> CrmError {
+                let sql = format!("SELECT {SHARE_LINK_COLUMNS} FROM share_links WHERE id = $1");
+                let found = sqlx::query_as::<_, ShareLinkRow>(&sql).bind(DbId(id.0)).fetch_optional(&mut **tx).await;
+                match found {
+                    Ok(Some(row)) => match row.into_domain() {
+                        // The UPDATE refused the link, so it is refused: name the reason this
+                        // read shows (the conditions only ever become false).
+                        Ok(link) => {
+                            let why = link.refusal(now).unwrap_or("unavailable");
+                            CrmError::conflict(Some("share_link"), format!("the link is {why}"))
+                        }
+                        Err(e) => e,
+                    },
+                    Ok(None) => CrmError::not_found("share link", id),
                     Err(e) => store_err(e),
                 }
             }
@@ -400,7 +445,7 @@ macro_rules! document_repository {
                         .collect::<Result<Vec<BlobKey>>>()?;
                     keys.sort();
                     keys.dedup();
-                    // Its versions go with it (ON DELETE CASCADE).
+                    // Its versions and share links go with it (ON DELETE CASCADE).
                     sqlx::query("DELETE FROM documents WHERE tenant_id = $1 AND id = $2")
                         .bind(DbId(tenant.0))
                         .bind(DbId(id.0))
@@ -429,6 +474,111 @@ macro_rules! document_repository {
                     let entry = append_audit(&mut tx, audit).await?;
                     tx.commit().await.map_err(store_err)?;
                     Ok(entry)
+                }
+
+                async fn insert_share_link(
+                    &self,
+                    link: &ShareLink,
+                    audit: &AuditDraft,
+                    events: &[DomainEvent],
+                ) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    let sql = format!(
+                        "INSERT INTO share_links ({SHARE_LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                         $10, $11, $12)"
+                    );
+                    // The document must be of the link's tenant: the reference is (tenant_id, document_id).
+                    bind_share_link(sqlx::query(&sql), link)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| map_err(e, || CrmError::not_found("document", link.document_id)))?;
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn share_links(&self, tenant: TenantId, document: DocumentId) -> Result<Vec<ShareLink>> {
+                    let sql = format!(
+                        "SELECT {SHARE_LINK_COLUMNS} FROM share_links WHERE tenant_id = $1 AND document_id = $2 \
+                         ORDER BY id DESC"
+                    );
+                    let rows: Vec<ShareLinkRow> = sqlx::query_as(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(document.0))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    if rows.is_empty() && !document_exists(&self.pool, tenant, document).await? {
+                        return Err(CrmError::not_found("document", document));
+                    }
+                    rows.into_iter().map(ShareLinkRow::into_domain).collect()
+                }
+
+                async fn find_share_link(&self, token_hash: &str) -> Result<Option<ShareLink>> {
+                    let sql = format!("SELECT {SHARE_LINK_COLUMNS} FROM share_links WHERE token_hash = $1");
+                    sqlx::query_as::<_, ShareLinkRow>(&sql)
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_err)?
+                        .map(ShareLinkRow::into_domain)
+                        .transpose()
+                }
+
+                async fn revoke_share_link(
+                    &self,
+                    tenant: TenantId,
+                    id: ShareLinkId,
+                    at: DateTime<Utc>,
+                    audit: &AuditDraft,
+                ) -> Result<ShareLink> {
+                    let mut tx = self.begin().await?;
+                    // A second revocation keeps the first time.
+                    let sql = format!(
+                        "UPDATE share_links SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2 \
+                         RETURNING {SHARE_LINK_COLUMNS}"
+                    );
+                    let link = sqlx::query_as::<_, ShareLinkRow>(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .bind(DbTime(at))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_err)?
+                        .ok_or_else(|| CrmError::not_found("share link", id))?
+                        .into_domain()?;
+                    append_audit(&mut tx, audit).await?;
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(link)
+                }
+
+                async fn use_share_link(
+                    &self,
+                    id: ShareLinkId,
+                    now: DateTime<Utc>,
+                    audit: &AuditDraft,
+                ) -> Result<ShareLink> {
+                    let mut tx = self.begin().await?;
+                    // One statement decides and counts: of concurrent downloads at the limit,
+                    // those after the last allowed one find the condition false.
+                    let sql = format!(
+                        "UPDATE share_links SET downloads = downloads + 1 WHERE id = $1 AND revoked_at IS NULL \
+                         AND expires_at > $2 AND (max_downloads IS NULL OR downloads < max_downloads) \
+                         RETURNING {SHARE_LINK_COLUMNS}"
+                    );
+                    let counted = sqlx::query_as::<_, ShareLinkRow>(&sql)
+                        .bind(DbId(id.0))
+                        .bind(DbTime(now))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_err)?;
+                    let Some(row) = counted else {
+                        return Err(share_link_refusal(&mut tx, id, now).await);
+                    };
+                    let link = row.into_domain()?;
+                    append_audit(&mut tx, audit).await?;
+                    tx.commit().await.map_err(store_err)?;
+                    Ok(link)
                 }
 
                 async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {

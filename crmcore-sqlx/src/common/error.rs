@@ -37,6 +37,8 @@ const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
     ("documents_tenant_unique", "documents.tenant_id, documents.id", "id"),
     ("document_versions_pkey", "document_versions.document_id, document_versions.number", "number"),
     ("audit_entries_pkey", "audit_entries.tenant_id, audit_entries.seq", "seq"),
+    ("share_links_pkey", "share_links.id", "id"),
+    ("share_links_token_unique", "share_links.token_hash", "token"),
 ];
 
 /// Which field a unique violation is about, if it is one of ours.

@@ -11,7 +11,7 @@ use crmcore::actor::{Principal, Role};
 use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
 use crmcore::contact::Contact;
 use crmcore::deal::{Deal, DealStatus, StageChange};
-use crmcore::document::{AuditAction, AuditEntry, Category, Document, DocumentVersion};
+use crmcore::document::{AuditAction, AuditEntry, Category, Document, DocumentVersion, ShareLink};
 use crmcore::event::{DomainEvent, EntityRef, OutboxEntry};
 use crmcore::integration::{Connection, ConnectionStatus, OAuthProvider, PayloadFormat, SyncLog, SyncStatus};
 use crmcore::member::Member;
@@ -1066,6 +1066,47 @@ impl AuditEntryRow {
 /// Columns selected for an audit entry, in [`AuditEntryRow`] order.
 pub(crate) const AUDIT_ENTRY_COLUMNS: &str =
     "tenant_id, seq, at, actor, action, document_id, detail, source, prev_hash, hash";
+
+/// `share_links`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ShareLinkRow {
+    pub(crate) id: DbId,
+    pub(crate) tenant_id: DbId,
+    pub(crate) document_id: DbId,
+    pub(crate) token_hash: String,
+    pub(crate) version: Option<i64>,
+    pub(crate) expires_at: DbTime,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) max_downloads: Option<i64>,
+    pub(crate) downloads: i64,
+    pub(crate) revoked_at: Option<DbTime>,
+    pub(crate) created_by: Json<Principal>,
+    pub(crate) created_at: DbTime,
+}
+
+impl ShareLinkRow {
+    pub(crate) fn into_domain(self) -> Result<ShareLink> {
+        Ok(ShareLink {
+            id: self.id.0.into(),
+            tenant_id: self.tenant_id.0.into(),
+            document_id: self.document_id.0.into(),
+            token_hash: self.token_hash,
+            version: self.version.map(|n| count("share link version", n)).transpose()?,
+            expires_at: self.expires_at.0,
+            password_hash: self.password_hash,
+            max_downloads: self.max_downloads.map(|n| count("share link max_downloads", n)).transpose()?,
+            downloads: count("share link downloads", self.downloads)?,
+            revoked_at: self.revoked_at.map(|t| t.0),
+            created_by: self.created_by.0,
+            created_at: self.created_at.0,
+        })
+    }
+}
+
+/// Columns selected for a share link, in [`ShareLinkRow`] order.
+pub(crate) const SHARE_LINK_COLUMNS: &str = "id, tenant_id, document_id, token_hash, version, expires_at, \
+                                             password_hash, max_downloads, downloads, revoked_at, created_by, \
+                                             created_at";
 
 /// Columns selected for a member.
 pub(crate) const MEMBER_COLUMNS: &str =

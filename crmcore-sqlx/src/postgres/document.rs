@@ -1,5 +1,6 @@
-//! Documents, versions and audit chains on PostgreSQL: the shared SQL of `common/document.rs`,
-//! with `jsonb` containment filters and a per-tenant advisory lock serializing audit appends.
+//! Documents, versions, share links and audit chains on PostgreSQL: the shared SQL of
+//! `common/document.rs`, with `jsonb` containment filters and a per-tenant advisory lock
+//! serializing audit appends.
 
 use super::{PgStore, append_events};
 

@@ -1,17 +1,20 @@
 //! Document repository checks the contract suite does not make, on both backends, with the
 //! store as its own blob store: a tampered audit row is found by `verify_audit_trail`, audit
 //! details read back exactly as hashed, refused writes name the missing parent and leave neither
-//! row, event nor audit entry behind, and a purge keeps content another tenant still uses.
+//! row, event nor audit entry behind, a purge keeps content another tenant still uses, and share
+//! links keep only their token's hash and go with their document.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use crmcore::document::{
-    AuditAction, AuditDraft, Category, Document, DocumentVersion, FileUpload, NewDocument, Source,
+    AuditAction, AuditDraft, Category, Document, DocumentVersion, FileUpload, NewDocument, NewShareLink, ShareLink,
+    Source,
 };
 use crmcore::event::{DomainEvent, EntityKind, EntityRef, EventType};
-use crmcore::id::DocumentId;
+use crmcore::id::{DocumentId, ShareLinkId};
 use crmcore::ports::{BlobKey, BlobStore, Store};
+use crmcore::secret::hash_token;
 use crmcore::testing::Fixture;
 use crmcore::{Crm, CrmError};
 use serde_json::{Value, json};
@@ -28,6 +31,15 @@ impl Raw {
         match self {
             Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
             Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
+        }
+        .expect("raw SQL runs")
+    }
+
+    /// Runs `sql`, a query of one text column, returning its values.
+    async fn strings(&self, sql: &str) -> Vec<String> {
+        match self {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
         }
         .expect("raw SQL runs")
     }
@@ -123,8 +135,12 @@ fn missing<T: std::fmt::Debug>(result: crmcore::Result<T>) -> &'static str {
 }
 
 fn conflict_field<T: std::fmt::Debug>(result: crmcore::Result<T>) -> Option<String> {
+    conflict(result).0
+}
+
+fn conflict<T: std::fmt::Debug>(result: crmcore::Result<T>) -> (Option<String>, String) {
     match result {
-        Err(CrmError::Conflict { field, .. }) => field,
+        Err(CrmError::Conflict { field, message }) => (field, message),
         other => panic!("expected Conflict, got {other:?}"),
     }
 }
@@ -292,6 +308,151 @@ async fn purge_keeps_content_another_tenant_still_uses(b: Backend) {
     assert_eq!(trail.last().unwrap().document_id, Some(mine.id));
 }
 
+/// Every column of every stored share link, as one text per row (the same SQL on both).
+const SHARE_LINK_ROW_TEXT: &str = "SELECT COALESCE(CAST(id AS TEXT), '') || '|' || COALESCE(CAST(tenant_id AS TEXT), '') \
+     || '|' || COALESCE(CAST(document_id AS TEXT), '') || '|' || COALESCE(CAST(token_hash AS TEXT), '') || '|' || \
+     COALESCE(CAST(version AS TEXT), '') || '|' || COALESCE(CAST(expires_at AS TEXT), '') || '|' || \
+     COALESCE(CAST(password_hash AS TEXT), '') || '|' || COALESCE(CAST(max_downloads AS TEXT), '') || '|' || \
+     COALESCE(CAST(downloads AS TEXT), '') || '|' || COALESCE(CAST(revoked_at AS TEXT), '') || '|' || \
+     COALESCE(CAST(created_by AS TEXT), '') || '|' || COALESCE(CAST(created_at AS TEXT), '') FROM share_links";
+
+/// A share link's row holds its token only as the 64-hex SHA-256 (and its password only as an
+/// argon2id hash); a second link with the same token hash, of any tenant, is a `Conflict`, as is
+/// a reused id; a link needs a document of its own tenant; and a refused write leaves no audit
+/// entry behind.
+async fn share_links_store_only_the_token_hash(b: Backend) {
+    let crm = Crm::builder().shared_store(b.store.clone()).blobs(b.blobs.clone()).build().expect("crm");
+    let a = Fixture::with_crm(crm.clone(), "Share rows A").await;
+    let other = Fixture::with_crm(crm.clone(), "Share rows B").await;
+    let svc = crm.documents();
+    let src = Source::default();
+    let (doc, _) =
+        svc.upload(&a.actor, NewDocument::default_with_title("Plan"), file("plan.txt", b"plan"), &src).await.unwrap();
+    let input =
+        NewShareLink { password: Some("open sesame".into()), max_downloads: Some(2), ..NewShareLink::default() };
+    let created = svc.share(&a.actor, doc.id, input, &src).await.unwrap();
+
+    let rows = b.raw.strings(SHARE_LINK_ROW_TEXT).await;
+    assert_eq!(rows.len(), 1);
+    let secret = created.token.strip_prefix("shr_").expect("token prefix");
+    assert!(!rows[0].contains(secret), "the token is not stored: {}", rows[0]);
+    assert!(!rows[0].contains("open sesame"), "the password is not stored: {}", rows[0]);
+    let hashes = b.raw.strings("SELECT token_hash FROM share_links").await;
+    assert_eq!(hashes, vec![hash_token(&created.token)]);
+    assert!(hashes[0].len() == 64 && hashes[0].bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+
+    let repo = b.store.documents();
+    let stored = repo.find_share_link(&hashes[0]).await.unwrap().expect("found by its hash");
+    assert!(stored.password_hash.as_deref().is_some_and(|h| h.starts_with("$argon2id$")));
+    assert_eq!((stored.max_downloads, stored.downloads, stored.created_by), (Some(2), 0, a.actor.principal));
+    assert_eq!(repo.share_links(a.tenant.id, doc.id).await.unwrap(), vec![stored.clone()]);
+    assert!(repo.find_share_link(&hash_token(&format!("{}x", created.token))).await.unwrap().is_none());
+
+    let chain = || async { repo.audit_entries(a.tenant.id, 0, 1000).await.unwrap().len() };
+    let before = chain().await;
+    let audit = draft(&a, AuditAction::Share, Some(doc.id), json!({}));
+    let twin = ShareLink { id: ShareLinkId::new(), ..stored.clone() };
+    let (field, _) = conflict(repo.insert_share_link(&twin, &audit, &[]).await);
+    assert_eq!(field.as_deref(), Some("token"), "the token hash is unique");
+    let reused_id = ShareLink { token_hash: hash_token("shr_reused"), ..stored.clone() };
+    assert_eq!(conflict_field(repo.insert_share_link(&reused_id, &audit, &[]).await).as_deref(), Some("id"));
+    // The token hash is unique across tenants too (the public lookup has no tenant).
+    let theirs = document(&other);
+    let upload = draft(&other, AuditAction::Upload, Some(theirs.id), json!({}));
+    repo.insert(&theirs, &version(&theirs, 1, b"theirs"), &upload, &[]).await.unwrap();
+    let their_twin =
+        ShareLink { id: ShareLinkId::new(), tenant_id: other.tenant.id, document_id: theirs.id, ..stored.clone() };
+    let audit_other = draft(&other, AuditAction::Share, Some(theirs.id), json!({}));
+    assert_eq!(conflict_field(repo.insert_share_link(&their_twin, &audit_other, &[]).await).as_deref(), Some("token"));
+    // A link of one tenant cannot point at another tenant's document.
+    let cross = ShareLink {
+        id: ShareLinkId::new(),
+        tenant_id: other.tenant.id,
+        token_hash: hash_token("shr_cross"),
+        ..stored.clone()
+    };
+    assert_eq!(missing(repo.insert_share_link(&cross, &audit_other, &[]).await), "document");
+    assert_eq!(missing(repo.share_links(other.tenant.id, doc.id).await), "document");
+    assert_eq!(repo.share_links(other.tenant.id, theirs.id).await.unwrap(), vec![], "no link was left behind");
+    assert_eq!(chain().await, before, "no audit entry without its write");
+    assert_eq!(b.raw.strings("SELECT token_hash FROM share_links").await.len(), 1);
+}
+
+/// Downloads count until the limit and then name why they are refused; revocation is scoped by
+/// tenant and keeps its first time; every write appends its audit entry; a purge takes the
+/// document's links with it.
+async fn share_link_uses_revocations_and_purge(b: Backend) {
+    let a = Fixture::new(b.store.clone(), "Share uses A").await;
+    let other = Fixture::with_crm(a.crm.clone(), "Share uses B").await;
+    let repo = b.store.documents();
+    let doc = document(&a);
+    repo.insert(&doc, &version(&doc, 1, b"uses"), &draft(&a, AuditAction::Upload, Some(doc.id), json!({})), &[])
+        .await
+        .unwrap();
+    let at = now();
+    let link = |token: &str, max_downloads: Option<u32>, hours: i64| ShareLink {
+        id: ShareLinkId::new(),
+        tenant_id: a.tenant.id,
+        document_id: doc.id,
+        token_hash: hash_token(token),
+        version: Some(1),
+        expires_at: at + Duration::hours(hours),
+        password_hash: None,
+        max_downloads,
+        downloads: 0,
+        revoked_at: None,
+        created_by: a.actor.principal,
+        created_at: at,
+    };
+    let share = draft(&a, AuditAction::Share, Some(doc.id), json!({}));
+    let limited = link("shr_limited", Some(1), 24);
+    let short = link("shr_short", None, 1);
+    let open = link("shr_open", None, 24);
+    for l in [&limited, &short, &open] {
+        repo.insert_share_link(l, &share, &[]).await.unwrap();
+    }
+    let listed: Vec<ShareLinkId> = repo.share_links(a.tenant.id, doc.id).await.unwrap().iter().map(|l| l.id).collect();
+    assert_eq!(listed, [open.id, short.id, limited.id], "newest first");
+    let chain = || async { repo.audit_entries(a.tenant.id, 0, 1000).await.unwrap() };
+    let before = chain().await.len();
+
+    let download = draft(&a, AuditAction::ShareDownload, Some(doc.id), json!({}));
+    let counted = repo.use_share_link(limited.id, at, &download).await.unwrap();
+    assert_eq!(counted, ShareLink { downloads: 1, ..limited.clone() });
+    assert_eq!(conflict(repo.use_share_link(limited.id, at, &download).await).1, "the link is exhausted");
+    assert_eq!(
+        conflict(repo.use_share_link(short.id, at + Duration::hours(1), &download).await).1,
+        "the link is expired"
+    );
+    assert_eq!(missing(repo.use_share_link(ShareLinkId::new(), at, &download).await), "share link");
+    assert_eq!(chain().await.len(), before + 1, "only the counted download is audited");
+
+    let unshare = draft(&a, AuditAction::Unshare, None, json!({}));
+    let unshare_other = draft(&other, AuditAction::Unshare, None, json!({}));
+    assert_eq!(missing(repo.revoke_share_link(other.tenant.id, open.id, at, &unshare_other).await), "share link");
+    assert_eq!(missing(repo.revoke_share_link(a.tenant.id, ShareLinkId::new(), at, &unshare).await), "share link");
+    let revoked = repo.revoke_share_link(a.tenant.id, open.id, at, &unshare).await.unwrap();
+    assert_eq!(revoked, ShareLink { revoked_at: Some(at), ..open.clone() });
+    let again = repo.revoke_share_link(a.tenant.id, open.id, at + Duration::minutes(5), &unshare).await.unwrap();
+    assert_eq!(again.revoked_at, Some(at), "the first revocation time stays");
+    assert_eq!(conflict(repo.use_share_link(open.id, at, &download).await).1, "the link is revoked");
+    let trail = chain().await;
+    assert_eq!(trail.len(), before + 3);
+    assert_eq!(trail.iter().rev().take(2).map(|e| e.action).collect::<Vec<_>>(), [AuditAction::Unshare; 2]);
+    assert!(repo.audit_entries(other.tenant.id, 0, 10).await.unwrap().is_empty());
+    for pair in trail.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash, "entry {} follows its predecessor", pair[1].seq);
+    }
+    assert!(trail.iter().all(|e| e.hash == e.expected_hash()));
+
+    repo.purge(a.tenant.id, doc.id, &draft(&a, AuditAction::Purge, Some(doc.id), json!({})), &[]).await.unwrap();
+    for l in [&limited, &short, &open] {
+        assert_eq!(repo.find_share_link(&l.token_hash).await.unwrap(), None, "the links went with the document");
+    }
+    assert!(b.raw.strings("SELECT token_hash FROM share_links").await.is_empty());
+    assert_eq!(missing(repo.share_links(a.tenant.id, doc.id).await), "document");
+}
+
 macro_rules! on_both {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -322,4 +483,6 @@ on_both!(
     audit_details_read_back_exactly_as_hashed,
     refused_writes_name_the_parent_and_leave_nothing,
     purge_keeps_content_another_tenant_still_uses,
+    share_links_store_only_the_token_hash,
+    share_link_uses_revocations_and_purge,
 );
