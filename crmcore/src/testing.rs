@@ -91,6 +91,7 @@ macro_rules! contract_suite {
                 documents_versions_trash_purge_and_audit,
                 documents_audit_chain_holds_under_concurrency,
                 documents_share_links_expire_revoke_and_count,
+                documents_take_comments_mentions_and_follows,
             );
         }
     };

@@ -90,6 +90,7 @@ impl<'a> ActivityService<'a> {
             EntityKind::Member => store.members().get(tenant, MemberId(entity.id)).await.map(drop),
             EntityKind::Comment => store.comments().get(tenant, CommentId(entity.id)).await.map(drop),
             EntityKind::Campaign => store.campaigns().get(tenant, CampaignId(entity.id)).await.map(drop),
+            EntityKind::Document => store.documents().get(tenant, crate::id::DocumentId(entity.id)).await.map(drop),
             EntityKind::EmailTemplate => {
                 store.campaigns().get_template(tenant, EmailTemplateId(entity.id)).await.map(drop)
             }

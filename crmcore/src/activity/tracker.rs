@@ -121,7 +121,7 @@ fn name_of(kind: EntityKind, object: &Value) -> Option<String> {
             let full = [text("first_name"), text("last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");
             Some(full).filter(|s| !s.is_empty()).or_else(|| text("company")).or_else(|| text("email"))
         }
-        EntityKind::Deal => text("title"),
+        EntityKind::Deal | EntityKind::Document => text("title"),
         EntityKind::Member => text("display_name"),
         EntityKind::Tenant => text("name"),
         _ => None,

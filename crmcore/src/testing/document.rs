@@ -393,3 +393,45 @@ pub async fn documents_share_links_expire_revoke_and_count(store: Arc<dyn Store>
     );
     assert!(svc.verify_audit_trail(&a.actor).await.unwrap().valid);
 }
+
+/// Documents take the activity module's threaded comments and @mentions, and their uploads,
+/// versions and comments make up the document's stream.
+pub async fn documents_take_comments_mentions_and_follows(store: Arc<dyn Store>) {
+    use crate::activity::{FeedFilter, FeedScope, InboxFilter, NewComment};
+
+    let (crm, _) = crm_with_blobs(store.clone()).await;
+    let a = Fixture::with_crm(crm.clone(), "Doc Talk").await;
+    let vic = a.member("vic", Role::Member).await;
+    let vic_actor = crate::Actor::member(a.tenant.id, vic.id, Role::Member);
+    let src = Source::default();
+    let (doc, _) = crm
+        .documents()
+        .upload(&a.actor, NewDocument::default_with_title("Proposal"), file("p.md", b"# Offer"), &src)
+        .await
+        .unwrap();
+    crm.documents().upload_version(&a.actor, doc.id, file("p.md", b"# Offer v2"), None, &src).await.unwrap();
+    let entity = EntityRef { kind: EntityKind::Document, id: doc.id.0 };
+    let input = NewComment { entity, in_reply_to: None, body: "@vic please review the pricing".into() };
+    let first = crm.activity().comment(&a.actor, input).await.unwrap();
+    let reply = NewComment { entity, in_reply_to: Some(first.id), body: "Looks good".into() };
+    crm.activity().comment(&vic_actor, reply).await.unwrap();
+    crm.worker().run_until_idle().await.unwrap();
+
+    let thread = crm.activity().thread(&a.actor, entity).await.unwrap();
+    assert_eq!(thread.len(), 1);
+    assert_eq!(thread[0].replies.len(), 1, "threaded");
+    let inbox = crm.activity().inbox(&vic_actor, InboxFilter::default(), PageRequest::first(10)).await.unwrap();
+    assert!(inbox.items.iter().any(|n| n.kind == crate::activity::NotificationKind::Mention), "{inbox:?}");
+    let owner_inbox = crm.activity().inbox(&a.actor, InboxFilter::default(), PageRequest::first(10)).await.unwrap();
+    assert!(!owner_inbox.items.is_empty(), "the uploader follows the document and hears the reply");
+    let stream =
+        crm.activity().feed(&a.actor, FeedScope::Entity(entity), &FeedFilter::default(), PageRequest::first(20)).await;
+    let verbs: Vec<String> = stream.unwrap().items.iter().map(|x| x.verb.clone()).collect();
+    assert!(verbs.contains(&"created".to_owned()) && verbs.contains(&"version_added".to_owned()), "{verbs:?}");
+    let missing = NewComment {
+        entity: EntityRef { kind: EntityKind::Document, id: uuid::Uuid::now_v7() },
+        in_reply_to: None,
+        body: "hello?".into(),
+    };
+    assert!(matches!(crm.activity().comment(&a.actor, missing).await, Err(CrmError::NotFound { .. })));
+}
