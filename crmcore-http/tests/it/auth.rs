@@ -70,7 +70,8 @@ async fn several_tenants_need_a_slug(backend: Backend) {
 }
 
 async fn expired_and_forged_tokens_are_rejected(backend: Backend) {
-    let server = TestServer::start_with(backend, |s| s.access_token_ttl = std::time::Duration::from_secs(1)).await;
+    // Three seconds: long enough for the first request on a loaded machine, short enough to wait out.
+    let server = TestServer::start_with(backend, |s| s.access_token_ttl = std::time::Duration::from_secs(3)).await;
     let (tenant, owner, token) = server.tenant("Acme", "ada@acme.test").await;
     server.get("/api/v1/me", &token).await.ok(200);
 
@@ -85,8 +86,8 @@ async fn expired_and_forged_tokens_are_rejected(backend: Backend) {
     let forged = forged.issue(tenant.id, owner.id, Role::Owner, Utc::now(), std::time::Duration::from_secs(60));
     server.get("/api/v1/me", &forged.unwrap()).await.problem(401);
 
-    // The real token's one-second lifetime runs out.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The real token's three-second lifetime runs out.
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     server.get("/api/v1/me", &token).await.problem(401);
     server.call(Method::GET, "/api/v1/me", None, None).await.problem(401);
     server.get("/api/v1/me", "garbage").await.problem(401);
