@@ -70,7 +70,10 @@ impl CircuitState {
     pub fn record_failure(&mut self, policy: &CircuitPolicy, now: DateTime<Utc>) -> bool {
         self.consecutive_failures += 1;
         let since = *self.failing_since.get_or_insert(now);
-        if self.consecutive_failures >= policy.failure_threshold {
+        // Failures of requests sent before the circuit opened do not lengthen the open period;
+        // only reaching the threshold while closed, or a failed probe once it has run out, do.
+        let open = self.open_until.is_some_and(|until| until > now);
+        if self.consecutive_failures >= policy.failure_threshold && !open {
             let factor = 1i32.checked_shl(self.openings.min(20)).unwrap_or(i32::MAX);
             let open_for =
                 policy.open_for.checked_mul(factor).map_or(policy.max_open_for, |d| d.min(policy.max_open_for));
@@ -102,6 +105,20 @@ mod tests {
         state.record_success();
         assert_eq!(state, CircuitState::default());
         assert_eq!(state.admit(t0), Admission::Send);
+    }
+
+    #[test]
+    fn failures_already_in_flight_do_not_lengthen_the_open_period() {
+        let policy = CircuitPolicy::default();
+        let t0 = Utc::now();
+        let mut state = CircuitState::default();
+        for _ in 0..20 {
+            state.record_failure(&policy, t0);
+        }
+        assert_eq!(state.open_until, Some(t0 + Duration::seconds(30)), "twenty at once open it once");
+        assert_eq!(state.openings, 1);
+        state.record_failure(&policy, t0 + Duration::seconds(31));
+        assert_eq!(state.open_until, Some(t0 + Duration::seconds(91)), "a failed probe doubles it");
     }
 
     #[test]

@@ -61,6 +61,18 @@ struct Runtime {
     pacer: Option<(u32, Arc<Pacer>)>,
 }
 
+impl Runtime {
+    /// Requests this endpoint may have in flight now: none while its circuit is open, one probe
+    /// once the open period has run out (half-open), else the configured share.
+    fn slots(&self, configured: usize, now: DateTime<Utc>) -> usize {
+        match self.circuit {
+            Some(c) if matches!(c.admit(now), Admission::WaitUntil(_)) => 0,
+            Some(c) if c.open_until.is_some() => 1,
+            _ => configured.max(1),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     tenants: HashMap<TenantId, TenantEndpoints>,
@@ -103,7 +115,7 @@ impl Sender {
         let concurrency = config.concurrency.max(1);
         let poll = self.crm.worker_poll_interval();
         let mut shutdown = pin!(shutdown.fuse());
-        let mut tasks: JoinSet<Option<Finished>> = JoinSet::new();
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
         let mut handled = 0u64;
         let mut exhausted = false;
         loop {
@@ -153,9 +165,9 @@ impl Sender {
             let wake = self.crm.webhook_wakeup().notified();
             tokio::select! {
                 joined = tasks.join_next() => {
-                    let mut finished: Vec<Finished> = joined.into_iter().filter_map(|r| r.ok().flatten()).collect();
+                    let mut finished: Vec<Finished> = joined.into_iter().filter_map(Result::ok).collect();
                     while let Some(more) = tasks.try_join_next() {
-                        finished.extend(more.ok().flatten());
+                        finished.extend(more.ok());
                     }
                     handled += finished.len() as u64;
                     self.record(finished).await;
@@ -165,7 +177,7 @@ impl Sender {
                 _ = &mut shutdown => {
                     let mut finished = Vec::new();
                     while let Some(done) = tasks.join_next().await {
-                        finished.extend(done.ok().flatten());
+                        finished.extend(done.ok());
                     }
                     handled += finished.len() as u64;
                     self.record(finished).await;
@@ -196,10 +208,7 @@ impl Sender {
             state
                 .runtime
                 .iter()
-                .filter(|(_, r)| {
-                    r.in_flight >= config.per_endpoint_concurrency.max(1)
-                        || r.circuit.is_some_and(|c| matches!(c.admit(now), Admission::WaitUntil(_)))
-                })
+                .filter(|(_, r)| r.in_flight >= r.slots(config.per_endpoint_concurrency, now))
                 .map(|(id, _)| *id)
                 .collect()
         };
@@ -207,12 +216,14 @@ impl Sender {
         let claimed = self.crm.store().webhooks().claim_due(now, lease, now + config.lease, limit, &skip).await?;
         let mut out = Vec::with_capacity(claimed.len());
         let mut overflow = Vec::new();
-        let cap = config.per_endpoint_concurrency.max(1);
         for delivery in claimed {
             let target = self.target(delivery.tenant_id, delivery.endpoint_id).await?;
             let mut state = self.state();
             let runtime = state.runtime.entry(delivery.endpoint_id).or_default();
-            if runtime.in_flight >= cap {
+            if let (None, Some(target)) = (runtime.circuit, &target) {
+                runtime.circuit = Some(target.endpoint.circuit);
+            }
+            if runtime.in_flight >= runtime.slots(config.per_endpoint_concurrency, now) {
                 // More of one endpoint's deliveries than its slots: hand the rest back at once,
                 // so a slow endpoint never holds more than its share.
                 overflow.push(DeliveryOutcome { delivery, lease, attempt: None });
@@ -220,9 +231,6 @@ impl Sender {
             }
             runtime.in_flight += 1;
             if let Some(target) = &target {
-                if runtime.circuit.is_none() {
-                    runtime.circuit = Some(target.endpoint.circuit);
-                }
                 match (target.endpoint.rate_limit_per_second, &runtime.pacer) {
                     (None, _) => runtime.pacer = None,
                     (Some(rate), Some((current, _))) if *current == rate => {}
@@ -278,18 +286,14 @@ impl Sender {
     }
 
     /// Makes one attempt of `delivery` (or settles it without one) and says what to record.
-    async fn attempt(
-        &self,
-        delivery: WebhookDelivery,
-        target: Option<Arc<Target>>,
-        lease: LeaseId,
-    ) -> Option<Finished> {
-        let finished = self.attempt_inner(delivery.clone(), target, lease).await;
+    async fn attempt(&self, delivery: WebhookDelivery, target: Option<Arc<Target>>, lease: LeaseId) -> Finished {
+        let endpoint = delivery.endpoint_id;
+        let finished = self.attempt_inner(delivery, target, lease).await;
         let mut state = self.state();
-        if let Some(runtime) = state.runtime.get_mut(&delivery.endpoint_id) {
+        if let Some(runtime) = state.runtime.get_mut(&endpoint) {
             runtime.in_flight = runtime.in_flight.saturating_sub(1);
         }
-        Some(finished)
+        finished
     }
 
     async fn attempt_inner(
