@@ -125,10 +125,6 @@ impl Sender {
                 }
             }
             let free = concurrency.saturating_sub(tasks.len());
-            if free > 0 && !exhausted && tasks.is_empty() && !self.anything_due().await {
-                // A read first: claiming is a write, and most polls find nothing due.
-                exhausted = true;
-            }
             if free > 0 && !exhausted {
                 match self.claim(free as u32).await {
                     Ok(batch) => {
@@ -184,16 +180,6 @@ impl Sender {
                     return Ok(handled);
                 }
             }
-        }
-    }
-
-    /// Whether some delivery is due now (or its lease has run out).
-    async fn anything_due(&self) -> bool {
-        match self.crm.store().webhooks().next_due().await {
-            Ok(Some(at)) => at <= self.crm.clock().now(),
-            Ok(None) => false,
-            // Let the claim report the failure.
-            Err(_) => true,
         }
     }
 
