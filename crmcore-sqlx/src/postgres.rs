@@ -124,6 +124,8 @@ pub(crate) async fn migrate_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+crate::common::error::missing_or_stale_fn!(Postgres);
+
 /// Appends events to the outbox inside the caller's transaction.
 async fn append_events(tx: &mut Transaction<'static, Postgres>, events: &[DomainEvent]) -> Result<()> {
     if events.is_empty() {

@@ -132,6 +132,8 @@ pub(crate) async fn migrate_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+crate::common::error::missing_or_stale_fn!(Sqlite);
+
 /// Appends events to the outbox inside the caller's transaction.
 async fn append_events(tx: &mut Transaction<'static, Sqlite>, events: &[DomainEvent]) -> Result<()> {
     // Multi-row INSERTs: rows take their `seq` in list order, so the outbox keeps event order.

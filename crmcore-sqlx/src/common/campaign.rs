@@ -212,27 +212,6 @@ macro_rules! campaign_repository {
                 }
             }
 
-            /// Why a versioned `UPDATE` of `table` matched no row: `Conflict` when the row exists
-            /// (its version moved on), `NotFound` when the tenant has no such row.
-            async fn missing_or_stale(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                table: &str,
-                entity: &'static str,
-                tenant: TenantId,
-                id: uuid::Uuid,
-            ) -> CrmError {
-                let sql = format!("SELECT version FROM {table} WHERE tenant_id = $1 AND id = $2");
-                let found: std::result::Result<Option<(i64,)>, _> =
-                    sqlx::query_as(&sql).bind(DbId(tenant.0)).bind(DbId(id)).fetch_optional(&mut **tx).await;
-                match found {
-                    Ok(Some(_)) => {
-                        CrmError::conflict(Some("version"), format!("{entity} {id} was changed concurrently"))
-                    }
-                    Ok(None) => CrmError::not_found(entity, id),
-                    Err(e) => store_err(e),
-                }
-            }
-
             /// One newest-first keyset page of the tenant's rows of `table` (one row overfetched,
             /// for [`Page::from_overfetch`]).
             async fn newest_first<R>(

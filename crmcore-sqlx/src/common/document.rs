@@ -134,26 +134,9 @@ macro_rules! document_repository {
                 .await
                 .map_err(|e| map_err(e, || CrmError::not_found("member", d.owner_id)))?;
                 if done.rows_affected() == 0 {
-                    return Err(stale_or_missing(tx, d).await);
+                    return Err(missing_or_stale(tx, "documents", "document", d.tenant_id, d.id.0).await);
                 }
                 Ok(())
-            }
-
-            /// Why a versioned update touched no row: the document is absent from the tenant
-            /// (`NotFound`), or another writer bumped its version first (`Conflict`).
-            async fn stale_or_missing(tx: &mut Tx, d: &Document) -> CrmError {
-                let found = sqlx::query("SELECT version FROM documents WHERE tenant_id = $1 AND id = $2")
-                    .bind(DbId(d.tenant_id.0))
-                    .bind(DbId(d.id.0))
-                    .fetch_optional(&mut **tx)
-                    .await;
-                match found {
-                    Ok(Some(_)) => {
-                        CrmError::conflict(Some("version"), format!("document {} was changed concurrently", d.id))
-                    }
-                    Ok(None) => CrmError::not_found("document", d.id),
-                    Err(e) => store_err(e),
-                }
             }
 
             /// Why a download counted nothing: the link is absent (`NotFound`), or revoked,

@@ -107,3 +107,35 @@ pub(crate) fn corrupt(what: &str, err: impl std::fmt::Display) -> CrmError {
     tracing::error!(what, error = %err, "corrupt row");
     CrmError::Internal(format!("corrupt {what} in store: {err}"))
 }
+
+/// Defines `missing_or_stale` for a backend: why a versioned `UPDATE … AND version = $n - 1`
+/// matched no row — `Conflict` on `version` when the row exists (another writer moved it on),
+/// `NotFound` when the tenant has no such row. Every repository with versioned rows calls it.
+macro_rules! missing_or_stale_fn {
+    ($db:ty) => {
+        /// Why a versioned `UPDATE` of `table` matched no row: `Conflict` when the row exists
+        /// (its version moved on), `NotFound` when the tenant has no such row.
+        pub(crate) async fn missing_or_stale(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            table: &str,
+            entity: &'static str,
+            tenant: crmcore::id::TenantId,
+            id: uuid::Uuid,
+        ) -> crmcore::CrmError {
+            let sql = format!("SELECT version FROM {table} WHERE tenant_id = $1 AND id = $2");
+            let found: std::result::Result<Option<(i64,)>, _> = sqlx::query_as(&sql)
+                .bind(crate::common::types::DbId(tenant.0))
+                .bind(crate::common::types::DbId(id))
+                .fetch_optional(&mut **tx)
+                .await;
+            match found {
+                Ok(Some(_)) => {
+                    crmcore::CrmError::conflict(Some("version"), format!("{entity} {id} was changed concurrently"))
+                }
+                Ok(None) => crmcore::CrmError::not_found(entity, id),
+                Err(e) => crate::common::error::store_err(e),
+            }
+        }
+    };
+}
+pub(crate) use missing_or_stale_fn;

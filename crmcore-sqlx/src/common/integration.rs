@@ -92,30 +92,6 @@ macro_rules! integration_repository {
                 rows.into_iter().map(SyncLogRow::into_domain).collect()
             }
 
-            /// Why a versioned update of `table` touched no row: the record is absent from the
-            /// tenant (`NotFound`), or another writer bumped its version first (`Conflict`).
-            async fn stale_or_missing(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                table: &str,
-                entity: &'static str,
-                tenant: uuid::Uuid,
-                id: uuid::Uuid,
-            ) -> CrmError {
-                let found: std::result::Result<Option<(i64,)>, _> =
-                    sqlx::query_as(&format!("SELECT version FROM {table} WHERE tenant_id = $1 AND id = $2"))
-                        .bind(DbId(tenant))
-                        .bind(DbId(id))
-                        .fetch_optional(&mut **tx)
-                        .await;
-                match found {
-                    Ok(Some(_)) => {
-                        CrmError::conflict(Some("version"), format!("{entity} {id} was changed concurrently"))
-                    }
-                    Ok(None) => CrmError::not_found(entity, id),
-                    Err(e) => store_err(e),
-                }
-            }
-
             #[async_trait]
             impl IntegrationRepository for $store {
                 async fn insert_provider(&self, provider: &OAuthProvider, events: &[DomainEvent]) -> Result<()> {
@@ -147,8 +123,8 @@ macro_rules! integration_repository {
                     .await
                     .map_err(store_err)?;
                     if done.rows_affected() == 0 {
-                        let (tenant, id) = (provider.tenant_id.0, provider.id.0);
-                        return Err(stale_or_missing(&mut tx, "oauth_providers", "oauth provider", tenant, id).await);
+                        let (tenant, id) = (provider.tenant_id, provider.id.0);
+                        return Err(missing_or_stale(&mut tx, "oauth_providers", "oauth provider", tenant, id).await);
                     }
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)
@@ -236,8 +212,8 @@ macro_rules! integration_repository {
                     .await
                     .map_err(|e| map_err(e, || CrmError::not_found("oauth provider", connection.provider_id)))?;
                     if done.rows_affected() == 0 {
-                        let (tenant, id) = (connection.tenant_id.0, connection.id.0);
-                        return Err(stale_or_missing(&mut tx, "integration_connections", "connection", tenant, id).await);
+                        let (tenant, id) = (connection.tenant_id, connection.id.0);
+                        return Err(missing_or_stale(&mut tx, "integration_connections", "connection", tenant, id).await);
                     }
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)

@@ -177,21 +177,8 @@ macro_rules! webhook_repository {
                     .await
                     .map_err(store_err)?;
                     if done.rows_affected() == 0 {
-                        // Tell a stale version from an endpoint the tenant does not have.
-                        let found: Option<(i64,)> =
-                            sqlx::query_as("SELECT version FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
-                                .bind(DbId(endpoint.tenant_id.0))
-                                .bind(DbId(endpoint.id.0))
-                                .fetch_optional(&mut *tx)
-                                .await
-                                .map_err(store_err)?;
-                        return Err(match found {
-                            Some(_) => CrmError::conflict(
-                                Some("version"),
-                                format!("webhook endpoint {} was changed concurrently", endpoint.id),
-                            ),
-                            None => CrmError::not_found("webhook endpoint", endpoint.id),
-                        });
+                        let (tenant, id) = (endpoint.tenant_id, endpoint.id.0);
+                        return Err(missing_or_stale(&mut tx, "webhook_endpoints", "webhook endpoint", tenant, id).await);
                     }
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)
