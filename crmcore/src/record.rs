@@ -35,7 +35,9 @@ versioned!(
     crate::deal::Deal,
     crate::member::Member,
     crate::campaign::Campaign,
-    crate::campaign::EmailTemplate
+    crate::campaign::EmailTemplate,
+    crate::webhook::WebhookEndpoint,
+    crate::document::Document
 );
 
 /// `Conflict` on `version` when the caller expected another version than the stored one.

@@ -19,7 +19,7 @@ use crate::id::{DocumentId, MemberId, ShareLinkId};
 use crate::jobs::Job;
 use crate::page::{Page, PageRequest};
 use crate::ports::BlobKey;
-use crate::record::to_json;
+use crate::record::{check_expected_version, to_json};
 use crate::value::Tag;
 
 /// Document settings.
@@ -308,9 +308,7 @@ impl<'a> DocumentService<'a> {
     ) -> Result<Document> {
         actor.require(Permission::EditRecords)?;
         let current = self.live(actor, id).await?;
-        if patch.expected_version.is_some_and(|v| v != current.version) {
-            return Err(CrmError::conflict(Some("version"), "the document was changed by someone else"));
-        }
+        check_expected_version(patch.expected_version, &current, "document")?;
         let mut next = current.clone();
         let mut v = Validator::new();
         if let Some(title) = &patch.title {

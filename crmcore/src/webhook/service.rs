@@ -22,7 +22,7 @@ use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, OutboxEntry, d
 use crate::id::{DeliveryId, EventId, WebhookEndpointId};
 use crate::integration::PayloadFormat;
 use crate::page::{Page, PageRequest};
-use crate::record::to_json;
+use crate::record::{check_expected_version, to_json};
 
 /// Webhook delivery settings.
 #[derive(Debug, Clone)]
@@ -304,7 +304,7 @@ impl<'a> WebhookService<'a> {
     ) -> Result<EndpointView> {
         actor.require(Permission::ManageIntegrations)?;
         let current = self.crm.store().webhooks().get_endpoint(actor.tenant_id, id).await?;
-        check_version(patch.expected_version, current.version)?;
+        check_expected_version(patch.expected_version, &current, "endpoint")?;
         let mut next = current.clone();
         let mut v = Validator::new();
         if let Some(url) = &patch.url {
@@ -566,13 +566,6 @@ fn endpoint_event(
     now: DateTime<Utc>,
 ) -> DomainEvent {
     DomainEvent::new(actor, event_type, EntityRef { kind: EntityKind::WebhookEndpoint, id: endpoint.id.0 }, data, now)
-}
-
-fn check_version(expected: Option<i64>, current: i64) -> Result<()> {
-    match expected {
-        Some(v) if v != current => Err(CrmError::conflict(Some("version"), "the endpoint was changed by someone else")),
-        _ => Ok(()),
-    }
 }
 
 fn check_description(v: &mut Validator, description: &str) {
