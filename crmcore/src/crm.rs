@@ -12,7 +12,8 @@ use crate::error::{CrmError, Port, Result};
 use crate::jobs::{Worker, WorkerConfig};
 use crate::member::MemberService;
 use crate::ports::{
-    BlobStore, Clock, InProcessLiveUpdates, LiveUpdates, Mailer, OAuthClient, Ocr, Store, SystemClock, WebhookTransport,
+    BlobStore, Clock, InProcessLiveUpdates, LiveUpdates, Mailer, OAuthClient, Ocr, PdfReader, PdfWriter, Store, SystemClock,
+    WebhookTransport,
 };
 use crate::tenant::TenantService;
 use crate::webhook::{SecretSealer, WebhookConfig, WebhookService};
@@ -30,6 +31,8 @@ struct Inner {
     mailer: Option<Arc<dyn Mailer>>,
     blobs: Option<Arc<dyn BlobStore>>,
     ocr: Option<Arc<dyn Ocr>>,
+    pdf_reader: Option<Arc<dyn PdfReader>>,
+    pdf_writer: Option<Arc<dyn PdfWriter>>,
     webhook_transport: Option<Arc<dyn WebhookTransport>>,
     oauth: Option<Arc<dyn OAuthClient>>,
     pipeline: Pipeline,
@@ -198,6 +201,16 @@ impl Crm {
         self.inner.ocr.as_deref().ok_or_else(|| unavailable(Port::Ocr))
     }
 
+    /// The PDF reader (`Unavailable` when none was configured).
+    pub fn pdf_reader(&self) -> Result<&dyn PdfReader> {
+        self.inner.pdf_reader.as_deref().ok_or_else(|| unavailable(Port::PdfReader))
+    }
+
+    /// The PDF writer (`Unavailable` when none was configured).
+    pub fn pdf_writer(&self) -> Result<&dyn PdfWriter> {
+        self.inner.pdf_writer.as_deref().ok_or_else(|| unavailable(Port::PdfWriter))
+    }
+
     /// The webhook transport, or `Unavailable` when none was configured.
     pub fn webhook_transport(&self) -> Result<&dyn WebhookTransport> {
         self.inner.webhook_transport.as_deref().ok_or_else(|| unavailable(Port::WebhookTransport))
@@ -221,6 +234,8 @@ pub struct CrmBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     blobs: Option<Arc<dyn BlobStore>>,
     ocr: Option<Arc<dyn Ocr>>,
+    pdf_reader: Option<Arc<dyn PdfReader>>,
+    pdf_writer: Option<Arc<dyn PdfWriter>>,
     webhook_transport: Option<Arc<dyn WebhookTransport>>,
     oauth: Option<Arc<dyn OAuthClient>>,
     pipeline: Option<Pipeline>,
@@ -266,6 +281,18 @@ impl CrmBuilder {
     /// The OCR engine.
     pub fn ocr(mut self, ocr: Arc<dyn Ocr>) -> Self {
         self.ocr = Some(ocr);
+        self
+    }
+
+    /// Reads PDF text layers and renders scanned pages for OCR.
+    pub fn pdf_reader(mut self, reader: Arc<dyn PdfReader>) -> Self {
+        self.pdf_reader = Some(reader);
+        self
+    }
+
+    /// Generates PDFs from rendered document templates.
+    pub fn pdf_writer(mut self, writer: Arc<dyn PdfWriter>) -> Self {
+        self.pdf_writer = Some(writer);
         self
     }
 
@@ -336,6 +363,8 @@ impl CrmBuilder {
                 mailer: self.mailer,
                 blobs: self.blobs,
                 ocr: self.ocr,
+                pdf_reader: self.pdf_reader,
+                pdf_writer: self.pdf_writer,
                 webhook_transport: self.webhook_transport,
                 oauth: self.oauth,
                 pipeline: self.pipeline.unwrap_or_default(),

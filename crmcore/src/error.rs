@@ -51,6 +51,10 @@ pub enum Port {
     WebhookTransport,
     /// OAuth 2.0 token endpoint client.
     OAuth,
+    /// PDF text layers and page images.
+    PdfReader,
+    /// PDF generation.
+    PdfWriter,
 }
 
 impl fmt::Display for Port {
@@ -62,6 +66,8 @@ impl fmt::Display for Port {
             Port::Blobs => "blob store",
             Port::WebhookTransport => "webhook transport",
             Port::OAuth => "oauth client",
+            Port::PdfReader => "pdf reader",
+            Port::PdfWriter => "pdf writer",
         };
         f.write_str(name)
     }
