@@ -9,7 +9,7 @@ mod share;
 pub mod upload;
 
 pub use model::{
-    AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion, GENESIS_HASH,
+    Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion, GENESIS_HASH,
 };
 pub(crate) use service::collect_blobs;
 pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source};

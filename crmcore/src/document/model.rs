@@ -333,3 +333,44 @@ impl DocumentFilter {
             && self.linked.is_none_or(|l| document.links.contains(&l))
     }
 }
+
+/// What a member may do with a document, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Access {
+    /// Read it, its versions and its comments.
+    View,
+    /// And comment on it.
+    Comment,
+    /// And change it: metadata, new versions, restores, approvals.
+    Edit,
+}
+
+impl Access {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::View => "view",
+            Access::Comment => "comment",
+            Access::Edit => "edit",
+        }
+    }
+
+    /// Parses [`Access::as_str`].
+    pub fn parse(s: &str) -> Result<Self> {
+        [Access::View, Access::Comment, Access::Edit]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| CrmError::invalid("access", "unknown", format!("unknown access level `{s}`")))
+    }
+
+    /// The role permission this level also needs.
+    pub fn permission(self) -> crate::actor::Permission {
+        match self {
+            Access::View => crate::actor::Permission::ViewRecords,
+            Access::Comment => crate::actor::Permission::Comment,
+            Access::Edit => crate::actor::Permission::EditRecords,
+        }
+    }
+}

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::upload::{sanitize_filename, sniff};
 use super::{
-    AuditAction, AuditDraft, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter,
+    Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter,
     DocumentVersion, NewShareLink, ShareLink, ShareLinkView,
 };
 use crate::actor::{Actor, Permission, Principal};
@@ -577,6 +577,13 @@ impl<'a> DocumentService<'a> {
         };
         let counted = repo.use_share_link(link.id, now, &audit).await?;
         Ok((ShareLinkView::from(&counted), document, version, bytes))
+    }
+
+    /// The live (untrashed) document if `actor` may act on it at `access`: `NotFound` when the
+    /// actor may not even see it, `Forbidden` when it may see but not act.
+    pub async fn authorize(&self, actor: &Actor, id: DocumentId, access: Access) -> Result<Document> {
+        actor.require(access.permission())?;
+        self.live(actor, id).await
     }
 
     async fn live(&self, actor: &Actor, id: DocumentId) -> Result<Document> {
