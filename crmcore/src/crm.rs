@@ -12,8 +12,8 @@ use crate::error::{CrmError, Port, Result};
 use crate::jobs::{Worker, WorkerConfig};
 use crate::member::MemberService;
 use crate::ports::{
-    BlobStore, Clock, InProcessLiveUpdates, LiveUpdates, Mailer, OAuthClient, Ocr, PdfReader, PdfWriter, Store, SystemClock,
-    WebhookTransport,
+    BlobStore, Clock, InProcessLiveUpdates, LiveUpdates, Mailer, OAuthClient, Ocr, PdfReader, PdfWriter, Store,
+    SystemClock, WebhookTransport,
 };
 use crate::tenant::TenantService;
 use crate::webhook::{SecretSealer, WebhookConfig, WebhookService};

@@ -1,16 +1,25 @@
 //! Document management: documents with immutable, content-addressed versions (identical bytes
 //! stored once), upload checks (type sniffed from the bytes against an allowlist, names
 //! sanitised, size capped), restore, trash and purge with deferred blob collection, downloads,
-//! and a hash-chained audit trail that `verify` checks end to end.
+//! access control (tenant-wide or private documents, shared with members at view, comment or
+//! edit level), text extraction (text, HTML, PDF text layers, OCR of scans and images), full-text
+//! search with permission filtering inside the store's query, and a hash-chained audit trail
+//! that `verify` checks end to end.
 
+mod extract;
 mod model;
+pub mod search;
 mod service;
 mod share;
 pub mod upload;
 
+pub use extract::{MAX_TEXT_BYTES, html_to_text};
+pub(crate) use extract::{enqueue_for as enqueue_extraction, extract_text};
 pub use model::{
-    Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion, GENESIS_HASH,
+    Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion,
+    GENESIS_HASH, MemberGrant, TextOutcome, TextStatus, Viewer, Visibility,
 };
+pub use search::{SearchHit, SearchQuery, SearchRequest, SearchResults, SearchText, StoredHit};
 pub(crate) use service::collect_blobs;
 pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source};
 pub use share::{

@@ -142,6 +142,10 @@ event_catalogue! {
     DocumentRestored => "document.restored",
     /// A document was deleted for good.
     DocumentPurged => "document.purged",
+    /// A document was shared with a member, or their access changed (`data.grant`).
+    DocumentShared => "document.shared",
+    /// A member's access to a document was taken away (`data.member_id`).
+    DocumentUnshared => "document.unshared",
     /// A member connected the tenant to an OAuth 2.0 provider.
     IntegrationConnected => "integration.connected",
     /// A connection was removed (its tokens revoked).

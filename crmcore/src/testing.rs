@@ -16,6 +16,7 @@ mod analytics;
 mod campaign;
 mod credentials;
 mod document;
+mod document_search;
 mod fixtures;
 mod integration;
 mod isolation;
@@ -29,6 +30,7 @@ pub use analytics::*;
 pub use campaign::*;
 pub use credentials::*;
 pub use document::*;
+pub use document_search::*;
 pub use fixtures::Fixture;
 pub use integration::*;
 pub use isolation::*;
@@ -92,6 +94,10 @@ macro_rules! contract_suite {
                 documents_audit_chain_holds_under_concurrency,
                 documents_share_links_expire_revoke_and_count,
                 documents_take_comments_mentions_and_follows,
+                documents_access_follows_visibility_and_grants,
+                documents_search_agrees_with_the_domain,
+                documents_search_ranks_and_highlights,
+                documents_text_is_extracted_and_searchable,
             );
         }
     };

@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, ShareLink};
+use crmcore::document::{
+    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, MemberGrant, SearchRequest, SearchText,
+    ShareLink, StoredHit, TextOutcome, TextStatus, Viewer,
+};
 use crmcore::event::DomainEvent;
-use crmcore::id::{DocumentId, ShareLinkId, TenantId};
+use crmcore::id::{DocumentId, MemberId, ShareLinkId, TenantId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::ports::{BlobKey, DocumentRepository};
 use crmcore::{CrmError, Result};
@@ -21,6 +24,12 @@ pub(super) struct DocumentState {
     versions: HashMap<DocumentId, Vec<DocumentVersion>>,
     audit: HashMap<TenantId, Vec<AuditEntry>>,
     share_links: BTreeMap<ShareLinkId, ShareLink>,
+    /// Extracted texts per (document, version number).
+    texts: HashMap<(DocumentId, u32), String>,
+    /// Members each document is shared with, in grant order.
+    grants: HashMap<DocumentId, Vec<MemberGrant>>,
+    /// What search sees of each document: its normalized title, tags and latest text.
+    index: HashMap<DocumentId, SearchText>,
 }
 
 impl State {
@@ -41,6 +50,18 @@ impl State {
             "document",
             document.id,
         )
+    }
+
+    /// Re-indexes a document's title and tags, keeping or emptying its body.
+    fn index_document(&mut self, document: &Document, keep_body: bool) {
+        let body = if keep_body { self.document.index.get(&document.id).map(|t| t.body.clone()) } else { None };
+        let mut text = SearchText::of(document, None);
+        text.body = body.unwrap_or_default();
+        self.document.index.insert(document.id, text);
+    }
+
+    fn shared_with(&self, id: DocumentId) -> Vec<MemberId> {
+        self.document.grants.get(&id).map(|g| g.iter().map(|g| g.member_id).collect()).unwrap_or_default()
     }
 
     fn referenced_keys(&self) -> HashSet<&BlobKey> {
@@ -64,6 +85,7 @@ impl DocumentRepository for MemoryStore {
         state.check_member_exists(document.tenant_id, Some(document.owner_id))?;
         state.document.documents.insert(document.id, document.clone());
         state.document.versions.insert(document.id, vec![first.clone()]);
+        state.index_document(document, false);
         state.append_audit(audit);
         state.append(events);
         Ok(())
@@ -84,6 +106,7 @@ impl DocumentRepository for MemoryStore {
         }
         versions.push(version.clone());
         state.document.documents.insert(document.id, document.clone());
+        state.index_document(document, false);
         state.append_audit(audit);
         state.append(events);
         Ok(())
@@ -94,6 +117,7 @@ impl DocumentRepository for MemoryStore {
         state.check_document_version(document)?;
         state.check_member_exists(document.tenant_id, Some(document.owner_id))?;
         state.document.documents.insert(document.id, document.clone());
+        state.index_document(document, true);
         state.append_audit(audit);
         state.append(events);
         Ok(())
@@ -110,10 +134,135 @@ impl DocumentRepository for MemoryStore {
             .ok_or_else(|| CrmError::not_found("document", id))
     }
 
-    async fn list(&self, tenant: TenantId, filter: &DocumentFilter, page: PageRequest) -> Result<Page<Document>> {
+    async fn list(
+        &self,
+        tenant: TenantId,
+        viewer: Viewer,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Document>> {
         let state = self.lock();
-        let keep = |d: &Document| d.tenant_id == tenant && filter.matches(d);
+        let keep =
+            |d: &Document| d.tenant_id == tenant && filter.matches(d) && viewer.sees(d, &state.shared_with(d.id));
         Ok(page_of(&state.document.documents, page, keep, DocumentId, |d| d.id.0))
+    }
+
+    async fn search(&self, tenant: TenantId, viewer: Viewer, request: &SearchRequest) -> Result<Vec<StoredHit>> {
+        let state = self.lock();
+        let mut filter = request.filter.clone();
+        filter.trashed = false;
+        let mut hits: Vec<(f64, &Document)> = state
+            .document
+            .documents
+            .values()
+            .filter(|d| d.tenant_id == tenant && filter.matches(d) && viewer.sees(d, &state.shared_with(d.id)))
+            .filter_map(|d| {
+                let text = state.document.index.get(&d.id)?;
+                request.query.matches(text).then(|| (request.query.score(text), d))
+            })
+            .collect();
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.id.cmp(&a.1.id)));
+        Ok(hits
+            .into_iter()
+            .skip(request.offset as usize)
+            .take(request.limit as usize)
+            .map(|(rank, d)| StoredHit {
+                document: d.clone(),
+                rank,
+                text: state.document.texts.get(&(d.id, d.latest_version)).cloned(),
+            })
+            .collect())
+    }
+
+    async fn set_text(&self, tenant: TenantId, id: DocumentId, number: u32, outcome: &TextOutcome) -> Result<()> {
+        let mut state = self.lock();
+        let latest = match state.document.documents.get(&id).filter(|d| d.tenant_id == tenant) {
+            Some(d) => d.latest_version,
+            None => return Err(CrmError::not_found("document", id)),
+        };
+        let version = state
+            .document
+            .versions
+            .get_mut(&id)
+            .and_then(|list| list.iter_mut().find(|v| v.number == number))
+            .ok_or_else(|| CrmError::not_found("document version", number))?;
+        match outcome {
+            TextOutcome::Done(text) => {
+                version.text_status = TextStatus::Done;
+                version.text_error = None;
+                state.document.texts.insert((id, number), text.clone());
+                if number == latest
+                    && let Some(index) = state.document.index.get_mut(&id)
+                {
+                    index.body = SearchText::body_of(text);
+                }
+            }
+            TextOutcome::Failed(why) => {
+                version.text_status = TextStatus::Failed;
+                version.text_error = Some(why.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn version_text(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<Option<String>> {
+        self.get_version(tenant, id, number).await?;
+        Ok(self.lock().document.texts.get(&(id, number)).cloned())
+    }
+
+    async fn put_grant(&self, grant: &MemberGrant, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {
+        let mut state = self.lock();
+        if !owned(&state.document.documents, &grant.document_id, grant.tenant_id, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", grant.document_id));
+        }
+        state.check_member_exists(grant.tenant_id, Some(grant.member_id))?;
+        let list = state.document.grants.entry(grant.document_id).or_default();
+        match list.iter_mut().find(|g| g.member_id == grant.member_id) {
+            Some(existing) => existing.access = grant.access,
+            None => list.push(grant.clone()),
+        }
+        state.append_audit(audit);
+        state.append(events);
+        Ok(())
+    }
+
+    async fn remove_grant(
+        &self,
+        tenant: TenantId,
+        id: DocumentId,
+        member: MemberId,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if !owned(&state.document.documents, &id, tenant, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", id));
+        }
+        let list = state.document.grants.entry(id).or_default();
+        let before = list.len();
+        list.retain(|g| g.member_id != member);
+        if list.len() == before {
+            return Err(CrmError::not_found("grant", member));
+        }
+        state.append_audit(audit);
+        state.append(events);
+        Ok(())
+    }
+
+    async fn grants(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<MemberGrant>> {
+        let state = self.lock();
+        if !owned(&state.document.documents, &id, tenant, |d| d.tenant_id) {
+            return Err(CrmError::not_found("document", id));
+        }
+        Ok(state.document.grants.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn grant_of(&self, tenant: TenantId, id: DocumentId, member: MemberId) -> Result<Option<Access>> {
+        let state = self.lock();
+        if !owned(&state.document.documents, &id, tenant, |d| d.tenant_id) {
+            return Ok(None);
+        }
+        Ok(state.document.grants.get(&id).and_then(|g| g.iter().find(|g| g.member_id == member)).map(|g| g.access))
     }
 
     async fn versions(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<DocumentVersion>> {
@@ -153,6 +302,9 @@ impl DocumentRepository for MemoryStore {
         }
         state.document.documents.remove(&id);
         state.document.share_links.retain(|_, l| l.document_id != id);
+        state.document.grants.remove(&id);
+        state.document.index.remove(&id);
+        state.document.texts.retain(|(doc, _), _| *doc != id);
         let removed = state.document.versions.remove(&id).unwrap_or_default();
         let referenced = state.referenced_keys();
         let mut freed: Vec<BlobKey> =

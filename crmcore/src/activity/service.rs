@@ -81,7 +81,8 @@ impl<'a> ActivityService<'a> {
 
     /// `NotFound` unless `entity` exists in the actor's tenant; `Validation` for kinds that
     /// cannot be commented on or followed.
-    async fn check_entity(&self, actor: &Actor, entity: EntityRef) -> Result<()> {
+    /// Documents also need `access` to them.
+    async fn check_entity(&self, actor: &Actor, entity: EntityRef, access: crate::document::Access) -> Result<()> {
         let store = self.crm.store();
         let tenant = actor.tenant_id;
         match entity.kind {
@@ -90,7 +91,9 @@ impl<'a> ActivityService<'a> {
             EntityKind::Member => store.members().get(tenant, MemberId(entity.id)).await.map(drop),
             EntityKind::Comment => store.comments().get(tenant, CommentId(entity.id)).await.map(drop),
             EntityKind::Campaign => store.campaigns().get(tenant, CampaignId(entity.id)).await.map(drop),
-            EntityKind::Document => store.documents().get(tenant, crate::id::DocumentId(entity.id)).await.map(drop),
+            EntityKind::Document => {
+                self.crm.documents().visible(actor, crate::id::DocumentId(entity.id), access).await.map(drop)
+            }
             EntityKind::EmailTemplate => {
                 store.campaigns().get_template(tenant, EmailTemplateId(entity.id)).await.map(drop)
             }
@@ -124,7 +127,7 @@ impl<'a> ActivityService<'a> {
         if input.entity.kind == EntityKind::Comment {
             return Err(CrmError::invalid("entity", "unsupported", "reply with `in_reply_to` instead"));
         }
-        self.check_entity(actor, input.entity).await?;
+        self.check_entity(actor, input.entity, crate::document::Access::Comment).await?;
         if let Some(parent) = input.in_reply_to {
             let parent = self.crm.store().comments().get(actor.tenant_id, parent).await?;
             if parent.entity != input.entity {
@@ -260,7 +263,7 @@ impl<'a> ActivityService<'a> {
     pub async fn follow(&self, actor: &Actor, entity: EntityRef) -> Result<Follow> {
         actor.require(Permission::ViewRecords)?;
         let member_id = member_of(actor)?;
-        self.check_entity(actor, entity).await?;
+        self.check_entity(actor, entity, crate::document::Access::View).await?;
         let follow = Follow { tenant_id: actor.tenant_id, member_id, entity, created_at: self.crm.clock().now() };
         self.crm.store().follows().follow(&follow).await?;
         Ok(follow)

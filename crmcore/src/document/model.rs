@@ -87,6 +87,8 @@ pub struct Document {
     pub links: Vec<EntityRef>,
     /// Its owner.
     pub owner_id: MemberId,
+    /// Who sees it besides its owner, the members it is shared with, and admins.
+    pub visibility: Visibility,
     /// The number of the newest version (1-based).
     pub latest_version: u32,
     /// In the trash since (restorable until purged).
@@ -125,8 +127,131 @@ pub struct DocumentVersion {
     pub note: Option<String>,
     /// When this version restores an older one: that version's number.
     pub restored_from: Option<u32>,
+    /// Where its text extraction stands.
+    pub text_status: TextStatus,
+    /// Why extraction failed, when it did.
+    pub text_error: Option<String>,
     /// Uploaded at.
     pub created_at: DateTime<Utc>,
+}
+
+/// Who may see a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Visibility {
+    /// Every member of the tenant (their role decides what they may do).
+    #[default]
+    Tenant,
+    /// Only its owner, the members it is shared with, and admins.
+    Private,
+}
+
+impl Visibility {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Tenant => "tenant",
+            Visibility::Private => "private",
+        }
+    }
+
+    /// Parses [`Visibility::as_str`].
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "tenant" => Ok(Visibility::Tenant),
+            "private" => Ok(Visibility::Private),
+            _ => Err(CrmError::invalid("visibility", "unknown", format!("unknown visibility `{s}`"))),
+        }
+    }
+}
+
+/// Where a version's text extraction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TextStatus {
+    /// Waiting for (or being retried by) the extraction job.
+    #[default]
+    Pending,
+    /// Extracted (possibly empty: a page with no words).
+    Done,
+    /// Given up, with a reason (`text_error`).
+    Failed,
+}
+
+impl TextStatus {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextStatus::Pending => "pending",
+            TextStatus::Done => "done",
+            TextStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses [`TextStatus::as_str`].
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "pending" => Ok(TextStatus::Pending),
+            "done" => Ok(TextStatus::Done),
+            "failed" => Ok(TextStatus::Failed),
+            _ => Err(CrmError::invalid("text_status", "unknown", format!("unknown text status `{s}`"))),
+        }
+    }
+}
+
+/// The outcome of a version's text extraction, as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextOutcome {
+    /// The text (the search index follows when it is the latest version's).
+    Done(String),
+    /// Given up: why.
+    Failed(String),
+}
+
+/// A document shared with one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberGrant {
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// The document.
+    pub document_id: DocumentId,
+    /// The member.
+    pub member_id: MemberId,
+    /// What they may do.
+    pub access: Access,
+    /// Who shared it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub granted_by: Principal,
+    /// When.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// Whose view of the documents a listing or search is for: decided by the service, applied by
+/// the store inside its query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// Sees every document of the tenant (admins, owners, system jobs).
+    All,
+    /// Sees tenant-wide documents, its own, and those shared with it.
+    Member(MemberId),
+    /// Sees tenant-wide documents only (API keys below admin).
+    TenantOnly,
+}
+
+impl Viewer {
+    /// Whether this viewer sees `document`, given the members it is shared with (the reference
+    /// the stores are held to).
+    pub fn sees(&self, document: &Document, shared_with: &[MemberId]) -> bool {
+        match self {
+            Viewer::All => true,
+            _ if document.visibility == Visibility::Tenant => true,
+            Viewer::Member(m) => document.owner_id == *m || shared_with.contains(m),
+            Viewer::TenantOnly => false,
+        }
+    }
 }
 
 /// What an audit entry records.
@@ -158,6 +283,10 @@ pub enum AuditAction {
     Unshare,
     /// A document was downloaded through a share link.
     ShareDownload,
+    /// A document was shared with a member (or their access changed).
+    Grant,
+    /// A member's access was taken away.
+    Ungrant,
 }
 
 impl AuditAction {
@@ -176,6 +305,8 @@ impl AuditAction {
             AuditAction::Share => "share",
             AuditAction::Unshare => "unshare",
             AuditAction::ShareDownload => "share_download",
+            AuditAction::Grant => "grant",
+            AuditAction::Ungrant => "ungrant",
         }
     }
 
@@ -195,6 +326,8 @@ impl AuditAction {
             Share,
             Unshare,
             ShareDownload,
+            Grant,
+            Ungrant,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -321,6 +454,10 @@ pub struct DocumentFilter {
     pub owner_id: Option<MemberId>,
     /// Only linked to this record.
     pub linked: Option<EntityRef>,
+    /// Only created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only created before.
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 impl DocumentFilter {
@@ -331,6 +468,8 @@ impl DocumentFilter {
             && self.tag.as_ref().is_none_or(|t| document.tags.contains(t))
             && self.owner_id.is_none_or(|o| document.owner_id == o)
             && self.linked.is_none_or(|l| document.links.contains(&l))
+            && self.created_from.is_none_or(|t| document.created_at >= t)
+            && self.created_before.is_none_or(|t| document.created_at < t)
     }
 }
 

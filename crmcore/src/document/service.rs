@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::upload::{sanitize_filename, sniff};
 use super::{
     Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter,
-    DocumentVersion, NewShareLink, ShareLink, ShareLinkView,
+    DocumentVersion, MemberGrant, NewShareLink, SearchHit, SearchRequest, SearchResults, ShareLink, ShareLinkView,
+    TextStatus, Viewer, Visibility,
 };
 use crate::actor::{Actor, Permission, Principal};
 use crate::crm::Crm;
@@ -30,11 +31,23 @@ pub struct DocumentConfig {
     /// How long a purged document's blobs wait before they are deleted (an upload of the same
     /// content meanwhile keeps them).
     pub blob_grace: Duration,
+    /// The OCR language (tesseract's name, e.g. `eng`).
+    pub ocr_language: String,
+    /// The resolution scanned PDF pages are rendered at for OCR.
+    pub ocr_dpi: u32,
+    /// Most pages of one PDF that are OCRed (the rest keep their text layer, if any).
+    pub max_ocr_pages: usize,
 }
 
 impl Default for DocumentConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: 25 * 1024 * 1024, blob_grace: Duration::minutes(10) }
+        Self {
+            max_upload_bytes: 25 * 1024 * 1024,
+            blob_grace: Duration::minutes(10),
+            ocr_language: "eng".into(),
+            ocr_dpi: 300,
+            max_ocr_pages: 100,
+        }
     }
 }
 
@@ -58,6 +71,9 @@ pub struct NewDocument {
     pub links: Vec<EntityRef>,
     /// A note on the first version.
     pub note: Option<String>,
+    /// Who sees it (default: the whole tenant).
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 impl NewDocument {
@@ -70,6 +86,7 @@ impl NewDocument {
             tags: Vec::new(),
             links: Vec::new(),
             note: None,
+            visibility: Visibility::Tenant,
         }
     }
 }
@@ -108,6 +125,8 @@ pub struct DocumentPatch {
     pub links: Option<Vec<EntityRef>>,
     /// New owner.
     pub owner_id: Option<MemberId>,
+    /// New visibility (only its owner or an admin may change it).
+    pub visibility: Option<Visibility>,
     /// Fail with `Conflict` unless the stored version equals this.
     pub expected_version: Option<i64>,
 }
@@ -120,6 +139,16 @@ pub struct Source(pub Option<String>);
 #[derive(Debug, Clone, Copy)]
 pub struct DocumentService<'a> {
     crm: &'a Crm,
+}
+
+/// Whose view of the documents `actor` has: admins, owners and system jobs see everything.
+pub(crate) fn viewer_of(actor: &Actor) -> Viewer {
+    match actor.principal {
+        Principal::System => Viewer::All,
+        _ if actor.role >= crate::actor::Role::Admin => Viewer::All,
+        Principal::Member(m) => Viewer::Member(m),
+        _ => Viewer::TenantOnly,
+    }
 }
 
 fn document_ref(id: DocumentId) -> EntityRef {
@@ -177,6 +206,8 @@ impl<'a> DocumentService<'a> {
             uploaded_by: actor.principal,
             note,
             restored_from: None,
+            text_status: TextStatus::Pending,
+            text_error: None,
             created_at: self.crm.clock().now(),
         })
     }
@@ -213,6 +244,7 @@ impl<'a> DocumentService<'a> {
             tags,
             links: input.links,
             owner_id: owner,
+            visibility: input.visibility,
             latest_version: 1,
             trashed_at: None,
             created_at: now,
@@ -242,8 +274,7 @@ impl<'a> DocumentService<'a> {
         note: Option<String>,
         source: &Source,
     ) -> Result<DocumentVersion> {
-        actor.require(Permission::EditRecords)?;
-        let current = self.live(actor, id).await?;
+        let current = self.authorize(actor, id, Access::Edit).await?;
         let version = self.store_file(actor, id, current.latest_version + 1, &file, note).await?;
         self.add_version(actor, current, version, AuditAction::NewVersion, source).await
     }
@@ -256,14 +287,15 @@ impl<'a> DocumentService<'a> {
         number: u32,
         source: &Source,
     ) -> Result<DocumentVersion> {
-        actor.require(Permission::EditRecords)?;
-        let current = self.live(actor, id).await?;
+        let current = self.authorize(actor, id, Access::Edit).await?;
         let old = self.crm.store().documents().get_version(actor.tenant_id, id, number).await?;
         let version = DocumentVersion {
             number: current.latest_version + 1,
             uploaded_by: actor.principal,
             note: Some(format!("restored from version {number}")),
             restored_from: Some(number),
+            text_status: TextStatus::Pending,
+            text_error: None,
             created_at: self.crm.clock().now(),
             ..old
         };
@@ -306,8 +338,7 @@ impl<'a> DocumentService<'a> {
         patch: DocumentPatch,
         source: &Source,
     ) -> Result<Document> {
-        actor.require(Permission::EditRecords)?;
-        let current = self.live(actor, id).await?;
+        let current = self.authorize(actor, id, Access::Edit).await?;
         check_expected_version(patch.expected_version, &current, "document")?;
         let mut next = current.clone();
         let mut v = Validator::new();
@@ -332,9 +363,20 @@ impl<'a> DocumentService<'a> {
         if let Some(links) = &patch.links {
             self.check_links_exist(actor, links).await?;
         }
+        if patch.owner_id.is_some() || patch.visibility.is_some() {
+            let is_owner = actor.member_id() == Some(current.owner_id);
+            if !is_owner && viewer_of(actor) != Viewer::All {
+                return Err(CrmError::Forbidden(
+                    "only the document's owner or an admin may change its owner or visibility".into(),
+                ));
+            }
+        }
         if let Some(owner) = patch.owner_id {
             self.crm.store().members().get(actor.tenant_id, owner).await?;
             next.owner_id = owner;
+        }
+        if let Some(visibility) = patch.visibility {
+            next.visibility = visibility;
         }
         self.save(actor, current, next, EventType::DocumentUpdated, AuditAction::Update, source).await
     }
@@ -342,7 +384,7 @@ impl<'a> DocumentService<'a> {
     /// Moves a document to the trash (needs `delete_records`).
     pub async fn trash(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<Document> {
         actor.require(Permission::DeleteRecords)?;
-        let current = self.live(actor, id).await?;
+        let current = self.authorize(actor, id, Access::Edit).await?;
         let mut next = current.clone();
         next.trashed_at = Some(self.crm.clock().now());
         self.save(actor, current, next, EventType::DocumentTrashed, AuditAction::Trash, source).await
@@ -351,7 +393,7 @@ impl<'a> DocumentService<'a> {
     /// Takes a document out of the trash (needs `delete_records`).
     pub async fn untrash(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<Document> {
         actor.require(Permission::DeleteRecords)?;
-        let current = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        let current = self.visible(actor, id, Access::Edit).await?;
         if current.trashed_at.is_none() {
             return Err(CrmError::conflict(Some("trashed_at"), "the document is not in the trash"));
         }
@@ -365,7 +407,7 @@ impl<'a> DocumentService<'a> {
     pub async fn purge(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<()> {
         actor.require(Permission::DeleteRecords)?;
         let repo = self.crm.store().documents();
-        let current = repo.get(actor.tenant_id, id).await?;
+        let current = self.visible(actor, id, Access::Edit).await?;
         if current.trashed_at.is_none() {
             return Err(CrmError::conflict(Some("trashed_at"), "only documents in the trash can be purged"));
         }
@@ -388,24 +430,144 @@ impl<'a> DocumentService<'a> {
         Ok(())
     }
 
-    /// One document (needs `view_records`); the view is audited.
+    /// One document (needs `view_records` and view access; trashed ones too); the view is
+    /// audited.
     pub async fn get(&self, actor: &Actor, id: DocumentId, source: &Source) -> Result<Document> {
-        actor.require(Permission::ViewRecords)?;
-        let document = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        let document = self.visible(actor, id, Access::View).await?;
         let draft = self.draft(actor, AuditAction::View, id, Value::Null, source);
         self.crm.store().documents().record_audit(&draft).await?;
         Ok(document)
     }
 
-    /// Documents matching `filter`, newest first.
+    /// Documents matching `filter` that the actor may see, newest first.
     pub async fn list(&self, actor: &Actor, filter: &DocumentFilter, page: PageRequest) -> Result<Page<Document>> {
         actor.require(Permission::ViewRecords)?;
-        self.crm.store().documents().list(actor.tenant_id, filter, page).await
+        self.crm.store().documents().list(actor.tenant_id, viewer_of(actor), filter, page).await
+    }
+
+    /// Full-text search over the title, tags and latest text of the live documents the actor
+    /// may see (the store filters by permission inside its query), best first, with the title
+    /// and a snippet highlighted.
+    pub async fn search(&self, actor: &Actor, request: &SearchRequest) -> Result<SearchResults> {
+        actor.require(Permission::ViewRecords)?;
+        if !(1..=100).contains(&request.limit) {
+            return Err(CrmError::invalid("limit", "out_of_range", "between 1 and 100"));
+        }
+        let mut ask = request.clone();
+        ask.filter.trashed = false;
+        ask.limit = request.limit + 1;
+        let mut stored = self.crm.store().documents().search(actor.tenant_id, viewer_of(actor), &ask).await?;
+        let more = stored.len() > request.limit as usize;
+        stored.truncate(request.limit as usize);
+        let hits = stored
+            .into_iter()
+            .map(|hit| SearchHit {
+                title_html: super::search::highlight(&hit.document.title, &request.query),
+                snippet_html: hit
+                    .text
+                    .as_deref()
+                    .map(|t| super::search::snippet(t, &request.query))
+                    .unwrap_or_default(),
+                document: hit.document,
+            })
+            .collect();
+        Ok(SearchResults { hits, next_offset: more.then(|| request.offset + request.limit) })
+    }
+
+    /// A version's extracted text (`None` until extraction is done).
+    pub async fn text(&self, actor: &Actor, id: DocumentId, number: u32) -> Result<Option<String>> {
+        self.visible(actor, id, Access::View).await?;
+        self.crm.store().documents().version_text(actor.tenant_id, id, number).await
+    }
+
+    /// Shares a document with a member at `access` (needs edit access), or changes their access.
+    pub async fn share_with(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        member: MemberId,
+        access: Access,
+        source: &Source,
+    ) -> Result<MemberGrant> {
+        let document = self.authorize(actor, id, Access::Edit).await?;
+        if member == document.owner_id {
+            return Err(CrmError::invalid("member_id", "owner", "the owner already has full access"));
+        }
+        let now = self.crm.clock().now();
+        let grant = MemberGrant {
+            tenant_id: actor.tenant_id,
+            document_id: id,
+            member_id: member,
+            access,
+            granted_by: actor.principal,
+            granted_at: now,
+        };
+        let audit = self.draft(actor, AuditAction::Grant, id, json!({"member_id": member, "access": access}), source);
+        let event = DomainEvent::new(
+            actor,
+            EventType::DocumentShared,
+            document_ref(id),
+            json!({"object": to_json(&document)?, "grant": to_json(&grant)?}),
+            now,
+        );
+        self.crm.store().documents().put_grant(&grant, &audit, &[event]).await?;
+        self.crm.wake_worker();
+        Ok(grant)
+    }
+
+    /// Takes a member's access away (needs edit access); `NotFound` when they had none.
+    pub async fn unshare_with(&self, actor: &Actor, id: DocumentId, member: MemberId, source: &Source) -> Result<()> {
+        let document = self.authorize(actor, id, Access::Edit).await?;
+        let now = self.crm.clock().now();
+        let audit = self.draft(actor, AuditAction::Ungrant, id, json!({"member_id": member}), source);
+        let event = DomainEvent::new(
+            actor,
+            EventType::DocumentUnshared,
+            document_ref(id),
+            json!({"object": to_json(&document)?, "member_id": member}),
+            now,
+        );
+        self.crm.store().documents().remove_grant(actor.tenant_id, id, member, &audit, &[event]).await?;
+        self.crm.wake_worker();
+        Ok(())
+    }
+
+    /// The members a document is shared with.
+    pub async fn grants(&self, actor: &Actor, id: DocumentId) -> Result<Vec<MemberGrant>> {
+        self.visible(actor, id, Access::View).await?;
+        self.crm.store().documents().grants(actor.tenant_id, id).await
+    }
+
+    /// What `actor` may do with a document (`None`: it may not even see it).
+    pub async fn access_of(&self, actor: &Actor, document: &Document) -> Result<Option<Access>> {
+        Ok(match viewer_of(actor) {
+            Viewer::All => Some(Access::Edit),
+            _ if document.visibility == Visibility::Tenant => Some(Access::Edit),
+            Viewer::Member(m) if m == document.owner_id => Some(Access::Edit),
+            Viewer::Member(m) => self.crm.store().documents().grant_of(actor.tenant_id, document.id, m).await?,
+            Viewer::TenantOnly => None,
+        })
+    }
+
+    /// The document (trashed or not) if `actor` may act on it at `access`: `NotFound` when the
+    /// actor may not see it, `Forbidden` when its role or its access falls short.
+    pub async fn visible(&self, actor: &Actor, id: DocumentId, access: Access) -> Result<Document> {
+        actor.require(access.permission())?;
+        let document = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        match self.access_of(actor, &document).await? {
+            None => Err(CrmError::not_found("document", id)),
+            Some(has) if has < access => Err(CrmError::Forbidden(format!(
+                "this document is shared with you for {}; this needs {}",
+                has.as_str(),
+                access.as_str()
+            ))),
+            Some(_) => Ok(document),
+        }
     }
 
     /// A document's versions, oldest first.
     pub async fn versions(&self, actor: &Actor, id: DocumentId) -> Result<Vec<DocumentVersion>> {
-        actor.require(Permission::ViewRecords)?;
+        self.visible(actor, id, Access::View).await?;
         self.crm.store().documents().versions(actor.tenant_id, id).await
     }
 
@@ -417,9 +579,8 @@ impl<'a> DocumentService<'a> {
         number: Option<u32>,
         source: &Source,
     ) -> Result<(DocumentVersion, Vec<u8>)> {
-        actor.require(Permission::ViewRecords)?;
+        let document = self.visible(actor, id, Access::View).await?;
         let repo = self.crm.store().documents();
-        let document = repo.get(actor.tenant_id, id).await?;
         let version = repo.get_version(actor.tenant_id, id, number.unwrap_or(document.latest_version)).await?;
         let bytes = self.crm.blobs()?.get(&version.content_key).await?;
         let detail = json!({"version": version.number, "size": version.size});
@@ -466,8 +627,7 @@ impl<'a> DocumentService<'a> {
         input: NewShareLink,
         source: &Source,
     ) -> Result<CreatedShareLink> {
-        actor.require(Permission::EditRecords)?;
-        let document = self.live(actor, id).await?;
+        let document = self.authorize(actor, id, Access::Edit).await?;
         let now = self.crm.clock().now();
         let expires_at = super::share::expiry(now, input.expires_in_hours)?;
         if let Some(number) = input.version {
@@ -507,7 +667,7 @@ impl<'a> DocumentService<'a> {
 
     /// A document's share links, newest first.
     pub async fn share_links(&self, actor: &Actor, id: DocumentId) -> Result<Vec<ShareLinkView>> {
-        actor.require(Permission::ViewRecords)?;
+        self.visible(actor, id, Access::View).await?;
         let links = self.crm.store().documents().share_links(actor.tenant_id, id).await?;
         Ok(links.iter().map(ShareLinkView::from).collect())
     }
@@ -582,12 +742,7 @@ impl<'a> DocumentService<'a> {
     /// The live (untrashed) document if `actor` may act on it at `access`: `NotFound` when the
     /// actor may not even see it, `Forbidden` when it may see but not act.
     pub async fn authorize(&self, actor: &Actor, id: DocumentId, access: Access) -> Result<Document> {
-        actor.require(access.permission())?;
-        self.live(actor, id).await
-    }
-
-    async fn live(&self, actor: &Actor, id: DocumentId) -> Result<Document> {
-        let document = self.crm.store().documents().get(actor.tenant_id, id).await?;
+        let document = self.visible(actor, id, access).await?;
         if document.trashed_at.is_some() {
             return Err(CrmError::conflict(Some("trashed_at"), "the document is in the trash"));
         }

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{CrmError, Result};
-use crate::id::{CampaignId, ConnectionId, TenantId};
+use crate::id::{CampaignId, ConnectionId, DocumentId, TenantId};
 use crate::ports::{ClaimedJob, NewJob};
 
 /// Every kind of background job. Each capability adds its own variants.
@@ -41,6 +41,16 @@ pub enum Job {
         /// The candidates' content keys.
         keys: Vec<String>,
     },
+    /// Extracts the text of one document version (for search).
+    #[serde(rename = "documents.extract_text")]
+    ExtractText {
+        /// The document's tenant.
+        tenant_id: TenantId,
+        /// The document.
+        document_id: DocumentId,
+        /// The version's number.
+        number: u32,
+    },
     /// Launches a scheduled campaign when its send time comes.
     #[serde(rename = "campaign.start")]
     StartCampaign {
@@ -67,6 +77,7 @@ impl Job {
             Job::StartCampaign { .. } => "campaign.start",
             Job::SyncConnection { .. } => "integration.sync",
             Job::CollectBlobs { .. } => "documents.collect_blobs",
+            Job::ExtractText { .. } => "documents.extract_text",
         }
     }
 
@@ -85,11 +96,15 @@ impl Job {
             // logged and waits for the next schedule, so the job itself does not retry long.
             Job::SyncConnection { connection_id, .. } => (Some(format!("integration.sync:{connection_id}")), 3),
             Job::CollectBlobs { .. } => (None, 10),
+            Job::ExtractText { document_id, number, .. } => {
+                (Some(format!("documents.extract_text:{document_id}:{number}")), 8)
+            }
         };
         let tenant_id = match self {
             Job::SendCampaign { tenant_id, .. }
             | Job::StartCampaign { tenant_id, .. }
-            | Job::SyncConnection { tenant_id, .. } => Some(*tenant_id),
+            | Job::SyncConnection { tenant_id, .. }
+            | Job::ExtractText { tenant_id, .. } => Some(*tenant_id),
             _ => None,
         };
         Ok(NewJob { kind: self.kind().to_owned(), payload, tenant_id, run_at, dedupe_key, max_attempts })

@@ -1,5 +1,5 @@
 //! The outbox dispatcher: reads undispatched events in sequence order, a batch at a time, creates
-//! their webhook deliveries, and hands the batch to the activity tracker, whose one store transaction writes every activity,
+//! their webhook deliveries and text-extraction jobs, and hands the batch to the activity tracker, whose one store transaction writes every activity,
 //! follow, feed item and notification of the batch and marks its events dispatched. The tracker
 //! is idempotent per event id, so a replayed batch writes nothing twice.
 
@@ -34,6 +34,8 @@ pub(crate) async fn dispatch(crm: &Crm) -> Result<usize> {
         }
         // Webhook deliveries first: inserting them again after a crash is a no-op.
         crate::webhook::fanout::plan(crm, &entries).await?;
+        // Text extraction for new versions: queued again after a crash, the dedupe key holds.
+        crate::document::enqueue_extraction(crm, &entries).await?;
         let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
         let ids: Vec<_> = events.iter().map(|e| e.id).collect();
         tracing::debug!(events = ids.len(), first_seq = entries[0].seq, "dispatching events");

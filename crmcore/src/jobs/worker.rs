@@ -189,7 +189,7 @@ impl Worker {
     /// Runs one claimed job and records its outcome in the queue.
     async fn execute(&self, job: ClaimedJob) -> WorkerReport {
         let result = match Job::from_claimed(&job) {
-            Ok(decoded) => self.perform(&decoded).await,
+            Ok(decoded) => self.perform(&decoded, job.attempt >= job.max_attempts).await,
             Err(error) => Err(error),
         };
         let queue = self.crm.store().jobs();
@@ -231,7 +231,8 @@ impl Worker {
     }
 
     /// Runs a job; `Some(at)` asks to run it again at `at` (a job that works in slices).
-    async fn perform(&self, job: &Job) -> Result<Option<DateTime<Utc>>> {
+    /// `last_attempt`: the queue will not retry a transient failure.
+    async fn perform(&self, job: &Job, last_attempt: bool) -> Result<Option<DateTime<Utc>>> {
         match job {
             Job::DispatchOutbox => outbox_dispatcher::dispatch(&self.crm).await.map(|_| None),
             Job::SendNotificationDigests => crate::activity::tracker::send_digests(&self.crm).await.map(|_| None),
@@ -242,6 +243,11 @@ impl Worker {
                 crate::campaign::send::start_scheduled(&self.crm, *tenant_id, *campaign_id).await
             }
             Job::CollectBlobs { keys } => crate::document::collect_blobs(&self.crm, keys).await.map(|_| None),
+            Job::ExtractText { tenant_id, document_id, number } => {
+                crate::document::extract_text(&self.crm, *tenant_id, *document_id, *number, last_attempt)
+                    .await
+                    .map(|_| None)
+            }
             Job::SyncConnection { tenant_id, connection_id, scheduled } => {
                 crate::integration::sync::run(&self.crm, *tenant_id, *connection_id, *scheduled).await.map(|_| None)
             }

@@ -1,9 +1,12 @@
 use async_trait::async_trait;
 
-use crate::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, ShareLink};
+use crate::document::{
+    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, MemberGrant, SearchRequest, ShareLink,
+    StoredHit, TextOutcome, Viewer,
+};
 use crate::error::Result;
 use crate::event::DomainEvent;
-use crate::id::{DocumentId, ShareLinkId, TenantId};
+use crate::id::{DocumentId, MemberId, ShareLinkId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::ports::BlobKey;
 
@@ -15,6 +18,12 @@ use crate::ports::BlobKey;
 /// same transaction and serialized per tenant, so concurrent writers never fork the chain.
 /// Versioned writes need the stored document version to be `document.version - 1` (`Conflict`
 /// otherwise, `NotFound` when absent from the tenant).
+///
+/// Search: stores index [`SearchText::of`](crate::document::SearchText::of) for every document —
+/// title and tags on every write, the body when the latest version's text is recorded (a new
+/// version empties it until its own text is) — and answer [`DocumentRepository::search`] with
+/// exactly the documents [`SearchQuery::matches`](crate::document::SearchQuery::matches), of the
+/// tenant, live, passing the filter and seen by the viewer ([`Viewer::sees`]), inside one query.
 #[async_trait]
 pub trait DocumentRepository: Send + Sync {
     /// Inserts a document with its first version.
@@ -37,8 +46,18 @@ pub trait DocumentRepository: Send + Sync {
     async fn update(&self, document: &Document, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;
     /// MUST return `NotFound` when absent from the tenant.
     async fn get(&self, tenant: TenantId, id: DocumentId) -> Result<Document>;
-    /// Documents matching `filter`, newest first.
-    async fn list(&self, tenant: TenantId, filter: &DocumentFilter, page: PageRequest) -> Result<Page<Document>>;
+    /// Documents matching `filter` that `viewer` sees, newest first.
+    async fn list(
+        &self,
+        tenant: TenantId,
+        viewer: Viewer,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Document>>;
+    /// Live documents matching the search that `viewer` sees, best first: at most
+    /// `request.limit` after skipping `request.offset`, each with its latest text. Ties rank the
+    /// newer document first.
+    async fn search(&self, tenant: TenantId, viewer: Viewer, request: &SearchRequest) -> Result<Vec<StoredHit>>;
     /// A document's versions, oldest first (`NotFound` when the document is absent).
     async fn versions(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<DocumentVersion>>;
     /// One version; `NotFound` when absent.
@@ -58,6 +77,29 @@ pub trait DocumentRepository: Send + Sync {
     async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry>;
     /// The tenant's chain from `after_seq` (exclusive), ascending, at most `limit`.
     async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Records a version's extraction outcome (and indexes the text when the version is its
+    /// document's latest); `NotFound` when the version is absent.
+    async fn set_text(&self, tenant: TenantId, id: DocumentId, number: u32, outcome: &TextOutcome) -> Result<()>;
+    /// A version's extracted text (`None` until done); `NotFound` when the version is absent.
+    async fn version_text(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<Option<String>>;
+
+    /// Shares a document with a member, or changes their access (one grant per member).
+    /// `NotFound` when the document or the member is absent from the tenant.
+    async fn put_grant(&self, grant: &MemberGrant, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;
+    /// Takes a member's access away; `NotFound` when they had none.
+    async fn remove_grant(
+        &self,
+        tenant: TenantId,
+        id: DocumentId,
+        member: MemberId,
+        audit: &AuditDraft,
+        events: &[DomainEvent],
+    ) -> Result<()>;
+    /// The members a document is shared with, in the order they were granted.
+    async fn grants(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<MemberGrant>>;
+    /// A member's grant on a document, if any.
+    async fn grant_of(&self, tenant: TenantId, id: DocumentId, member: MemberId) -> Result<Option<Access>>;
 
     /// Inserts a share link; `NotFound` when its document is absent from the tenant.
     async fn insert_share_link(&self, link: &ShareLink, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;

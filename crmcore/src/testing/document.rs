@@ -109,6 +109,7 @@ pub async fn documents_versions_trash_purge_and_audit(store: Arc<dyn Store>) {
         tags: vec!["legal".into(), "2026".into()],
         links: vec![link],
         note: Some("first draft".into()),
+        visibility: Default::default(),
     };
     let (doc, v1) = svc.upload(&a.actor, input, file("../msa.txt", b"Terms v1"), &src).await.unwrap();
     assert_eq!((v1.number, v1.mime.as_str(), v1.filename.as_str(), v1.size), (1, "text/plain", "msa.txt", 8));

@@ -1,0 +1,273 @@
+//! Text extraction, one job per version: text and Markdown as they are, HTML without its markup,
+//! PDFs through their text layer with pages that have none rendered and OCRed, images OCRed.
+//! Status goes pending → done | failed (with the reason); transient failures (an OCR engine
+//! that is down) are retried by the queue, and recorded as failed on the last attempt.
+
+use crate::crm::Crm;
+use crate::error::{CrmError, Result};
+use crate::event::EventType;
+use crate::event::OutboxEntry;
+use crate::id::{DocumentId, TenantId};
+use crate::jobs::Job;
+
+use super::{TextOutcome, TextStatus};
+
+/// Most text kept per version, in bytes (cut at a character boundary).
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// A PDF page with fewer letters or digits than this in its text layer is treated as scanned.
+const MIN_PAGE_CHARS: usize = 16;
+
+/// Queues the extraction of every version the `entries` created (documents uploaded, versions
+/// added or restored). Called by the outbox dispatcher, so a version committed is a version
+/// extracted, whatever happens to the process that committed it; the dedupe key makes a replay
+/// harmless.
+pub(crate) async fn enqueue_for(crm: &Crm, entries: &[OutboxEntry]) -> Result<()> {
+    let now = crm.clock().now();
+    for entry in entries {
+        let event = &entry.event;
+        let number = match event.event_type {
+            EventType::DocumentCreated => Some(1),
+            EventType::DocumentVersionAdded => event
+                .data
+                .get("version")
+                .and_then(|v| v.get("number"))
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok()),
+            _ => None,
+        };
+        if let Some(number) = number {
+            let job =
+                Job::ExtractText { tenant_id: event.tenant_id, document_id: DocumentId(event.subject.id), number };
+            crm.store().jobs().enqueue(job.to_new_job(now)?, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one version's extraction and records the outcome. A version gone meanwhile (purged) or
+/// already extracted is no error. Transient failures are returned for the queue to retry, except
+/// on the `last_attempt`, which records them as the reason it failed.
+pub(crate) async fn extract_text(
+    crm: &Crm,
+    tenant: TenantId,
+    id: DocumentId,
+    number: u32,
+    last_attempt: bool,
+) -> Result<()> {
+    let repo = crm.store().documents();
+    let version = match repo.get_version(tenant, id, number).await {
+        Ok(v) => v,
+        Err(CrmError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if version.text_status != TextStatus::Pending {
+        return Ok(());
+    }
+    let bytes = match crm.blobs()?.get(&version.content_key).await {
+        Ok(bytes) => bytes,
+        Err(CrmError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let outcome = match text_of(crm, &version.mime, &bytes).await {
+        Ok(text) => TextOutcome::Done(cap(text)),
+        Err(error) if error.is_transient() && !last_attempt => return Err(error),
+        Err(error) => TextOutcome::Failed(reason(&error)),
+    };
+    match repo.set_text(tenant, id, number, &outcome).await {
+        Ok(()) | Err(CrmError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn reason(error: &CrmError) -> String {
+    match error {
+        CrmError::Validation(fields) => fields.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn cap(mut text: String) -> String {
+    if text.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// The text of a file of type `mime`.
+async fn text_of(crm: &Crm, mime: &str, bytes: &[u8]) -> Result<String> {
+    let config = crm.document_config();
+    match mime {
+        "text/plain" | "text/markdown" | "text/csv" => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        "text/html" => Ok(html_to_text(&String::from_utf8_lossy(bytes))),
+        "application/pdf" => {
+            let reader = crm.pdf_reader().map_err(|_| unsupported("reading PDFs needs a PDF reader"))?;
+            let pages = reader.text_pages(bytes).await?;
+            let mut out = Vec::with_capacity(pages.len());
+            let mut ocred = 0;
+            for (index, page) in pages.into_iter().enumerate() {
+                let letters = page.chars().filter(|c| c.is_alphanumeric()).count();
+                if letters >= MIN_PAGE_CHARS || ocred >= config.max_ocr_pages {
+                    out.push(page);
+                    continue;
+                }
+                let Ok(ocr) = crm.ocr() else {
+                    out.push(page);
+                    continue;
+                };
+                let image = reader.render_page(bytes, index, config.ocr_dpi).await?;
+                out.push(ocr.extract_text(&image, "image/png", &config.ocr_language).await?);
+                ocred += 1;
+            }
+            let text = out.join("\n\u{c}\n");
+            if text.chars().all(|c| !c.is_alphanumeric()) && crm.ocr().is_err() {
+                return Err(unsupported("this PDF has no text layer and OCR is not configured"));
+            }
+            Ok(text)
+        }
+        "image/png" | "image/jpeg" | "image/tiff" | "image/gif" | "image/webp" => {
+            let ocr = crm.ocr().map_err(|_| unsupported("images need OCR, which is not configured"))?;
+            ocr.extract_text(bytes, mime, &config.ocr_language).await
+        }
+        other => Err(unsupported(&format!("no text extraction for {other} files"))),
+    }
+}
+
+fn unsupported(why: &str) -> CrmError {
+    CrmError::invalid("file", "no_text", why.to_owned())
+}
+
+/// The text of an HTML document: markup dropped (with `script`, `style` and comments), block
+/// elements on lines of their own, entities decoded, runs of blanks collapsed.
+pub fn html_to_text(html: &str) -> String {
+    const BLOCKS: &[&str] = &[
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "pre",
+        "hr",
+        "td",
+        "th",
+    ];
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        push_text(&mut out, &rest[..lt]);
+        rest = &rest[lt..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
+            continue;
+        }
+        let Some(gt) = rest.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = &rest[1..gt];
+        rest = &rest[gt + 1..];
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if (name == "script" || name == "style") && !tag.starts_with('/') {
+            let close = format!("</{name}");
+            let lower = rest.to_ascii_lowercase();
+            rest = lower.find(&close).map_or("", |at| {
+                let after = &rest[at..];
+                after.find('>').map_or("", |gt| &after[gt + 1..])
+            });
+            continue;
+        }
+        if BLOCKS.contains(&name.as_str()) {
+            out.push('\n');
+        } else {
+            out.push(' ');
+        }
+    }
+    push_text(&mut out, rest);
+    // Collapse blanks within lines and drop empty lines.
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn push_text(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let end = rest[1..].find(|c: char| c == ';' || c.is_whitespace() || c == '&').map(|i| i + 1);
+        let decoded = end.filter(|&e| rest.as_bytes().get(e) == Some(&b';')).and_then(|e| {
+            let name = &rest[1..e];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, e + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_loses_its_markup_scripts_and_entities() {
+        let html = "<html><head><style>p{color:red}</style><script>alert('x<y')</script></head>\
+                    <body><h1>Quarterly&nbsp;report</h1><!-- hidden --><p>Revenue &amp; costs &#8364;5 &#x41;</p>\
+                    <p>A <b>bold</b>claim</p></body></html>";
+        assert_eq!(html_to_text(html), "Quarterly report\nRevenue & costs €5 A\nA bold claim");
+        assert_eq!(html_to_text("a &bogus; b & c <unclosed"), "a &bogus; b & c");
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        let text = "é".repeat(MAX_TEXT_BYTES);
+        let cut = cap(text);
+        assert!(cut.len() <= MAX_TEXT_BYTES && cut.len() > MAX_TEXT_BYTES - 4);
+    }
+}
