@@ -33,9 +33,12 @@ macro_rules! document_repository {
 
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
-            use crmcore::document::{AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, ShareLink};
+            use crmcore::document::{
+                Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, MemberGrant, SearchRequest,
+                SearchText, ShareLink, StoredHit, TextOutcome, Viewer,
+            };
             use crmcore::event::DomainEvent;
-            use crmcore::id::{DocumentId, ShareLinkId, TenantId};
+            use crmcore::id::{DocumentId, MemberId, ShareLinkId, TenantId};
             use crmcore::page::{Page, PageRequest};
             use crmcore::ports::{BlobKey, DocumentRepository};
             use crmcore::{CrmError, Result};
@@ -45,7 +48,7 @@ macro_rules! document_repository {
             use $crate::common::error::{corrupt, map_err, store_err};
             use $crate::common::rows::{
                 AUDIT_ENTRY_COLUMNS, AuditEntryRow, DOCUMENT_COLUMNS, DOCUMENT_VERSION_COLUMNS, DocumentRow,
-                DocumentVersionRow, SHARE_LINK_COLUMNS, ShareLinkRow,
+                DocumentVersionRow, MEMBER_GRANT_COLUMNS, MemberGrantRow, SHARE_LINK_COLUMNS, ShareLinkRow,
             };
             use $crate::common::segment::Dialect;
             use $crate::common::types::{DbId, DbTime, ExactJson, opt_id, opt_time};
@@ -57,7 +60,7 @@ macro_rules! document_repository {
             /// Content keys per `IN (…)` list.
             const KEY_CHUNK: usize = 500;
 
-            /// Binds a document's columns in [`DOCUMENT_COLUMNS`] order (`$1` to `$13`).
+            /// Binds a document's columns in [`DOCUMENT_COLUMNS`] order (`$1` to `$14`).
             fn bind_document<'q>(q: Query<'q>, d: &'q Document) -> Query<'q> {
                 q.bind(DbId(d.tenant_id.0))
                     .bind(DbId(d.id.0))
@@ -72,9 +75,10 @@ macro_rules! document_repository {
                     .bind(DbTime(d.created_at))
                     .bind(DbTime(d.updated_at))
                     .bind(d.version)
+                    .bind(d.visibility.as_str())
             }
 
-            /// Binds a version's columns in [`DOCUMENT_VERSION_COLUMNS`] order (`$1` to `$11`).
+            /// Binds a version's columns in [`DOCUMENT_VERSION_COLUMNS`] order (`$1` to `$13`).
             fn bind_version<'q>(q: Query<'q>, v: &'q DocumentVersion) -> Result<Query<'q>> {
                 let size = i64::try_from(v.size)
                     .map_err(|_| CrmError::invalid("size", "too_large", "the file is too large to store"))?;
@@ -88,7 +92,9 @@ macro_rules! document_repository {
                     .bind(Json(&v.uploaded_by))
                     .bind(v.note.as_deref())
                     .bind(v.restored_from.map(i64::from))
-                    .bind(DbTime(v.created_at)))
+                    .bind(DbTime(v.created_at))
+                    .bind(v.text_status.as_str())
+                    .bind(v.text_error.as_deref()))
             }
 
             /// Binds a share link's columns in [`SHARE_LINK_COLUMNS`] order (`$1` to `$12`).
@@ -111,7 +117,7 @@ macro_rules! document_repository {
             async fn insert_version(tx: &mut Tx, v: &DocumentVersion) -> Result<()> {
                 let sql = format!(
                     "INSERT INTO document_versions ({DOCUMENT_VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11)"
+                     $8, $9, $10, $11, $12, $13)"
                 );
                 bind_version(sqlx::query(&sql), v)?
                     .execute(&mut **tx)
@@ -120,16 +126,20 @@ macro_rules! document_repository {
                 Ok(())
             }
 
-            /// Replaces a document whose stored version is `d.version - 1`.
-            async fn update_document(tx: &mut Tx, d: &Document) -> Result<()> {
-                let done = bind_document(
-                    sqlx::query(
-                        "UPDATE documents SET title = $3, description = $4, category = $5, tags = $6, links = $7, \
-                         owner_id = $8, latest_version = $9, trashed_at = $10, created_at = $11, updated_at = $12, \
-                         version = $13 WHERE tenant_id = $1 AND id = $2 AND version = $13 - 1",
-                    ),
-                    d,
-                )
+            /// Replaces a document whose stored version is `d.version - 1`, re-indexing its
+            /// title and tags; `clear_body` empties its indexed text (a new version's is pending).
+            async fn update_document(tx: &mut Tx, d: &Document, clear_body: bool) -> Result<()> {
+                let search = SearchText::of(d, None);
+                let body = if clear_body { "search_body = ''," } else { "" };
+                let sql = format!(
+                    "UPDATE documents SET title = $3, description = $4, category = $5, tags = $6, links = $7, \
+                     owner_id = $8, latest_version = $9, trashed_at = $10, created_at = $11, updated_at = $12, \
+                     version = $13, visibility = $14, search_title = $15, {body} search_tags = $16 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $13 - 1"
+                );
+                let done = bind_document(sqlx::query(&sql), d)
+                    .bind(search.title)
+                    .bind(search.tags)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| map_err(e, || CrmError::not_found("member", d.owner_id)))?;
@@ -230,6 +240,77 @@ macro_rules! document_repository {
                 Ok(found.is_some())
             }
 
+            /// Pushes the filters of `filter` (but `trashed`) and the viewer's permission check.
+            fn push_filters(q: &mut QueryBuilder<'_, $db>, filter: &DocumentFilter, viewer: Viewer) {
+            if let Some(category) = filter.category {
+                q.push(" AND category = ").push_bind(category.as_str());
+            }
+            if let Some(owner) = filter.owner_id {
+                q.push(" AND owner_id = ").push_bind(DbId(owner.0));
+            }
+            if let Some(tag) = &filter.tag {
+                match $dialect {
+                    Dialect::Sqlite => {
+                        q.push(" AND EXISTS (SELECT 1 FROM json_each(documents.tags) AS t WHERE t.value = ")
+                            .push_bind(tag.as_str().to_owned())
+                            .push(")");
+                    }
+                    Dialect::Postgres => {
+                        q.push(" AND tags @> ").push_bind(Json([tag.as_str().to_owned()]));
+                    }
+                }
+            }
+            if let Some(link) = filter.linked {
+                match $dialect {
+                    Dialect::Sqlite => {
+                        // Compared with the same serialization the column holds.
+                        let kind = serde_json::to_value(link.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        q.push(
+                            " AND EXISTS (SELECT 1 FROM json_each(documents.links) AS l \
+                             WHERE json_extract(l.value, '$.kind') = ",
+                        )
+                        .push_bind(kind)
+                        .push(" AND json_extract(l.value, '$.id') = ")
+                        .push_bind(link.id.hyphenated().to_string())
+                        .push(")");
+                    }
+                    Dialect::Postgres => {
+                        q.push(" AND links @> ").push_bind(Json([link]));
+                    }
+                }
+            }
+            if let Some(from) = filter.created_from {
+                q.push(" AND created_at >= ").push_bind(DbTime(from));
+            }
+            if let Some(before) = filter.created_before {
+                q.push(" AND created_at < ").push_bind(DbTime(before));
+            }
+            match viewer {
+                Viewer::All => {}
+                Viewer::TenantOnly => {
+                    q.push(" AND visibility = 'tenant'");
+                }
+                Viewer::Member(member) => {
+                    q.push(" AND (visibility = 'tenant' OR owner_id = ")
+                        .push_bind(DbId(member.0))
+                        .push(" OR EXISTS (SELECT 1 FROM document_grants AS g WHERE g.document_id = documents.id AND g.member_id = ")
+                        .push_bind(DbId(member.0))
+                        .push("))");
+                }
+            }
+            }
+
+            /// A search hit: the document and its rank (lower is better).
+            #[derive(sqlx::FromRow)]
+            struct SearchRow {
+                #[sqlx(flatten)]
+                document: DocumentRow,
+                rank: f64,
+            }
+
             #[async_trait]
             impl DocumentRepository for $store {
                 async fn insert(
@@ -241,11 +322,14 @@ macro_rules! document_repository {
                 ) -> Result<()> {
                     let mut tx = self.begin().await?;
                     let sql = format!(
-                        "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                         $11, $12, $13)"
+                        "INSERT INTO documents ({DOCUMENT_COLUMNS}, search_title, search_tags) VALUES ($1, $2, $3, \
+                         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                     );
+                    let search = SearchText::of(document, None);
                     // The owner must be a member of the tenant: the reference is (tenant_id, owner_id).
                     bind_document(sqlx::query(&sql), document)
+                        .bind(search.title)
+                        .bind(search.tags)
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| map_err(e, || CrmError::not_found("member", document.owner_id)))?;
@@ -263,7 +347,7 @@ macro_rules! document_repository {
                     events: &[DomainEvent],
                 ) -> Result<()> {
                     let mut tx = self.begin().await?;
-                    update_document(&mut tx, document).await?;
+                    update_document(&mut tx, document, true).await?;
                     insert_version(&mut tx, version).await?;
                     append_audit(&mut tx, audit).await?;
                     append_events(&mut tx, events).await?;
@@ -272,7 +356,7 @@ macro_rules! document_repository {
 
                 async fn update(&self, document: &Document, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {
                     let mut tx = self.begin().await?;
-                    update_document(&mut tx, document).await?;
+                    update_document(&mut tx, document, false).await?;
                     append_audit(&mut tx, audit).await?;
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)
@@ -294,6 +378,7 @@ macro_rules! document_repository {
                 async fn list(
                     &self,
                     tenant: TenantId,
+                    viewer: Viewer,
                     filter: &DocumentFilter,
                     page: PageRequest,
                 ) -> Result<Page<Document>> {
@@ -303,46 +388,7 @@ macro_rules! document_repository {
                         QueryBuilder::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE tenant_id = "));
                     q.push_bind(DbId(tenant.0));
                     q.push(if filter.trashed { " AND trashed_at IS NOT NULL" } else { " AND trashed_at IS NULL" });
-                    if let Some(category) = filter.category {
-                        q.push(" AND category = ").push_bind(category.as_str());
-                    }
-                    if let Some(owner) = filter.owner_id {
-                        q.push(" AND owner_id = ").push_bind(DbId(owner.0));
-                    }
-                    if let Some(tag) = &filter.tag {
-                        match $dialect {
-                            Dialect::Sqlite => {
-                                q.push(" AND EXISTS (SELECT 1 FROM json_each(documents.tags) AS t WHERE t.value = ")
-                                    .push_bind(tag.as_str().to_owned())
-                                    .push(")");
-                            }
-                            Dialect::Postgres => {
-                                q.push(" AND tags @> ").push_bind(Json([tag.as_str().to_owned()]));
-                            }
-                        }
-                    }
-                    if let Some(link) = filter.linked {
-                        match $dialect {
-                            Dialect::Sqlite => {
-                                // Compared with the same serialization the column holds.
-                                let kind = serde_json::to_value(link.kind)
-                                    .ok()
-                                    .and_then(|v| v.as_str().map(str::to_owned))
-                                    .unwrap_or_default();
-                                q.push(
-                                    " AND EXISTS (SELECT 1 FROM json_each(documents.links) AS l \
-                                     WHERE json_extract(l.value, '$.kind') = ",
-                                )
-                                .push_bind(kind)
-                                .push(" AND json_extract(l.value, '$.id') = ")
-                                .push_bind(link.id.hyphenated().to_string())
-                                .push(")");
-                            }
-                            Dialect::Postgres => {
-                                q.push(" AND links @> ").push_bind(Json([link]));
-                            }
-                        }
-                    }
+                    push_filters(&mut q, filter, viewer);
                     if let Some(after) = page.after {
                         q.push(" AND id < ").push_bind(DbId(after));
                     }
@@ -350,6 +396,222 @@ macro_rules! document_repository {
                     let rows: Vec<DocumentRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
                     let documents = rows.into_iter().map(DocumentRow::into_domain).collect::<Result<Vec<_>>>()?;
                     Ok(Page::from_overfetch(documents, page, |d: &Document| d.id.0))
+                }
+
+                async fn search(
+                    &self,
+                    tenant: TenantId,
+                    viewer: Viewer,
+                    request: &SearchRequest,
+                ) -> Result<Vec<StoredHit>> {
+                    // The match, the tenant, the filters and the permission check in one query,
+                    // ranked by the index (title 10, tags 5, text 1), ties newest first.
+                    let mut q: QueryBuilder<$db> = match $dialect {
+                        Dialect::Sqlite => {
+                            let mut q = QueryBuilder::new(format!(
+                                "SELECT {DOCUMENT_COLUMNS}, rank FROM (SELECT rowid AS hit, \
+                                 bm25(document_fts, 10.0, 5.0, 1.0) AS rank FROM document_fts WHERE document_fts MATCH "
+                            ));
+                            q.push_bind(request.query.to_fts5());
+                            q.push(") AS fts JOIN documents ON documents.search_id = fts.hit WHERE tenant_id = ");
+                            q
+                        }
+                        Dialect::Postgres => {
+                            let mut q = QueryBuilder::new(format!(
+                                "SELECT {DOCUMENT_COLUMNS}, \
+                                 -ts_rank(search_vector, query, 0)::float8 AS rank FROM documents, \
+                                 to_tsquery('simple', "
+                            ));
+                            q.push_bind(request.query.to_tsquery());
+                            q.push(") AS query WHERE search_vector @@ query AND tenant_id = ");
+                            q
+                        }
+                    };
+                    q.push_bind(DbId(tenant.0));
+                    q.push(" AND trashed_at IS NULL");
+                    push_filters(&mut q, &request.filter, viewer);
+                    q.push(" ORDER BY rank, id DESC LIMIT ")
+                        .push_bind(i64::from(request.limit))
+                        .push(" OFFSET ")
+                        .push_bind(i64::from(request.offset));
+                    let rows: Vec<SearchRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
+                    let mut hits = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        hits.push(StoredHit { document: row.document.into_domain()?, rank: -row.rank, text: None });
+                    }
+                    // The texts of this page only: one query.
+                    if !hits.is_empty() {
+                        let mut q: QueryBuilder<$db> =
+                            QueryBuilder::new("SELECT document_id, number, text FROM document_versions WHERE tenant_id = ");
+                        q.push_bind(DbId(tenant.0));
+                        q.push(" AND text IS NOT NULL AND (");
+                        for (i, hit) in hits.iter().enumerate() {
+                            if i > 0 {
+                                q.push(" OR ");
+                            }
+                            q.push("(document_id = ")
+                                .push_bind(DbId(hit.document.id.0))
+                                .push(" AND number = ")
+                                .push_bind(i64::from(hit.document.latest_version))
+                                .push(")");
+                        }
+                        q.push(")");
+                        let texts: Vec<(DbId, i64, String)> =
+                            q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
+                        for (document, _, text) in texts {
+                            if let Some(hit) = hits.iter_mut().find(|h| h.document.id.0 == document.0) {
+                                hit.text = Some(text);
+                            }
+                        }
+                    }
+                    Ok(hits)
+                }
+
+                async fn set_text(
+                    &self,
+                    tenant: TenantId,
+                    id: DocumentId,
+                    number: u32,
+                    outcome: &TextOutcome,
+                ) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    let (status, text, error) = match outcome {
+                        TextOutcome::Done(text) => ("done", Some(text.as_str()), None),
+                        TextOutcome::Failed(why) => ("failed", None, Some(why.as_str())),
+                    };
+                    let done = sqlx::query(
+                        "UPDATE document_versions SET text_status = $4, text = $5, text_error = $6 \
+                         WHERE tenant_id = $1 AND document_id = $2 AND number = $3",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(id.0))
+                    .bind(i64::from(number))
+                    .bind(status)
+                    .bind(text)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(CrmError::not_found("document version", number));
+                    }
+                    if let Some(text) = text {
+                        sqlx::query(
+                            "UPDATE documents SET search_body = $4 WHERE tenant_id = $1 AND id = $2 \
+                             AND latest_version = $3",
+                        )
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .bind(i64::from(number))
+                        .bind(SearchText::body_of(text))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_err)?;
+                    }
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn version_text(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<Option<String>> {
+                    let row: Option<(Option<String>,)> = sqlx::query_as(
+                        "SELECT text FROM document_versions WHERE tenant_id = $1 AND document_id = $2 AND number = $3",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(id.0))
+                    .bind(i64::from(number))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    match row {
+                        Some((text,)) => Ok(text),
+                        None => Err(CrmError::not_found("document version", number)),
+                    }
+                }
+
+                async fn put_grant(&self, grant: &MemberGrant, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    let document = sqlx::query("SELECT id FROM documents WHERE tenant_id = $1 AND id = $2")
+                        .bind(DbId(grant.tenant_id.0))
+                        .bind(DbId(grant.document_id.0))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_err)?;
+                    if document.is_none() {
+                        return Err(CrmError::not_found("document", grant.document_id));
+                    }
+                    let sql = format!(
+                        "INSERT INTO document_grants ({MEMBER_GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (document_id, member_id) DO UPDATE SET access = excluded.access"
+                    );
+                    // The member must be of the tenant: the reference is (tenant_id, member_id).
+                    sqlx::query(&sql)
+                        .bind(DbId(grant.tenant_id.0))
+                        .bind(DbId(grant.document_id.0))
+                        .bind(DbId(grant.member_id.0))
+                        .bind(grant.access.as_str())
+                        .bind(Json(&grant.granted_by))
+                        .bind(DbTime(grant.granted_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| map_err(e, || CrmError::not_found("member", grant.member_id)))?;
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn remove_grant(
+                    &self,
+                    tenant: TenantId,
+                    id: DocumentId,
+                    member: MemberId,
+                    audit: &AuditDraft,
+                    events: &[DomainEvent],
+                ) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "DELETE FROM document_grants WHERE tenant_id = $1 AND document_id = $2 AND member_id = $3",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(id.0))
+                    .bind(DbId(member.0))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(CrmError::not_found("grant", member));
+                    }
+                    append_audit(&mut tx, audit).await?;
+                    append_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn grants(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<MemberGrant>> {
+                    if !document_exists(&self.pool, tenant, id).await? {
+                        return Err(CrmError::not_found("document", id));
+                    }
+                    let sql = format!(
+                        "SELECT {MEMBER_GRANT_COLUMNS} FROM document_grants WHERE tenant_id = $1 AND document_id = $2 \
+                         ORDER BY granted_at, member_id"
+                    );
+                    let rows: Vec<MemberGrantRow> = sqlx::query_as(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    rows.into_iter().map(MemberGrantRow::into_domain).collect()
+                }
+
+                async fn grant_of(&self, tenant: TenantId, id: DocumentId, member: MemberId) -> Result<Option<Access>> {
+                    let row: Option<(String,)> = sqlx::query_as(
+                        "SELECT access FROM document_grants WHERE tenant_id = $1 AND document_id = $2 AND member_id = $3",
+                    )
+                    .bind(DbId(tenant.0))
+                    .bind(DbId(id.0))
+                    .bind(DbId(member.0))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                    row.map(|(a,)| Access::parse(&a).map_err(|e| corrupt("document grant access", e))).transpose()
                 }
 
                 async fn versions(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<DocumentVersion>> {

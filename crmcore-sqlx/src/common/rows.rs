@@ -11,7 +11,10 @@ use crmcore::actor::{Principal, Role};
 use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
 use crmcore::contact::Contact;
 use crmcore::deal::{Deal, DealStatus, StageChange};
-use crmcore::document::{AuditAction, AuditEntry, Category, Document, DocumentVersion, ShareLink};
+use crmcore::document::{
+    Access, AuditAction, AuditEntry, Category, Document, DocumentVersion, MemberGrant, ShareLink, TextStatus,
+    Visibility,
+};
 use crmcore::event::{DomainEvent, EntityRef, OutboxEntry};
 use crmcore::integration::{Connection, ConnectionStatus, OAuthProvider, PayloadFormat, SyncLog, SyncStatus};
 use crmcore::member::Member;
@@ -961,6 +964,7 @@ pub(crate) struct DocumentRow {
     pub(crate) created_at: DbTime,
     pub(crate) updated_at: DbTime,
     pub(crate) version: i64,
+    pub(crate) visibility: String,
 }
 
 impl DocumentRow {
@@ -980,6 +984,7 @@ impl DocumentRow {
             tags,
             links: self.links.0,
             owner_id: self.owner_id.0.into(),
+            visibility: Visibility::parse(&self.visibility).map_err(|e| corrupt("document visibility", e))?,
             latest_version: count("document latest version", self.latest_version)?,
             trashed_at: self.trashed_at.map(|t| t.0),
             created_at: self.created_at.0,
@@ -991,7 +996,8 @@ impl DocumentRow {
 
 /// Columns selected for a document, in [`DocumentRow`] order.
 pub(crate) const DOCUMENT_COLUMNS: &str = "tenant_id, id, title, description, category, tags, links, owner_id, \
-                                           latest_version, trashed_at, created_at, updated_at, version";
+                                           latest_version, trashed_at, created_at, updated_at, version, \
+                                           visibility";
 
 /// `document_versions`.
 #[derive(Debug, sqlx::FromRow)]
@@ -1007,6 +1013,8 @@ pub(crate) struct DocumentVersionRow {
     pub(crate) note: Option<String>,
     pub(crate) restored_from: Option<i64>,
     pub(crate) created_at: DbTime,
+    pub(crate) text_status: String,
+    pub(crate) text_error: Option<String>,
 }
 
 impl DocumentVersionRow {
@@ -1022,6 +1030,8 @@ impl DocumentVersionRow {
             uploaded_by: self.uploaded_by.0,
             note: self.note,
             restored_from: self.restored_from.map(|n| count("document version restored_from", n)).transpose()?,
+            text_status: TextStatus::parse(&self.text_status).map_err(|e| corrupt("document text status", e))?,
+            text_error: self.text_error,
             created_at: self.created_at.0,
         })
     }
@@ -1029,7 +1039,35 @@ impl DocumentVersionRow {
 
 /// Columns selected for a document version, in [`DocumentVersionRow`] order.
 pub(crate) const DOCUMENT_VERSION_COLUMNS: &str = "tenant_id, document_id, number, content_key, size, mime, filename, \
-                                                   uploaded_by, note, restored_from, created_at";
+                                                   uploaded_by, note, restored_from, created_at, text_status, \
+                                                   text_error";
+
+/// `document_grants`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MemberGrantRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) document_id: DbId,
+    pub(crate) member_id: DbId,
+    pub(crate) access: String,
+    pub(crate) granted_by: Json<Principal>,
+    pub(crate) granted_at: DbTime,
+}
+
+impl MemberGrantRow {
+    pub(crate) fn into_domain(self) -> Result<MemberGrant> {
+        Ok(MemberGrant {
+            tenant_id: self.tenant_id.0.into(),
+            document_id: self.document_id.0.into(),
+            member_id: self.member_id.0.into(),
+            access: Access::parse(&self.access).map_err(|e| corrupt("document grant access", e))?,
+            granted_by: self.granted_by.0,
+            granted_at: self.granted_at.0,
+        })
+    }
+}
+
+/// Columns selected for a grant, in [`MemberGrantRow`] order.
+pub(crate) const MEMBER_GRANT_COLUMNS: &str = "tenant_id, document_id, member_id, access, granted_by, granted_at";
 
 /// `audit_entries`.
 #[derive(Debug, sqlx::FromRow)]

@@ -86,6 +86,7 @@ fn document(f: &Fixture) -> Document {
         tags: vec![crmcore::value::Tag::parse("legal").unwrap()],
         links: vec![EntityRef { kind: EntityKind::Contact, id: uuid::Uuid::now_v7() }],
         owner_id: f.owner.id,
+        visibility: Default::default(),
         latest_version: 1,
         trashed_at: None,
         created_at: at,
@@ -106,6 +107,8 @@ fn version(d: &Document, number: u32, content: &[u8]) -> DocumentVersion {
         uploaded_by: crmcore::actor::Principal::System,
         note: None,
         restored_from: None,
+        text_status: Default::default(),
+        text_error: None,
         created_at: now(),
     }
 }
