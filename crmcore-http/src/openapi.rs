@@ -49,7 +49,8 @@ use crate::routes::{
         documents::upload, documents::list, documents::get, documents::update, documents::trash, documents::untrash,
         documents::purge, documents::versions, documents::upload_version, documents::restore_version,
         documents::download, documents::audit, documents::verify, documents::share, documents::share_links,
-        documents::revoke_share_link, documents::open_share, documents::open_share_with_password,
+        documents::revoke_share_link, documents::open_share, documents::open_share_with_password, documents::search,
+        documents::grants, documents::put_grant, documents::delete_grant, documents::version_text,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(

@@ -133,12 +133,19 @@ pub fn router(state: AppState) -> Router {
         .route("/integrations/{id}/sync", post(integrations::sync_now))
         .route("/integrations/{id}/sync-logs", get(integrations::sync_logs))
         .route("/documents", get(documents::list).post(documents::upload).layer(upload_limit))
+        .route("/documents/search", get(documents::search))
         .route("/documents/{id}", get(documents::get).patch(documents::update).delete(documents::purge))
         .route("/documents/{id}/trash", post(documents::trash))
         .route("/documents/{id}/untrash", post(documents::untrash))
         .route("/documents/{id}/versions", get(documents::versions).post(documents::upload_version).layer(upload_limit))
         .route("/documents/{id}/versions/{number}/restore", post(documents::restore_version))
         .route("/documents/{id}/content", get(documents::download))
+        .route("/documents/{id}/versions/{number}/text", get(documents::version_text))
+        .route("/documents/{id}/grants", get(documents::grants))
+        .route(
+            "/documents/{id}/grants/{member_id}",
+            axum::routing::put(documents::put_grant).delete(documents::delete_grant),
+        )
         .route("/documents/{id}/share-links", get(documents::share_links).post(documents::share))
         .route("/share-links/{id}", axum::routing::delete(documents::revoke_share_link))
         .route("/audit", get(documents::audit))

@@ -8,9 +8,11 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use crmcore::document::{
-    AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter, DocumentPatch, DocumentVersion,
-    FileUpload, NewDocument, NewShareLink, ShareLinkView, Source,
+    Access, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter, DocumentPatch,
+    DocumentVersion, FileUpload, MemberGrant, NewDocument, NewShareLink, SearchQuery, SearchRequest, SearchResults,
+    ShareLinkView, Source, TextStatus,
 };
 use crmcore::event::{EntityKind, EntityRef};
 use crmcore::id::{DocumentId, MemberId, ShareLinkId};
@@ -52,6 +54,10 @@ pub(crate) struct DocumentQuery {
     linked_kind: Option<String>,
     /// The linked record's id.
     linked_id: Option<uuid::Uuid>,
+    /// Only created at or after (RFC 3339).
+    created_from: Option<DateTime<Utc>>,
+    /// Only created before (RFC 3339).
+    created_before: Option<DateTime<Utc>>,
     /// Items per page (1–200, default 50).
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -60,26 +66,172 @@ pub(crate) struct DocumentQuery {
 
 impl DocumentQuery {
     fn parse(&self) -> crmcore::Result<(DocumentFilter, PageRequest)> {
-        let linked = match (&self.linked_kind, self.linked_id) {
-            (Some(kind), Some(id)) => Some(EntityRef { kind: kind.parse::<EntityKind>()?, id }),
-            (None, None) => None,
-            _ => {
-                return Err(crmcore::CrmError::invalid(
-                    "linked_id",
-                    "required",
-                    "give linked_kind and linked_id together",
-                ));
-            }
-        };
-        let filter = DocumentFilter {
-            trashed: self.trashed.unwrap_or(false),
-            category: self.category.as_deref().map(Category::parse).transpose()?,
-            tag: self.tag.as_deref().map(Tag::parse).transpose()?,
-            owner_id: self.owner_id,
-            linked,
-        };
+        let filter = filter_of(
+            self.trashed.unwrap_or(false),
+            self.category.as_deref(),
+            self.tag.as_deref(),
+            self.owner_id,
+            (self.linked_kind.as_deref(), self.linked_id),
+            (self.created_from, self.created_before),
+        )?;
         Ok((filter, PageRequest::parse(self.limit, self.cursor.as_deref())?))
     }
+}
+
+/// A document filter from query parameters.
+fn filter_of(
+    trashed: bool,
+    category: Option<&str>,
+    tag: Option<&str>,
+    owner_id: Option<MemberId>,
+    (linked_kind, linked_id): (Option<&str>, Option<uuid::Uuid>),
+    (created_from, created_before): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> crmcore::Result<DocumentFilter> {
+    let linked = match (linked_kind, linked_id) {
+        (Some(kind), Some(id)) => Some(EntityRef { kind: kind.parse::<EntityKind>()?, id }),
+        (None, None) => None,
+        _ => {
+            return Err(crmcore::CrmError::invalid("linked_id", "required", "give linked_kind and linked_id together"));
+        }
+    };
+    Ok(DocumentFilter {
+        trashed,
+        category: category.map(Category::parse).transpose()?,
+        tag: tag.map(Tag::parse).transpose()?,
+        owner_id,
+        linked,
+        created_from,
+        created_before,
+    })
+}
+
+/// `GET /api/v1/documents/search`: the query, the list filters and offset paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// Words that must all occur (title, tags or text), `"exact phrases"`, `prefix*`, `-excluded`.
+    q: String,
+    /// Only this category.
+    category: Option<String>,
+    /// Only with this tag.
+    tag: Option<String>,
+    /// Only owned by this member.
+    owner_id: Option<MemberId>,
+    /// Only linked to a record of this kind, with `linked_id`.
+    linked_kind: Option<String>,
+    /// The linked record's id.
+    linked_id: Option<uuid::Uuid>,
+    /// Only created at or after (RFC 3339).
+    created_from: Option<DateTime<Utc>>,
+    /// Only created before (RFC 3339).
+    created_before: Option<DateTime<Utc>>,
+    /// Hits per page (1–100, default 20).
+    limit: Option<u32>,
+    /// `next_offset` of the previous page.
+    offset: Option<u32>,
+}
+
+/// Full-text search over the documents the caller may see, best first, with highlighted titles
+/// and snippets.
+#[utoipa::path(get, path = "/api/v1/documents/search", tag = "documents", params(SearchParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = SearchResults), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<SearchResults>, ApiError> {
+    let filter = filter_of(
+        false,
+        params.category.as_deref(),
+        params.tag.as_deref(),
+        params.owner_id,
+        (params.linked_kind.as_deref(), params.linked_id),
+        (params.created_from, params.created_before),
+    )?;
+    let offset = params.offset.unwrap_or(0);
+    if offset > 10_000 {
+        return Err(crmcore::CrmError::invalid("offset", "out_of_range", "at most 10000; narrow the query").into());
+    }
+    let request =
+        SearchRequest { query: SearchQuery::parse(&params.q)?, filter, offset, limit: params.limit.unwrap_or(20) };
+    Ok(Json(state.crm().documents().search(&actor, &request).await?))
+}
+
+/// The members a document is shared with.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/grants", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<MemberGrant>), (status = 404, body = Problem)))]
+pub(crate) async fn grants(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<Vec<MemberGrant>>, ApiError> {
+    Ok(Json(state.crm().documents().grants(&actor, id).await?))
+}
+
+/// Body of `PUT /api/v1/documents/{id}/grants/{member_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrantRequest {
+    /// `view`, `comment` or `edit`.
+    access: Access,
+}
+
+/// Shares a document with a member, or changes their access (needs edit access).
+#[utoipa::path(put, path = "/api/v1/documents/{id}/grants/{member_id}", tag = "documents",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("member_id" = uuid::Uuid, Path)),
+    request_body = GrantRequest,
+    responses((status = 200, body = MemberGrant), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
+pub(crate) async fn put_grant(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path((id, member)): Path<(DocumentId, MemberId)>,
+    Json(body): Json<GrantRequest>,
+) -> Result<Json<MemberGrant>, ApiError> {
+    Ok(Json(state.crm().documents().share_with(&actor, id, member, body.access, &source(connect)).await?))
+}
+
+/// Takes a member's access away (needs edit access).
+#[utoipa::path(delete, path = "/api/v1/documents/{id}/grants/{member_id}", tag = "documents",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("member_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn delete_grant(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path((id, member)): Path<(DocumentId, MemberId)>,
+) -> Result<StatusCode, ApiError> {
+    state.crm().documents().unshare_with(&actor, id, member, &source(connect)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A version's extracted text and where its extraction stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VersionText {
+    /// `pending`, `done` or `failed`.
+    status: TextStatus,
+    /// Why extraction failed.
+    error: Option<String>,
+    /// The text, once done.
+    text: Option<String>,
+}
+
+/// A version's extracted text.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/versions/{number}/text", tag = "documents",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("number" = u32, Path)),
+    responses((status = 200, body = VersionText), (status = 404, body = Problem)))]
+pub(crate) async fn version_text(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path((id, number)): Path<(DocumentId, u32)>,
+) -> Result<Json<VersionText>, ApiError> {
+    let docs = state.crm().documents();
+    let text = docs.text(&actor, id, number).await?;
+    let version = state.crm().store().documents().get_version(actor.tenant_id, id, number).await?;
+    Ok(Json(VersionText { status: version.text_status, error: version.text_error, text }))
 }
 
 /// `?version=` of a download.

@@ -180,4 +180,83 @@ async fn documents_are_uploaded_versioned_downloaded_and_audited(backend: Backen
     assert_eq!(verified["entries"], trail.as_array().unwrap().len());
 }
 
-crate::e2e!(documents_are_uploaded_versioned_downloaded_and_audited);
+/// Polls a version's extraction until it is no longer pending (the in-process worker runs it).
+async fn wait_text(server: &TestServer, token: &str, path: &str) -> Value {
+    for _ in 0..200 {
+        let reply = server.get(path, token).await.ok(200).clone();
+        if reply["status"] != "pending" {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the text of {path} was never extracted");
+}
+
+async fn documents_are_extracted_searched_and_shared_with_members(backend: Backend) {
+    let server = server(backend).await;
+    let (tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
+    let body = json!({"email": "bob@acme.test", "handle": "bob", "role": "member", "password": PASSWORD});
+    let bob = server.post("/api/v1/members", &token, body).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let bob_token = server.login("bob@acme.test", Some(&tenant.slug)).await;
+
+    let metadata = json!({"title": "Merger memo", "visibility": "private", "tags": ["legal"]});
+    let memo = upload(
+        &server,
+        &token,
+        "/api/v1/documents",
+        form("memo.html", b"<p>The <b>walrus</b> acquisition closes in May &amp; June.</p>".to_vec(), Some(metadata)),
+    )
+    .await
+    .ok(201)
+    .clone();
+    let id = memo["document"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(memo["document"]["visibility"], "private");
+    assert_eq!(memo["version"]["text_status"], "pending");
+    let path = format!("/api/v1/documents/{id}");
+    let text = wait_text(&server, &token, &format!("{path}/versions/1/text")).await;
+    assert_eq!(text["status"], "done", "{text}");
+    assert_eq!(text["text"], "The walrus acquisition closes in May & June.");
+
+    let found = server.get("/api/v1/documents/search?q=walrus%20acquisition", &token).await.ok(200).clone();
+    let hits = found["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{found}");
+    assert_eq!(hits[0]["document"]["id"], id.as_str());
+    assert_eq!(hits[0]["snippet_html"], "The <mark>walrus</mark> <mark>acquisition</mark> closes in May &amp; June.");
+    let filtered = server.get("/api/v1/documents/search?q=walrus&tag=finance", &token).await.ok(200).clone();
+    assert!(filtered["hits"].as_array().unwrap().is_empty());
+
+    // Bob sees nothing of it until it is shared with him.
+    let none = server.get("/api/v1/documents/search?q=walrus", &bob_token).await.ok(200).clone();
+    assert!(none["hits"].as_array().unwrap().is_empty(), "{none}");
+    server.get(&path, &bob_token).await.problem(404);
+    server.get(&format!("{path}/versions/1/text"), &bob_token).await.problem(404);
+    let grant = format!("{path}/grants/{bob}");
+    server.call(reqwest::Method::PUT, &grant, Some(&bob_token), Some(json!({"access": "edit"}))).await.problem(404);
+    let granted =
+        server.call(reqwest::Method::PUT, &grant, Some(&token), Some(json!({"access": "view"}))).await.ok(200).clone();
+    assert_eq!(granted["access"], "view");
+    server.call(reqwest::Method::PUT, &grant, Some(&token), Some(json!({"access": "own"}))).await.problem(422);
+    let seen = server.get("/api/v1/documents/search?q=walrus", &bob_token).await.ok(200).clone();
+    assert_eq!(seen["hits"].as_array().unwrap().len(), 1);
+    server.get(&path, &bob_token).await.ok(200);
+    server.patch(&path, &bob_token, json!({"title": "Mine now"})).await.problem(403);
+    let grants = server.get(&format!("{path}/grants"), &token).await.ok(200).clone();
+    assert_eq!(grants.as_array().unwrap().len(), 1);
+    assert_eq!(server.delete(&grant, &token).await.status, 204);
+    server.get(&path, &bob_token).await.problem(404);
+    server.delete(&grant, &token).await.problem(404);
+
+    // Bad queries are refused with the field named.
+    for bad in ["q=-walrus", "q=%20", "q=walrus&limit=0", "q=walrus&created_from=yesterday"] {
+        let reply = server.get(&format!("/api/v1/documents/search?{bad}"), &token).await;
+        assert!(reply.status.is_client_error(), "{bad}: {}", reply.status);
+    }
+    let trail = server.get("/api/v1/audit?limit=1000", &token).await.ok(200).clone();
+    let actions: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"grant") && actions.contains(&"ungrant"), "{actions:?}");
+}
+
+crate::e2e!(
+    documents_are_uploaded_versioned_downloaded_and_audited,
+    documents_are_extracted_searched_and_shared_with_members
+);
