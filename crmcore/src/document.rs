@@ -7,6 +7,7 @@
 //! that `verify` checks end to end.
 
 mod extract;
+mod generate;
 mod model;
 pub mod search;
 mod service;
@@ -15,6 +16,7 @@ pub mod upload;
 
 pub use extract::{MAX_TEXT_BYTES, html_to_text};
 pub(crate) use extract::{enqueue_for as enqueue_extraction, extract_text};
+pub use generate::{DocumentTemplate, GenerateRequest, GeneratedFormat, RenderedDocument, TemplateInput};
 pub use model::{
     Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, Document, DocumentFilter, DocumentVersion,
     GENESIS_HASH, MemberGrant, TextOutcome, TextStatus, Viewer, Visibility,

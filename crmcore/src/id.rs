@@ -113,6 +113,10 @@ typed_id!(
     ShareLinkId
 );
 typed_id!(
+    /// Identifies a document template.
+    DocumentTemplateId
+);
+typed_id!(
     /// Identifies an OAuth 2.0 provider configuration.
     OAuthProviderId
 );

@@ -37,7 +37,8 @@ versioned!(
     crate::campaign::Campaign,
     crate::campaign::EmailTemplate,
     crate::webhook::WebhookEndpoint,
-    crate::document::Document
+    crate::document::Document,
+    crate::document::DocumentTemplate
 );
 
 /// `Conflict` on `version` when the caller expected another version than the stored one.

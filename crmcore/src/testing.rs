@@ -16,6 +16,7 @@ mod analytics;
 mod campaign;
 mod credentials;
 mod document;
+mod document_generate;
 mod document_search;
 mod fixtures;
 mod integration;
@@ -30,6 +31,7 @@ pub use analytics::*;
 pub use campaign::*;
 pub use credentials::*;
 pub use document::*;
+pub use document_generate::*;
 pub use document_search::*;
 pub use fixtures::Fixture;
 pub use integration::*;
@@ -98,6 +100,7 @@ macro_rules! contract_suite {
                 documents_search_agrees_with_the_domain,
                 documents_search_ranks_and_highlights,
                 documents_text_is_extracted_and_searchable,
+                documents_are_generated_from_templates,
             );
         }
     };

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crmcore::document::{
-    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, MemberGrant, SearchRequest, SearchText,
-    ShareLink, StoredHit, TextOutcome, TextStatus, Viewer,
+    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion, MemberGrant,
+    SearchRequest, SearchText, ShareLink, StoredHit, TextOutcome, TextStatus, Viewer,
 };
 use crmcore::event::DomainEvent;
-use crmcore::id::{DocumentId, MemberId, ShareLinkId, TenantId};
+use crmcore::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId, TenantId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::ports::{BlobKey, DocumentRepository};
 use crmcore::{CrmError, Result};
@@ -30,6 +30,7 @@ pub(super) struct DocumentState {
     grants: HashMap<DocumentId, Vec<MemberGrant>>,
     /// What search sees of each document: its normalized title, tags and latest text.
     index: HashMap<DocumentId, SearchText>,
+    templates: BTreeMap<DocumentTemplateId, DocumentTemplate>,
 }
 
 impl State {
@@ -208,6 +209,71 @@ impl DocumentRepository for MemoryStore {
     async fn version_text(&self, tenant: TenantId, id: DocumentId, number: u32) -> Result<Option<String>> {
         self.get_version(tenant, id, number).await?;
         Ok(self.lock().document.texts.get(&(id, number)).cloned())
+    }
+
+    async fn insert_template(&self, template: &DocumentTemplate) -> Result<()> {
+        let mut state = self.lock();
+        let taken = state
+            .document
+            .templates
+            .values()
+            .any(|t| t.id == template.id || (t.tenant_id == template.tenant_id && t.name == template.name));
+        if taken {
+            return Err(CrmError::conflict(Some("name"), format!("a template named `{}` exists", template.name)));
+        }
+        state.document.templates.insert(template.id, template.clone());
+        Ok(())
+    }
+
+    async fn update_template(&self, template: &DocumentTemplate) -> Result<()> {
+        let mut state = self.lock();
+        State::check_version(
+            state.document.templates.get(&template.id),
+            |t| t.tenant_id,
+            |t| t.version,
+            template.tenant_id,
+            template.version,
+            "template",
+            template.id,
+        )?;
+        let taken = state
+            .document
+            .templates
+            .values()
+            .any(|t| t.id != template.id && t.tenant_id == template.tenant_id && t.name == template.name);
+        if taken {
+            return Err(CrmError::conflict(Some("name"), format!("a template named `{}` exists", template.name)));
+        }
+        state.document.templates.insert(template.id, template.clone());
+        Ok(())
+    }
+
+    async fn get_template(&self, tenant: TenantId, id: DocumentTemplateId) -> Result<DocumentTemplate> {
+        let state = self.lock();
+        state
+            .document
+            .templates
+            .get(&id)
+            .filter(|t| t.tenant_id == tenant)
+            .cloned()
+            .ok_or_else(|| CrmError::not_found("template", id))
+    }
+
+    async fn templates(&self, tenant: TenantId) -> Result<Vec<DocumentTemplate>> {
+        let state = self.lock();
+        let mut list: Vec<DocumentTemplate> =
+            state.document.templates.values().filter(|t| t.tenant_id == tenant).cloned().collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
+    async fn delete_template(&self, tenant: TenantId, id: DocumentTemplateId) -> Result<()> {
+        let mut state = self.lock();
+        if !owned(&state.document.templates, &id, tenant, |t| t.tenant_id) {
+            return Err(CrmError::not_found("template", id));
+        }
+        state.document.templates.remove(&id);
+        Ok(())
     }
 
     async fn put_grant(&self, grant: &MemberGrant, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {

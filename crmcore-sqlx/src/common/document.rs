@@ -34,11 +34,11 @@ macro_rules! document_repository {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use crmcore::document::{
-                Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, MemberGrant, SearchRequest,
+                Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion, MemberGrant, SearchRequest,
                 SearchText, ShareLink, StoredHit, TextOutcome, Viewer,
             };
             use crmcore::event::DomainEvent;
-            use crmcore::id::{DocumentId, MemberId, ShareLinkId, TenantId};
+            use crmcore::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId, TenantId};
             use crmcore::page::{Page, PageRequest};
             use crmcore::ports::{BlobKey, DocumentRepository};
             use crmcore::{CrmError, Result};
@@ -47,7 +47,8 @@ macro_rules! document_repository {
 
             use $crate::common::error::{corrupt, map_err, store_err};
             use $crate::common::rows::{
-                AUDIT_ENTRY_COLUMNS, AuditEntryRow, DOCUMENT_COLUMNS, DOCUMENT_VERSION_COLUMNS, DocumentRow,
+                AUDIT_ENTRY_COLUMNS, AuditEntryRow, DOCUMENT_COLUMNS, DOCUMENT_TEMPLATE_COLUMNS, DOCUMENT_VERSION_COLUMNS,
+                DocumentRow, DocumentTemplateRow,
                 DocumentVersionRow, MEMBER_GRANT_COLUMNS, MemberGrantRow, SHARE_LINK_COLUMNS, ShareLinkRow,
             };
             use $crate::common::segment::Dialect;
@@ -111,6 +112,21 @@ macro_rules! document_repository {
                     .bind(opt_time(l.revoked_at))
                     .bind(Json(&l.created_by))
                     .bind(DbTime(l.created_at))
+            }
+
+            /// Binds a template's columns in [`DOCUMENT_TEMPLATE_COLUMNS`] order (`$1` to `$11`).
+            fn bind_template<'q>(q: Query<'q>, t: &'q DocumentTemplate) -> Query<'q> {
+                q.bind(DbId(t.tenant_id.0))
+                    .bind(DbId(t.id.0))
+                    .bind(t.name.as_str())
+                    .bind(t.description.as_str())
+                    .bind(t.category.as_str())
+                    .bind(t.title.as_str())
+                    .bind(t.body.as_str())
+                    .bind(Json(&t.created_by))
+                    .bind(DbTime(t.created_at))
+                    .bind(DbTime(t.updated_at))
+                    .bind(t.version)
             }
 
             /// Inserts a version; its document must be of its tenant.
@@ -525,6 +541,74 @@ macro_rules! document_repository {
                         Some((text,)) => Ok(text),
                         None => Err(CrmError::not_found("document version", number)),
                     }
+                }
+
+                async fn insert_template(&self, t: &DocumentTemplate) -> Result<()> {
+                    let sql = format!(
+                        "INSERT INTO document_templates ({DOCUMENT_TEMPLATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
+                         $7, $8, $9, $10, $11)"
+                    );
+                    bind_template(sqlx::query(&sql), t)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, || CrmError::not_found("tenant", t.tenant_id)))?;
+                    Ok(())
+                }
+
+                async fn update_template(&self, t: &DocumentTemplate) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    let done = bind_template(
+                        sqlx::query(
+                            "UPDATE document_templates SET name = $3, description = $4, category = $5, title = $6, \
+                             body = $7, created_by = $8, created_at = $9, updated_at = $10, version = $11 \
+                             WHERE tenant_id = $1 AND id = $2 AND version = $11 - 1",
+                        ),
+                        t,
+                    )
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, || CrmError::not_found("template", t.id)))?;
+                    if done.rows_affected() == 0 {
+                        return Err(missing_or_stale(&mut tx, "document_templates", "template", t.tenant_id, t.id.0).await);
+                    }
+                    tx.commit().await.map_err(store_err)
+                }
+
+                async fn get_template(&self, tenant: TenantId, id: DocumentTemplateId) -> Result<DocumentTemplate> {
+                    let sql = format!(
+                        "SELECT {DOCUMENT_TEMPLATE_COLUMNS} FROM document_templates WHERE tenant_id = $1 AND id = $2"
+                    );
+                    sqlx::query_as::<_, DocumentTemplateRow>(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_err)?
+                        .map(DocumentTemplateRow::into_domain)
+                        .transpose()?
+                        .ok_or_else(|| CrmError::not_found("template", id))
+                }
+
+                async fn templates(&self, tenant: TenantId) -> Result<Vec<DocumentTemplate>> {
+                    let sql = format!(
+                        "SELECT {DOCUMENT_TEMPLATE_COLUMNS} FROM document_templates WHERE tenant_id = $1 ORDER BY name"
+                    );
+                    let rows: Vec<DocumentTemplateRow> =
+                        sqlx::query_as(&sql).bind(DbId(tenant.0)).fetch_all(&self.pool).await.map_err(store_err)?;
+                    rows.into_iter().map(DocumentTemplateRow::into_domain).collect()
+                }
+
+                async fn delete_template(&self, tenant: TenantId, id: DocumentTemplateId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM document_templates WHERE tenant_id = $1 AND id = $2")
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(CrmError::not_found("template", id));
+                    }
+                    Ok(())
                 }
 
                 async fn put_grant(&self, grant: &MemberGrant, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()> {

@@ -12,6 +12,7 @@ use sqlx::error::{DatabaseError, ErrorKind};
 /// SQLite the `table.column` list, so each row names both.
 const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
     ("tenants_slug_unique", "tenants.slug", "slug"),
+    ("document_templates_name_unique", "document_templates.tenant_id, document_templates.name", "name"),
     ("tenants_pkey", "tenants.id", "id"),
     ("members_handle_unique", "members.tenant_id, members.handle", "handle"),
     ("members_email_unique", "members.tenant_id, members.email", "email"),

@@ -12,8 +12,8 @@ use crmcore::analytics::{DealFacts, DealSnapshot, StageEntry};
 use crmcore::contact::Contact;
 use crmcore::deal::{Deal, DealStatus, StageChange};
 use crmcore::document::{
-    Access, AuditAction, AuditEntry, Category, Document, DocumentVersion, MemberGrant, ShareLink, TextStatus,
-    Visibility,
+    Access, AuditAction, AuditEntry, Category, Document, DocumentTemplate, DocumentVersion, MemberGrant, ShareLink,
+    TextStatus, Visibility,
 };
 use crmcore::event::{DomainEvent, EntityRef, OutboxEntry};
 use crmcore::integration::{Connection, ConnectionStatus, OAuthProvider, PayloadFormat, SyncLog, SyncStatus};
@@ -1041,6 +1041,44 @@ impl DocumentVersionRow {
 pub(crate) const DOCUMENT_VERSION_COLUMNS: &str = "tenant_id, document_id, number, content_key, size, mime, filename, \
                                                    uploaded_by, note, restored_from, created_at, text_status, \
                                                    text_error";
+
+/// `document_templates`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DocumentTemplateRow {
+    pub(crate) tenant_id: DbId,
+    pub(crate) id: DbId,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) category: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) created_by: Json<Principal>,
+    pub(crate) created_at: DbTime,
+    pub(crate) updated_at: DbTime,
+    pub(crate) version: i64,
+}
+
+impl DocumentTemplateRow {
+    pub(crate) fn into_domain(self) -> Result<DocumentTemplate> {
+        Ok(DocumentTemplate {
+            tenant_id: self.tenant_id.0.into(),
+            id: self.id.0.into(),
+            name: self.name,
+            description: self.description,
+            category: Category::parse(&self.category).map_err(|e| corrupt("template category", e))?,
+            title: self.title,
+            body: self.body,
+            created_by: self.created_by.0,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        })
+    }
+}
+
+/// Columns selected for a template, in [`DocumentTemplateRow`] order.
+pub(crate) const DOCUMENT_TEMPLATE_COLUMNS: &str =
+    "tenant_id, id, name, description, category, title, body, created_by, created_at, updated_at, version";
 
 /// `document_grants`.
 #[derive(Debug, sqlx::FromRow)]

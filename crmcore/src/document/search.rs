@@ -339,7 +339,9 @@ pub fn highlight(text: &str, query: &SearchQuery) -> String {
 pub fn snippet(text: &str, query: &SearchQuery) -> String {
     let wanted = query.highlight_tokens();
     let words = words_of(text);
-    let hits: Vec<usize> = (0..words.len()).filter(|&i| is_hit(words[i].1, &wanted)).collect();
+    let hits: Vec<usize> = (0..words.len())
+        .filter(|&i| words[i].1.split(|c: char| !c.is_alphanumeric()).any(|run| is_hit(run, &wanted)))
+        .collect();
     let Some(&first) = hits.first() else { return String::new() };
     // Slide a window over the hit positions; keep the one covering most hits.
     let (mut best_start, mut best_count) = (first, 0);
@@ -414,7 +416,8 @@ fn mark_words(words: &[(&str, &str)], wanted: &[(&str, bool)]) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
+/// `s` with the HTML-special characters escaped.
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

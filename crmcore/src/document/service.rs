@@ -160,6 +160,11 @@ impl<'a> DocumentService<'a> {
         Self { crm }
     }
 
+    /// The CRM this service runs on.
+    pub(super) fn crm(&self) -> &'a Crm {
+        self.crm
+    }
+
     fn draft(&self, actor: &Actor, action: AuditAction, id: DocumentId, detail: Value, source: &Source) -> AuditDraft {
         AuditDraft {
             tenant_id: actor.tenant_id,

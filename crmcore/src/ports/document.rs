@@ -1,12 +1,12 @@
 use async_trait::async_trait;
 
 use crate::document::{
-    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentVersion, MemberGrant, SearchRequest, ShareLink,
-    StoredHit, TextOutcome, Viewer,
+    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion, MemberGrant,
+    SearchRequest, ShareLink, StoredHit, TextOutcome, Viewer,
 };
 use crate::error::Result;
 use crate::event::DomainEvent;
-use crate::id::{DocumentId, MemberId, ShareLinkId, TenantId};
+use crate::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::ports::BlobKey;
 
@@ -100,6 +100,18 @@ pub trait DocumentRepository: Send + Sync {
     async fn grants(&self, tenant: TenantId, id: DocumentId) -> Result<Vec<MemberGrant>>;
     /// A member's grant on a document, if any.
     async fn grant_of(&self, tenant: TenantId, id: DocumentId, member: MemberId) -> Result<Option<Access>>;
+
+    /// Inserts a template; `Conflict` on `name` when the tenant has one of that name.
+    async fn insert_template(&self, template: &DocumentTemplate) -> Result<()>;
+    /// Replaces a template whose stored version is `template.version - 1` (`Conflict`
+    /// otherwise, also on a taken `name`; `NotFound` when absent).
+    async fn update_template(&self, template: &DocumentTemplate) -> Result<()>;
+    /// One template; `NotFound` when absent from the tenant.
+    async fn get_template(&self, tenant: TenantId, id: DocumentTemplateId) -> Result<DocumentTemplate>;
+    /// The tenant's templates, by name.
+    async fn templates(&self, tenant: TenantId) -> Result<Vec<DocumentTemplate>>;
+    /// Deletes a template; `NotFound` when absent from the tenant.
+    async fn delete_template(&self, tenant: TenantId, id: DocumentTemplateId) -> Result<()>;
 
     /// Inserts a share link; `NotFound` when its document is absent from the tenant.
     async fn insert_share_link(&self, link: &ShareLink, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;
