@@ -113,6 +113,10 @@ typed_id!(
     ShareLinkId
 );
 typed_id!(
+    /// Identifies an approval workflow of a document version.
+    ApprovalId
+);
+typed_id!(
     /// Identifies an OAuth 2.0 provider configuration.
     OAuthProviderId
 );
