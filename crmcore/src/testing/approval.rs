@@ -382,7 +382,8 @@ pub async fn approvals_are_voided_by_new_versions(store: Arc<dyn Store>) {
     assert!(store.approvals().list_for_document(a.tenant.id, doc.id).await.unwrap().is_empty());
 }
 
-/// Approvers deciding at the same moment: every decision is kept, the step settles exactly once.
+/// Approvers deciding at the same moment: every decision is kept, the step settles exactly once;
+/// requests at the same moment: one pending approval.
 pub async fn approvals_keep_every_concurrent_decision(store: Arc<dyn Store>) {
     let crm = crm_with_blobs(store.clone()).await;
     let a = Fixture::with_crm(crm.clone(), "Crowd").await;
@@ -434,5 +435,25 @@ pub async fn approvals_keep_every_concurrent_decision(store: Arc<dyn Store>) {
     let events = store.outbox().list(a.tenant.id, None, 10_000).await.unwrap();
     let settled = events.iter().filter(|e| e.event.event_type == EventType::DocumentApproved).count();
     assert_eq!(settled, 2, "each approval settles once");
+
+    // Requests at the same moment: exactly one becomes the document's pending approval.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (crm, actor, approvers) = (crm.clone(), a.actor, ids.clone());
+        tasks.push(tokio::spawn(async move {
+            let input = one_step(&approvers, ApprovalRule::Any);
+            crm.documents().approvals().request(&actor, doc.id, input, &Source::default()).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => created += 1,
+            refused => assert!(is_conflict_on(&refused, "approval"), "{refused:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    let pending = store.approvals().list_for_document(a.tenant.id, doc.id).await.unwrap();
+    assert_eq!(pending.iter().filter(|x| x.state == ApprovalState::Pending).count(), 1);
     assert!(crm.documents().verify_audit_trail(&a.actor).await.unwrap().valid);
 }
