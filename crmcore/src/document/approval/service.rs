@@ -295,7 +295,6 @@ impl<'a> ApprovalService<'a> {
 /// cancelling the document's pending approval in the same transaction (reason `new_version`,
 /// with its event and audit entry). When an approval was requested or decided between the read
 /// and the write, the store refuses and the pending approval is read again, once.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn add_version_voiding_approval(
     crm: &Crm,
     actor: &Actor,
