@@ -17,9 +17,9 @@
 //!   object or target who followed before it happened;
 //! - notifications, at most one per member per event, most specific first: `mention` (members
 //!   mentioned in a comment), `reply` (the author of the comment answered), `approval_requested`,
-//!   `assignment`,
-//!   `activity` (followers; not for comment edits and deletions). Never to the actor, never to
-//!   deactivated members, never when the member's preference for the kind is `off`.
+//!   `assignment`, `activity` (followers; not for comment edits and deletions). Never to the
+//!   actor, never to deactivated members, never when the member's preference for the kind is
+//!   `off`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

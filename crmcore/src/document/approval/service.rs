@@ -97,7 +97,8 @@ impl<'a> ApprovalService<'a> {
     }
 
     /// Requests approval of a document's latest version (needs edit access; members only).
-    /// `Validation` names each invalid field, approvers who are not active members included;
+    /// `Validation` names each invalid field, approvers who are not active members or may not see
+    /// the document included;
     /// `Conflict` when the document already has a pending approval, or when
     /// `input.document_version` is no longer the latest.
     pub async fn request(
