@@ -1,14 +1,18 @@
 //! Documents on the in-memory store: an upload, a new version, an identical re-upload stored once,
-//! a restore, a refused renamed executable, trash and purge, and the audit chain verified.
+//! a restore, a refused renamed executable, a two-step approval (and one voided by a new
+//! version), trash and purge, and the audit chain verified.
 //!
 //! `cargo run --example documents`
 
 use std::sync::Arc;
 
-use crmcore::document::{Category, DocumentFilter, FileUpload, NewDocument, Source};
+use crmcore::document::{
+    ApprovalRule, Category, Decide, DocumentFilter, FileUpload, NewApproval, NewApprovalStep, NewDocument, Source,
+};
+use crmcore::member::NewMember;
 use crmcore::page::PageRequest;
 use crmcore::tenant::NewOwner;
-use crmcore::{Actor, Crm};
+use crmcore::{Actor, Crm, Role};
 use crmcore_memory::{MemoryBlobStore, MemoryStore};
 
 fn file(name: &str, bytes: &[u8]) -> FileUpload {
@@ -55,11 +59,55 @@ async fn main() -> crmcore::Result<()> {
     let contracts = DocumentFilter { category: Some(Category::Contract), ..DocumentFilter::default() };
     println!("contracts: {}", docs.list(&ada, &contracts, PageRequest::first(10)).await?.items.len());
 
+    // A two-step approval of the latest version: legal (everyone), then finance (any one).
+    let mut people = Vec::new();
+    for (handle, role) in [("lee", Role::Member), ("lou", Role::Member), ("fin", Role::Viewer)] {
+        let input = NewMember { email: format!("{handle}@acme.test"), display_name: None, handle: None, role };
+        let member = crm.members().create(&ada, input).await?;
+        people.push((member.id, Actor::member(tenant.id, member.id, role)));
+    }
+    let [(lee, lee_as), (lou, lou_as), (fin, fin_as)] = [people[0], people[1], people[2]];
+    let step = |name: &str, approvers: Vec<_>, rule| NewApprovalStep {
+        name: Some(name.into()),
+        approvers,
+        rule,
+        due_at: Some(crm.clock().now() + chrono::Duration::days(3)),
+    };
+    let input = NewApproval {
+        steps: vec![step("Legal", vec![lee, lou], ApprovalRule::All), step("Finance", vec![fin], ApprovalRule::Any)],
+        document_version: None,
+    };
+    let approvals = docs.approvals();
+    let approval = approvals.request(&ada, doc.id, input, &from).await?;
+    println!("approval of v{} requested: {:?}", approval.document_version, approval.state);
+    approvals.approve(&lee_as, approval.id, Decide::default(), &from).await?;
+    if let Err(error) = approvals.approve(&fin_as, approval.id, Decide::default(), &from).await {
+        println!("finance may not decide yet: {error}");
+    }
+    let after_legal = approvals.approve(&lou_as, approval.id, Decide::default(), &from).await?;
+    println!("legal done, now step {} ({})", after_legal.current_step, after_legal.steps[1].name);
+    let comment = Decide { comment: Some("within budget".into()), expected_version: Some(after_legal.version) };
+    let approved = approvals.approve(&fin_as, approval.id, comment, &from).await?;
+    println!("approval: {:?} at {:?}", approved.state, approved.decided_at);
+
+    // A new version voids a pending approval: the approved content would not be the latest.
+    let pending = approvals
+        .request(
+            &ada,
+            doc.id,
+            NewApproval { steps: vec![step("Legal", vec![lee], ApprovalRule::Any)], document_version: None },
+            &from,
+        )
+        .await?;
+    docs.upload_version(&ada, doc.id, file("msa.txt", b"Terms, amended"), None, &from).await?;
+    let voided = approvals.get(&ada, pending.id).await?;
+    println!("after a new version: {:?} ({:?})", voided.state, voided.cancel_reason);
+
     docs.trash(&ada, doc.id, &from).await?;
     docs.purge(&ada, doc.id, &from).await?;
     for entry in docs.audit_trail(&ada, 0, 100).await? {
         println!(
-            "audit #{} {:<15} from {:?} hash {}…",
+            "audit #{} {:<16} from {:?} hash {}…",
             entry.seq,
             entry.action.as_str(),
             entry.source,

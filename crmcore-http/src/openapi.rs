@@ -8,8 +8,8 @@ use crate::auth::api_key::{ApiKeyView, CreatedApiKey, NewApiKeyRequest};
 use crate::auth::session::{LoginRequest, RefreshRequest, TokenResponse};
 use crate::error::{Problem, ProblemField};
 use crate::routes::{
-    activity, analytics, api_keys, auth, campaigns, contacts, deals, documents, integrations, members, ops, stream,
-    tracking, webhooks,
+    activity, analytics, api_keys, approvals, auth, campaigns, contacts, deals, documents, integrations, members, ops,
+    stream, tracking, webhooks,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -51,6 +51,7 @@ use crate::routes::{
         documents::download, documents::audit, documents::verify, documents::share, documents::share_links,
         documents::revoke_share_link, documents::open_share, documents::open_share_with_password, documents::search,
         documents::grants, documents::put_grant, documents::delete_grant, documents::version_text,
+        approvals::request, approvals::list, approvals::get, approvals::approve, approvals::reject, approvals::cancel,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(

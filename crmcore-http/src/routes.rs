@@ -4,6 +4,7 @@
 pub(crate) mod activity;
 pub(crate) mod analytics;
 pub(crate) mod api_keys;
+pub(crate) mod approvals;
 pub(crate) mod auth;
 pub(crate) mod campaigns;
 pub(crate) mod contacts;
@@ -148,6 +149,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/documents/{id}/share-links", get(documents::share_links).post(documents::share))
         .route("/share-links/{id}", axum::routing::delete(documents::revoke_share_link))
+        .route("/documents/{id}/approvals", get(approvals::list).post(approvals::request))
+        .route("/approvals/{id}", get(approvals::get))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/approvals/{id}/cancel", post(approvals::cancel))
         .route("/audit", get(documents::audit))
         .route("/audit/verify", get(documents::verify));
     let settings = state.settings().clone();

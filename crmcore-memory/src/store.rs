@@ -26,6 +26,7 @@ use crmcore::{CrmError, Result};
 use uuid::Uuid;
 
 mod activity;
+mod approval;
 mod campaign;
 mod deal_facts;
 mod document;
@@ -66,6 +67,8 @@ struct State {
     integration: integration::IntegrationState,
     /// Documents, versions and audit chains (`store/document.rs`).
     document: document::DocumentState,
+    /// Approval workflows (`store/approval.rs`).
+    approvals: approval::Approvals,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +234,9 @@ impl Store for MemoryStore {
         self
     }
     fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
+        self
+    }
+    fn approvals(&self) -> &dyn crmcore::ports::ApprovalRepository {
         self
     }
     fn credentials(&self) -> &dyn CredentialRepository {

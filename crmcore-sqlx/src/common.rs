@@ -2,6 +2,8 @@
 //! values, error mapping, search patterns and the migration bookkeeping. Nothing here issues SQL.
 
 pub(crate) mod activity;
+pub(crate) mod approval;
+pub(crate) mod audit;
 pub(crate) mod blob;
 pub(crate) mod campaign;
 pub(crate) mod credentials;

@@ -10,6 +10,7 @@
 //! `postgres/outbox.rs` and `postgres/queue.rs`; migrations in `postgres/migrate.rs`.
 
 mod activity;
+mod approval;
 mod blob;
 mod bulk;
 mod campaign;
@@ -125,6 +126,7 @@ pub(crate) async fn migrate_url(url: &str) -> Result<()> {
 }
 
 crate::common::error::missing_or_stale_fn!(Postgres);
+crate::common::audit::append_audit_fn!(Postgres, crate::common::segment::Dialect::Postgres);
 
 /// Appends events to the outbox inside the caller's transaction.
 async fn append_events(tx: &mut Transaction<'static, Postgres>, events: &[DomainEvent]) -> Result<()> {
@@ -189,6 +191,9 @@ impl Store for PgStore {
         self
     }
     fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
+        self
+    }
+    fn approvals(&self) -> &dyn crmcore::ports::ApprovalRepository {
         self
     }
     fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {

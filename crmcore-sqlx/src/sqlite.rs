@@ -10,6 +10,7 @@
 //! `sqlite/migrate.rs`.
 
 mod activity;
+mod approval;
 mod blob;
 mod bulk;
 mod campaign;
@@ -133,6 +134,7 @@ pub(crate) async fn migrate_url(url: &str) -> Result<()> {
 }
 
 crate::common::error::missing_or_stale_fn!(Sqlite);
+crate::common::audit::append_audit_fn!(Sqlite, crate::common::segment::Dialect::Sqlite);
 
 /// Appends events to the outbox inside the caller's transaction.
 async fn append_events(tx: &mut Transaction<'static, Sqlite>, events: &[DomainEvent]) -> Result<()> {
@@ -192,6 +194,9 @@ impl Store for SqliteStore {
         self
     }
     fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
+        self
+    }
+    fn approvals(&self) -> &dyn crmcore::ports::ApprovalRepository {
         self
     }
     fn integrations(&self) -> &dyn crmcore::ports::IntegrationRepository {

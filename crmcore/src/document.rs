@@ -3,9 +3,10 @@
 //! sanitised, size capped), restore, trash and purge with deferred blob collection, downloads,
 //! access control (tenant-wide or private documents, shared with members at view, comment or
 //! edit level), text extraction (text, HTML, PDF text layers, OCR of scans and images), full-text
-//! search with permission filtering inside the store's query, and a hash-chained audit trail
-//! that `verify` checks end to end.
+//! search with permission filtering inside the store's query, a hash-chained audit trail that
+//! `verify` checks end to end, and approval workflows over versions.
 
+mod approval;
 mod extract;
 mod generate;
 mod model;
@@ -14,6 +15,12 @@ mod service;
 mod share;
 pub mod upload;
 
+pub use approval::{
+    Approval, ApprovalRule, ApprovalService, ApprovalState, ApprovalStep, ApprovalVoid, CancelApproval, CancelReason,
+    Decide, Decision, MAX_APPROVERS, MAX_COMMENT_CHARS, MAX_STEP_NAME_CHARS, MAX_STEPS, NewApproval, NewApprovalStep,
+    Outcome, StepState, Verdict, check_comment,
+};
+pub(crate) use approval::{add_version_voiding_approval, approval_example};
 pub use extract::{MAX_TEXT_BYTES, html_to_text};
 pub(crate) use extract::{enqueue_for as enqueue_extraction, extract_text};
 pub use generate::{DocumentTemplate, GenerateRequest, GeneratedFormat, RenderedDocument, TemplateInput};

@@ -146,6 +146,18 @@ event_catalogue! {
     DocumentShared => "document.shared",
     /// A member's access to a document was taken away (`data.member_id`).
     DocumentUnshared => "document.unshared",
+    /// An approval of a document's latest version was requested (`data.approvers`: step 1's).
+    DocumentApprovalRequested => "document.approval_requested",
+    /// An approver's decision was recorded; its step still waits for others (`data.decision`).
+    DocumentApprovalDecided => "document.approval_decided",
+    /// A decision completed a step and the next began (`data.approvers`: the next step's).
+    DocumentApprovalStepCompleted => "document.approval_step_completed",
+    /// A decision completed the last step: the document's version is approved.
+    DocumentApproved => "document.approved",
+    /// A decision left a step's rule unreachable: the approval is rejected.
+    DocumentRejected => "document.rejected",
+    /// A pending approval was withdrawn, or voided by a new version (`data.reason`).
+    DocumentApprovalCancelled => "document.approval_cancelled",
     /// A member connected the tenant to an OAuth 2.0 provider.
     IntegrationConnected => "integration.connected",
     /// A connection was removed (its tokens revoked).

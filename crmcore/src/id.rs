@@ -117,6 +117,10 @@ typed_id!(
     DocumentTemplateId
 );
 typed_id!(
+    /// Identifies an approval workflow of a document version.
+    ApprovalId
+);
+typed_id!(
     /// Identifies an OAuth 2.0 provider configuration.
     OAuthProviderId
 );

@@ -42,6 +42,8 @@ string_schemas! {
     crate::id::WebhookEndpointId => (UUID, "Webhook endpoint id (UUID v7).", ID_EXAMPLE),
     crate::id::DocumentId => (UUID, "Document id (UUID v7).", ID_EXAMPLE),
     crate::id::ShareLinkId => (UUID, "Share link id (UUID v7).", ID_EXAMPLE),
+    crate::id::ApprovalId => (UUID, "Approval id (UUID v7).", ID_EXAMPLE),
+    crate::id::DocumentTemplateId => (UUID, "Document template id (UUID v7).", ID_EXAMPLE),
     crate::id::OAuthProviderId => (UUID, "OAuth provider id (UUID v7).", ID_EXAMPLE),
     crate::id::ConnectionId => (UUID, "Integration connection id (UUID v7).", ID_EXAMPLE),
     crate::id::SyncLogId => (UUID, "Sync log id (UUID v7).", ID_EXAMPLE),

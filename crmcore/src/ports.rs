@@ -3,6 +3,7 @@
 //! (feature `testing`) is the contract suite that holds every adapter to it.
 
 mod activity;
+mod approval;
 mod blob;
 mod campaign;
 mod clock;
@@ -22,6 +23,7 @@ mod webhook;
 mod webhook_transport;
 
 pub use activity::{ActivityRepository, CommentRepository, FollowRepository, NotificationRepository};
+pub use approval::ApprovalRepository;
 pub use blob::{BlobKey, BlobStore};
 pub use campaign::{CampaignRepository, Engagement};
 pub use clock::{Clock, ManualClock, SystemClock};

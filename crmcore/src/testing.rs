@@ -13,6 +13,7 @@
 
 mod activity;
 mod analytics;
+mod approval;
 mod campaign;
 mod credentials;
 mod document;
@@ -28,6 +29,7 @@ mod webhook;
 
 pub use activity::*;
 pub use analytics::*;
+pub use approval::*;
 pub use campaign::*;
 pub use credentials::*;
 pub use document::*;
@@ -101,6 +103,9 @@ macro_rules! contract_suite {
                 documents_search_ranks_and_highlights,
                 documents_text_is_extracted_and_searchable,
                 documents_are_generated_from_templates,
+                approvals_walk_steps_to_approval_or_rejection,
+                approvals_are_voided_by_new_versions,
+                approvals_keep_every_concurrent_decision,
             );
         }
     };

@@ -34,6 +34,7 @@ macro_rules! e2e {
 mod activity;
 mod analytics;
 mod api_keys;
+mod approvals;
 mod auth;
 mod binary;
 mod campaigns;

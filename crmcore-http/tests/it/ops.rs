@@ -131,6 +131,9 @@ impl crmcore::ports::Store for Unreachable {
     fn documents(&self) -> &dyn crmcore::ports::DocumentRepository {
         self.0.documents()
     }
+    fn approvals(&self) -> &dyn crmcore::ports::ApprovalRepository {
+        self.0.approvals()
+    }
     async fn ping(&self) -> crmcore::Result<()> {
         Err(crmcore::CrmError::store_unavailable("connection refused to db.internal:5432 as admin"))
     }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crmcore::document::{
-    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion, MemberGrant,
-    SearchRequest, SearchText, ShareLink, StoredHit, TextOutcome, TextStatus, Viewer,
+    Access, ApprovalVoid, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion,
+    MemberGrant, SearchRequest, SearchText, ShareLink, StoredHit, TextOutcome, TextStatus, Viewer,
 };
 use crmcore::event::DomainEvent;
 use crmcore::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId, TenantId};
@@ -34,7 +34,7 @@ pub(super) struct DocumentState {
 }
 
 impl State {
-    fn append_audit(&mut self, draft: &AuditDraft) -> AuditEntry {
+    pub(super) fn append_audit(&mut self, draft: &AuditDraft) -> AuditEntry {
         let chain = self.document.audit.entry(draft.tenant_id).or_default();
         let entry = AuditEntry::chain(chain.last(), draft);
         chain.push(entry.clone());
@@ -63,6 +63,15 @@ impl State {
 
     fn shared_with(&self, id: DocumentId) -> Vec<MemberId> {
         self.document.grants.get(&id).map(|g| g.iter().map(|g| g.member_id).collect()).unwrap_or_default()
+    }
+
+    /// The tenant's document `id`; `NotFound` otherwise.
+    pub(super) fn document_of(&self, tenant: TenantId, id: DocumentId) -> Result<&Document> {
+        self.document
+            .documents
+            .get(&id)
+            .filter(|d| d.tenant_id == tenant)
+            .ok_or_else(|| CrmError::not_found("document", id))
     }
 
     fn referenced_keys(&self) -> HashSet<&BlobKey> {
@@ -98,9 +107,11 @@ impl DocumentRepository for MemoryStore {
         version: &DocumentVersion,
         audit: &AuditDraft,
         events: &[DomainEvent],
+        void: Option<&ApprovalVoid>,
     ) -> Result<()> {
         let mut state = self.lock();
         state.check_document_version(document)?;
+        state.check_void(document, void)?;
         let versions = state.document.versions.entry(document.id).or_default();
         if versions.iter().any(|v| v.number == version.number) {
             return Err(CrmError::conflict(Some("number"), format!("version {} exists", version.number)));
@@ -109,6 +120,7 @@ impl DocumentRepository for MemoryStore {
         state.document.documents.insert(document.id, document.clone());
         state.index_document(document, false);
         state.append_audit(audit);
+        state.apply_void(void);
         state.append(events);
         Ok(())
     }
@@ -371,6 +383,7 @@ impl DocumentRepository for MemoryStore {
         state.document.grants.remove(&id);
         state.document.index.remove(&id);
         state.document.texts.retain(|(doc, _), _| *doc != id);
+        state.forget_approvals(id);
         let removed = state.document.versions.remove(&id).unwrap_or_default();
         let referenced = state.referenced_keys();
         let mut freed: Vec<BlobKey> =

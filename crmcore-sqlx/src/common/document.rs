@@ -3,11 +3,8 @@
 //! containment on PostgreSQL) and the locks below, so one body serves both stores:
 //! `sqlite/document.rs` and `postgres/document.rs` expand [`document_repository!`].
 //!
-//! Every write appends its audit entry in its own transaction: it reads the tenant's last entry
-//! and inserts [`AuditEntry::chain`](crmcore::document::AuditEntry::chain) over it. Appends are
-//! serialized per tenant so concurrent writers never fork the chain: SQLite write transactions
-//! already run one at a time (`BEGIN IMMEDIATE`); PostgreSQL takes a transaction-scoped advisory
-//! lock keyed by the tenant before reading the last entry. Entries do not reference their
+//! Every write appends its audit entry in its own transaction (`common/audit.rs`), serialized per
+//! tenant so concurrent writers never fork the chain. Entries do not reference their
 //! document: the chain outlives purged documents. `detail` is stored as written (`json`, not
 //! `jsonb`, on PostgreSQL), so every entry still carries its own hash when read back.
 //!
@@ -25,7 +22,8 @@
 //! counts nothing reads the link to say why, as `ShareLink::refusal` does.
 
 /// Implements `DocumentRepository` for `$store` on database `$db` with SQL dialect `$dialect`.
-/// `append_events` must be in scope where it is expanded.
+/// `append_events`, `append_audit` and `missing_or_stale` must be in scope where it is expanded,
+/// and the backend's `approval` module beside it.
 macro_rules! document_repository {
     ($store:ty, $db:ty, $dialect:expr) => {
         const _: () = {
@@ -52,7 +50,7 @@ macro_rules! document_repository {
                 DocumentVersionRow, MEMBER_GRANT_COLUMNS, MemberGrantRow, SHARE_LINK_COLUMNS, ShareLinkRow,
             };
             use $crate::common::segment::Dialect;
-            use $crate::common::types::{DbId, DbTime, ExactJson, opt_id, opt_time};
+            use $crate::common::types::{DbId, DbTime, opt_time};
 
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
             type Tx = sqlx::Transaction<'static, $db>;
@@ -183,49 +181,6 @@ macro_rules! document_repository {
                     Ok(None) => CrmError::not_found("share link", id),
                     Err(e) => store_err(e),
                 }
-            }
-
-            /// Appends `draft` to its tenant's chain inside `tx`, after the chain's last entry.
-            async fn append_audit(tx: &mut Tx, draft: &AuditDraft) -> Result<AuditEntry> {
-                if matches!($dialect, Dialect::Postgres) {
-                    // Held until commit: the tenant's next append waits, then reads this entry
-                    // as the last. (SQLite's write lock, taken by BEGIN IMMEDIATE, does the same.)
-                    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-                        .bind(DbId(draft.tenant_id.0))
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(store_err)?;
-                }
-                let sql = format!(
-                    "SELECT {AUDIT_ENTRY_COLUMNS} FROM audit_entries WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"
-                );
-                let last = sqlx::query_as::<_, AuditEntryRow>(&sql)
-                    .bind(DbId(draft.tenant_id.0))
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(store_err)?
-                    .map(AuditEntryRow::into_domain)
-                    .transpose()?;
-                let entry = AuditEntry::chain(last.as_ref(), draft);
-                let sql = format!(
-                    "INSERT INTO audit_entries ({AUDIT_ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                     $10)"
-                );
-                sqlx::query(&sql)
-                    .bind(DbId(entry.tenant_id.0))
-                    .bind(entry.seq)
-                    .bind(DbTime(entry.at))
-                    .bind(Json(&entry.actor))
-                    .bind(entry.action.as_str())
-                    .bind(opt_id(entry.document_id.map(|d| d.0)))
-                    .bind(ExactJson(entry.detail.clone()))
-                    .bind(entry.source.as_deref())
-                    .bind(entry.prev_hash.as_str())
-                    .bind(entry.hash.as_str())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(store_err)?;
-                Ok(entry)
             }
 
             /// Of `keys`, those some version (of any document, any tenant) references.
@@ -361,11 +316,18 @@ macro_rules! document_repository {
                     version: &DocumentVersion,
                     audit: &AuditDraft,
                     events: &[DomainEvent],
+                    void: Option<&crmcore::document::ApprovalVoid>,
                 ) -> Result<()> {
                     let mut tx = self.begin().await?;
                     update_document(&mut tx, document, true).await?;
                     insert_version(&mut tx, version).await?;
+                    // The pending approval is cancelled with the version (its row before the
+                    // audit appends: row locks come before the tenant's chain lock).
+                    super::approval::void_pending(&mut tx, document, void).await?;
                     append_audit(&mut tx, audit).await?;
+                    if let Some(void) = void {
+                        append_audit(&mut tx, &void.audit).await?;
+                    }
                     append_events(&mut tx, events).await?;
                     tx.commit().await.map_err(store_err)
                 }

@@ -40,6 +40,9 @@ const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
     ("audit_entries_pkey", "audit_entries.tenant_id, audit_entries.seq", "seq"),
     ("share_links_pkey", "share_links.id", "id"),
     ("share_links_token_unique", "share_links.token_hash", "token"),
+    ("approvals_pkey", "approvals.id", "id"),
+    // One pending approval per document (a partial unique index).
+    ("approvals_pending_unique", "approvals.tenant_id, approvals.document_id", "approval"),
 ];
 
 /// Which field a unique violation is about, if it is one of ours.

@@ -2,6 +2,6 @@
 //! `common/document.rs`, with `jsonb` containment filters and a per-tenant advisory lock
 //! serializing audit appends.
 
-use super::{PgStore, append_events, missing_or_stale};
+use super::{PgStore, append_audit, append_events, missing_or_stale};
 
 crate::common::document::document_repository!(PgStore, sqlx::Postgres, crate::common::segment::Dialect::Postgres);

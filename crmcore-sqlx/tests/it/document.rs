@@ -240,16 +240,16 @@ async fn refused_writes_name_the_parent_and_leave_nothing(b: Backend) {
     assert_eq!(missing(repo.get(a.tenant.id, stray.id).await), "document", "the refused insert left no row");
 
     let next = Document { latest_version: 2, version: 2, ..doc.clone() };
-    assert_eq!(conflict_field(repo.add_version(&next, &v1, &audit, &ev).await).as_deref(), Some("number"));
+    assert_eq!(conflict_field(repo.add_version(&next, &v1, &audit, &ev, None).await).as_deref(), Some("number"));
     let stale = Document { version: 5, ..next.clone() };
     assert_eq!(
-        conflict_field(repo.add_version(&stale, &version(&doc, 2, b"two"), &audit, &ev).await).as_deref(),
+        conflict_field(repo.add_version(&stale, &version(&doc, 2, b"two"), &audit, &ev, None).await).as_deref(),
         Some("version")
     );
     assert_eq!(conflict_field(repo.update(&stale, &audit, &ev).await).as_deref(), Some("version"));
     let theirs = Document { tenant_id: other.tenant.id, ..next.clone() };
     assert_eq!(missing(repo.update(&theirs, &audit, &ev).await), "document");
-    assert_eq!(missing(repo.add_version(&theirs, &version(&theirs, 2, b"two"), &audit, &ev).await), "document");
+    assert_eq!(missing(repo.add_version(&theirs, &version(&theirs, 2, b"two"), &audit, &ev, None).await), "document");
     let handed_over = Document { owner_id: other.owner.id, ..next.clone() };
     assert_eq!(missing(repo.update(&handed_over, &audit, &ev).await), "member");
 
@@ -284,10 +284,10 @@ async fn purge_keeps_content_another_tenant_still_uses(b: Backend) {
         .unwrap();
     let mine_v2 = Document { latest_version: 2, version: 2, ..mine.clone() };
     let audit = draft(&a, AuditAction::NewVersion, Some(mine.id), json!({}));
-    repo.add_version(&mine_v2, &version(&mine, 2, b"own"), &audit, &[]).await.unwrap();
+    repo.add_version(&mine_v2, &version(&mine, 2, b"own"), &audit, &[], None).await.unwrap();
     let restored = DocumentVersion { restored_from: Some(1), ..version(&mine, 3, b"shared") };
     let mine_v3 = Document { latest_version: 3, version: 3, ..mine.clone() };
-    repo.add_version(&mine_v3, &restored, &audit, &[]).await.unwrap();
+    repo.add_version(&mine_v3, &restored, &audit, &[], None).await.unwrap();
     let theirs = document(&other);
     let audit_b = draft(&other, AuditAction::Upload, Some(theirs.id), json!({}));
     repo.insert(&theirs, &version(&theirs, 1, b"shared"), &audit_b, &[]).await.unwrap();

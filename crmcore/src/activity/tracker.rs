@@ -10,12 +10,16 @@
 //! - the member who creates a record or comments on it follows it; so does a record's owner
 //!   whenever it is assigned (who also gets an `assignment` notification unless they assigned
 //!   themselves);
+//! - the member who requests a document's approval follows the document; the approvers of the
+//!   step an approval request or a completed step makes current (`data.approvers`) get an
+//!   `approval_requested` notification;
 //! - the activity lands in the actor's feed and in the feed of every active follower of its
 //!   object or target who followed before it happened;
 //! - notifications, at most one per member per event, most specific first: `mention` (members
-//!   mentioned in a comment), `reply` (the author of the comment answered), `assignment`,
-//!   `activity` (followers; not for comment edits and deletions). Never to the actor, never to
-//!   deactivated members, never when the member's preference for the kind is `off`.
+//!   mentioned in a comment), `reply` (the author of the comment answered), `approval_requested`,
+//!   `assignment`, `activity` (followers; not for comment edits and deletions). Never to the
+//!   actor, never to deactivated members, never when the member's preference for the kind is
+//!   `off`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -208,6 +212,8 @@ struct Parsed {
     mentions: Vec<MemberId>,
     /// The comment a new comment replies to.
     parent: Option<CommentId>,
+    /// Members whose approval the event asks for.
+    approvers: Vec<MemberId>,
 }
 
 impl Parsed {
@@ -241,7 +247,18 @@ impl Parsed {
         } else {
             None
         };
-        Self { actor: member_id(event.actor), is_comment, target, assignee, mentions, parent }
+        let approvers = match event.event_type {
+            EventType::DocumentApprovalRequested | EventType::DocumentApprovalStepCompleted => event
+                .data
+                .get("approvers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self { actor: member_id(event.actor), is_comment, target, assignee, mentions, parent, approvers }
     }
 }
 
@@ -285,6 +302,7 @@ impl Context {
             members.extend(parsed.actor);
             members.extend(parsed.assignee);
             members.extend(parsed.mentions.iter().copied());
+            members.extend(parsed.approvers.iter().copied());
             if let Some(parent) = parsed.parent {
                 if let std::collections::hash_map::Entry::Vacant(slot) = parent_authors.entry(parent) {
                     let author = store.comments().get(tenant, parent).await.ok().and_then(|c| c.author_member());
@@ -393,6 +411,11 @@ impl Context {
                 follows.push(follow(me, target));
             }
         }
+        if event.event_type == EventType::DocumentApprovalRequested {
+            if let Some(me) = actor {
+                follows.push(follow(me, event.subject));
+            }
+        }
 
         // Who hears about it.
         let mut watched = vec![event.subject];
@@ -421,6 +444,9 @@ impl Context {
             if let Some(Some(author)) = parsed.parent.and_then(|p| self.parent_authors.get(&p)) {
                 candidates.push((*author, NotificationKind::Reply, Some(comment_id)));
             }
+        }
+        for &id in &parsed.approvers {
+            candidates.push((id, NotificationKind::ApprovalRequested, Some(event.id.0)));
         }
         if let Some(owner) = parsed.assignee {
             candidates.push((owner, NotificationKind::Assignment, Some(event.id.0)));

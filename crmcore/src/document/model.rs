@@ -287,6 +287,14 @@ pub enum AuditAction {
     Grant,
     /// A member's access was taken away.
     Ungrant,
+    /// An approval was requested.
+    RequestApproval,
+    /// An approver approved a step.
+    Approve,
+    /// An approver rejected a step.
+    Reject,
+    /// A pending approval was withdrawn or voided.
+    CancelApproval,
 }
 
 impl AuditAction {
@@ -307,6 +315,10 @@ impl AuditAction {
             AuditAction::ShareDownload => "share_download",
             AuditAction::Grant => "grant",
             AuditAction::Ungrant => "ungrant",
+            AuditAction::RequestApproval => "request_approval",
+            AuditAction::Approve => "approve",
+            AuditAction::Reject => "reject",
+            AuditAction::CancelApproval => "cancel_approval",
         }
     }
 
@@ -328,6 +340,10 @@ impl AuditAction {
             ShareDownload,
             Grant,
             Ungrant,
+            RequestApproval,
+            Approve,
+            Reject,
+            CancelApproval,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

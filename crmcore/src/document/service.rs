@@ -165,6 +165,11 @@ impl<'a> DocumentService<'a> {
         self.crm
     }
 
+    /// Approval workflows of documents.
+    pub fn approvals(&self) -> super::ApprovalService<'a> {
+        super::ApprovalService::new(self.crm)
+    }
+
     fn draft(&self, actor: &Actor, action: AuditAction, id: DocumentId, detail: Value, source: &Source) -> AuditDraft {
         AuditDraft {
             tenant_id: actor.tenant_id,
@@ -330,7 +335,7 @@ impl<'a> DocumentService<'a> {
             json!({"object": to_json(&next)?, "version": to_json(&version)?}),
             now,
         );
-        self.crm.store().documents().add_version(&next, &version, &audit, &[event]).await?;
+        super::add_version_voiding_approval(self.crm, actor, &next, &version, &audit, event, source).await?;
         self.crm.wake_worker();
         Ok(version)
     }

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 
 use crate::document::{
-    Access, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion, MemberGrant,
-    SearchRequest, ShareLink, StoredHit, TextOutcome, Viewer,
+    Access, ApprovalVoid, AuditDraft, AuditEntry, Document, DocumentFilter, DocumentTemplate, DocumentVersion,
+    MemberGrant, SearchRequest, ShareLink, StoredHit, TextOutcome, Viewer,
 };
 use crate::error::Result;
 use crate::event::DomainEvent;
@@ -35,12 +35,17 @@ pub trait DocumentRepository: Send + Sync {
         events: &[DomainEvent],
     ) -> Result<()>;
     /// Adds a version (its `number` is `document.latest_version`) and replaces the document.
+    /// The document's pending approval is cancelled with it: `void` MUST be that approval as
+    /// cancelled (written like [`ApprovalRepository::update`](crate::ports::ApprovalRepository::update),
+    /// its audit entry after the version's), and MUST be `None` only when none is pending; the
+    /// call MUST return `Conflict` (field `approval`) otherwise, writing nothing.
     async fn add_version(
         &self,
         document: &Document,
         version: &DocumentVersion,
         audit: &AuditDraft,
         events: &[DomainEvent],
+        void: Option<&ApprovalVoid>,
     ) -> Result<()>;
     /// Replaces a document's metadata (title, tags, trash state…).
     async fn update(&self, document: &Document, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;

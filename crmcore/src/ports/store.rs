@@ -4,9 +4,9 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ports::{
-    ActivityRepository, CampaignRepository, CommentRepository, ContactRepository, CredentialRepository, DealRepository,
-    DocumentRepository, FollowRepository, IntegrationRepository, JobQueue, MemberRepository, NotificationRepository,
-    Outbox, TenantRepository, WebhookRepository,
+    ActivityRepository, ApprovalRepository, CampaignRepository, CommentRepository, ContactRepository,
+    CredentialRepository, DealRepository, DocumentRepository, FollowRepository, IntegrationRepository, JobQueue,
+    MemberRepository, NotificationRepository, Outbox, TenantRepository, WebhookRepository,
 };
 
 /// A storage backend: one repository per aggregate, the job queue and the outbox.
@@ -41,6 +41,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn webhooks(&self) -> &dyn WebhookRepository;
     /// Documents, versions and the audit trail.
     fn documents(&self) -> &dyn DocumentRepository;
+    /// Approval workflows of documents.
+    fn approvals(&self) -> &dyn ApprovalRepository;
     /// OAuth providers, connections and sync logs.
     fn integrations(&self) -> &dyn IntegrationRepository;
     /// The event outbox.

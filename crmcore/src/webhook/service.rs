@@ -582,6 +582,9 @@ fn check_rate(v: &mut Validator, rate: Option<u32>) {
 
 /// A plausible `data` for an event type: `{"object": …}` shaped like the entity it is about.
 pub(crate) fn example_data(event_type: EventType) -> Value {
+    if let Some(data) = crate::document::approval_example(event_type) {
+        return data;
+    }
     let entity = event_type.as_str().split('.').next().unwrap_or_default();
     let object = match entity {
         "contact" => {
