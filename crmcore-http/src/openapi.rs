@@ -51,6 +51,8 @@ use crate::routes::{
         documents::download, documents::audit, documents::verify, documents::share, documents::share_links,
         documents::revoke_share_link, documents::open_share, documents::open_share_with_password, documents::search,
         documents::grants, documents::put_grant, documents::delete_grant, documents::version_text,
+        documents::templates, documents::create_template, documents::template, documents::update_template,
+        documents::delete_template, documents::render_template, documents::generate,
         approvals::request, approvals::list, approvals::get, approvals::approve, approvals::reject, approvals::cancel,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),

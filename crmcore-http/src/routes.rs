@@ -135,6 +135,13 @@ pub fn router(state: AppState) -> Router {
         .route("/integrations/{id}/sync-logs", get(integrations::sync_logs))
         .route("/documents", get(documents::list).post(documents::upload).layer(upload_limit))
         .route("/documents/search", get(documents::search))
+        .route("/document-templates", get(documents::templates).post(documents::create_template))
+        .route(
+            "/document-templates/{id}",
+            get(documents::template).put(documents::update_template).delete(documents::delete_template),
+        )
+        .route("/document-templates/{id}/render", post(documents::render_template))
+        .route("/document-templates/{id}/generate", post(documents::generate))
         .route("/documents/{id}", get(documents::get).patch(documents::update).delete(documents::purge))
         .route("/documents/{id}/trash", post(documents::trash))
         .route("/documents/{id}/untrash", post(documents::untrash))

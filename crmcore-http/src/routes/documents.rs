@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use crmcore::document::{
     Access, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter, DocumentPatch,
-    DocumentVersion, FileUpload, MemberGrant, NewDocument, NewShareLink, SearchQuery, SearchRequest, SearchResults,
-    ShareLinkView, Source, TextStatus,
+    DocumentTemplate, DocumentVersion, FileUpload, GenerateRequest, MemberGrant, NewDocument, NewShareLink,
+    RenderedDocument, SearchQuery, SearchRequest, SearchResults, ShareLinkView, Source, TemplateInput, TextStatus,
 };
 use crmcore::event::{EntityKind, EntityRef};
-use crmcore::id::{DocumentId, MemberId, ShareLinkId};
+use crmcore::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::value::Tag;
 use serde::{Deserialize, Serialize};
@@ -611,4 +611,101 @@ mod tests {
         assert!(text.starts_with("attachment; filename=\"Q3 _final___"), "{text}");
         assert!(text.contains("filename*=UTF-8''Q3%20%22final%22%0D%0A%C3%A9t%C3%A9.pdf"), "{text}");
     }
+}
+
+/// The tenant's document templates, by name.
+#[utoipa::path(get, path = "/api/v1/document-templates", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DocumentTemplate>), (status = 403, body = Problem)))]
+pub(crate) async fn templates(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Json<Vec<DocumentTemplate>>, ApiError> {
+    Ok(Json(state.crm().documents().templates(&actor).await?))
+}
+
+/// Creates a document template; syntax errors and unknown variables answer 422 with line numbers.
+#[utoipa::path(post, path = "/api/v1/document-templates", tag = "documents", security(("bearer" = [])),
+    request_body = TemplateInput,
+    responses((status = 201, body = DocumentTemplate), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn create_template(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Json(input): Json<TemplateInput>,
+) -> Result<(StatusCode, Json<DocumentTemplate>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.crm().documents().create_template(&actor, input).await?)))
+}
+
+/// One document template.
+#[utoipa::path(get, path = "/api/v1/document-templates/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = DocumentTemplate), (status = 404, body = Problem)))]
+pub(crate) async fn template(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentTemplateId>,
+) -> Result<Json<DocumentTemplate>, ApiError> {
+    Ok(Json(state.crm().documents().template(&actor, id).await?))
+}
+
+/// Replaces a document template.
+#[utoipa::path(put, path = "/api/v1/document-templates/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = TemplateInput,
+    responses((status = 200, body = DocumentTemplate), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+pub(crate) async fn update_template(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentTemplateId>,
+    Json(input): Json<TemplateInput>,
+) -> Result<Json<DocumentTemplate>, ApiError> {
+    Ok(Json(state.crm().documents().update_template(&actor, id, input).await?))
+}
+
+/// Deletes a document template (documents made from it stay).
+#[utoipa::path(delete, path = "/api/v1/document-templates/{id}", tag = "documents", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub(crate) async fn delete_template(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentTemplateId>,
+) -> Result<StatusCode, ApiError> {
+    state.crm().documents().delete_template(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/v1/document-templates/{id}/render`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenderRequest {
+    /// The contact or deal whose fields fill the template.
+    subject: EntityRef,
+}
+
+/// Renders a template for a contact or a deal (a preview: nothing is stored).
+#[utoipa::path(post, path = "/api/v1/document-templates/{id}/render", tag = "documents",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = RenderRequest,
+    responses((status = 200, body = RenderedDocument), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn render_template(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentTemplateId>,
+    Json(body): Json<RenderRequest>,
+) -> Result<Json<RenderedDocument>, ApiError> {
+    Ok(Json(state.crm().documents().render_template(&actor, id, body.subject).await?))
+}
+
+/// Generates a document (PDF by default, or HTML) from a template for a contact or a deal.
+#[utoipa::path(post, path = "/api/v1/document-templates/{id}/generate", tag = "documents",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = GenerateRequest,
+    responses((status = 201, body = UploadedDocument), (status = 404, body = Problem), (status = 422, body = Problem),
+              (status = 503, body = Problem)))]
+pub(crate) async fn generate(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<DocumentTemplateId>,
+    Json(request): Json<GenerateRequest>,
+) -> Result<(StatusCode, Json<UploadedDocument>), ApiError> {
+    let (document, version) = state.crm().documents().generate(&actor, id, request, &source(connect)).await?;
+    Ok((StatusCode::CREATED, Json(UploadedDocument { document, version })))
 }

@@ -256,7 +256,55 @@ async fn documents_are_extracted_searched_and_shared_with_members(backend: Backe
     assert!(actions.contains(&"grant") && actions.contains(&"ungrant"), "{actions:?}");
 }
 
+async fn documents_are_generated_from_templates(backend: Backend) {
+    let server = server(backend).await;
+    let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
+    let contact = server
+        .post(
+            "/api/v1/contacts",
+            &token,
+            json!({"email": "grace@client.test", "first_name": "Grace", "company": "Navy"}),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = json!({"name": "Broken", "title": "x", "body": "<p>\n{{ contact.first_name }\n</p>"});
+    let problem = server.post("/api/v1/document-templates", &token, bad).await.problem(422).clone();
+    assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().starts_with("line 2"), "{problem}");
+    let body = json!({"name": "Welcome", "category": "proposal", "title": "Welcome {{ contact.company }}",
+                      "body": "<h1>Hello {{ contact.first_name }}</h1><p>From {{ tenant.name }}</p>"});
+    let template = server.post("/api/v1/document-templates", &token, body).await.ok(201).clone();
+    let path = format!("/api/v1/document-templates/{}", template["id"].as_str().unwrap());
+    let subject = json!({"kind": "contact", "id": contact});
+    let preview = server.post(&format!("{path}/render"), &token, json!({"subject": subject})).await.ok(200).clone();
+    assert_eq!(preview["title"], "Welcome Navy");
+    assert!(preview["html"].as_str().unwrap().contains("<h1>Hello Grace</h1>"));
+    let made = server
+        .post(&format!("{path}/generate"), &token, json!({"subject": subject, "format": "html"}))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(made["document"]["category"], "proposal");
+    assert_eq!(made["document"]["links"][0]["id"], contact.as_str());
+    let id = made["document"]["id"].as_str().unwrap();
+    let content = server.client.get(format!("{}/api/v1/documents/{id}/content", server.base)).bearer_auth(&token);
+    let reply = content.send().await.unwrap();
+    assert_eq!(reply.headers()["content-type"], "text/html");
+    assert!(reply.text().await.unwrap().contains("<p>From Acme</p>"));
+    // No PDF writer configured on this server: 503, nothing stored.
+    server.post(&format!("{path}/generate"), &token, json!({"subject": subject})).await.problem(503);
+    let missing = json!({"subject": {"kind": "contact", "id": uuid::Uuid::now_v7()}, "format": "html"});
+    server.post(&format!("{path}/generate"), &token, missing).await.problem(404);
+    assert_eq!(server.get("/api/v1/document-templates", &token).await.ok(200).as_array().unwrap().len(), 1);
+    assert_eq!(server.delete(&path, &token).await.status, 204);
+    server.get(&path, &token).await.problem(404);
+}
+
 crate::e2e!(
     documents_are_uploaded_versioned_downloaded_and_audited,
-    documents_are_extracted_searched_and_shared_with_members
+    documents_are_extracted_searched_and_shared_with_members,
+    documents_are_generated_from_templates
 );
