@@ -35,6 +35,8 @@ pub mod oauth_http;
 pub mod openapi;
 pub mod rate_limit;
 mod routes;
+#[cfg(feature = "object-store")]
+pub mod s3_blobs;
 pub mod secrets;
 mod server;
 pub mod settings;

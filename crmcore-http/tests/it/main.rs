@@ -43,6 +43,8 @@ mod documents;
 mod errors;
 mod integrations;
 mod ops;
+#[cfg(feature = "object-store")]
+mod s3_blobs;
 mod smtp;
 mod support;
 mod tenancy;
