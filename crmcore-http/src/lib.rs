@@ -33,6 +33,8 @@ pub mod metrics;
 #[cfg(feature = "webhook-http")]
 pub mod oauth_http;
 pub mod openapi;
+#[cfg(feature = "pdf-writer")]
+pub mod pdf_write;
 pub mod rate_limit;
 mod routes;
 #[cfg(feature = "object-store")]

@@ -126,6 +126,8 @@ async fn open(
     };
     #[cfg(feature = "object-store")]
     let builder = s3_blobs(builder, cli)?;
+    #[cfg(feature = "pdf-writer")]
+    let builder = builder.pdf_writer(Arc::new(crmcore_http::pdf_write::HtmlPdfWriter::new()));
     let builder = webhook_transport(builder, &cli.webhook_allow_addresses)?;
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),
