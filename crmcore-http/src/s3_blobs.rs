@@ -277,6 +277,34 @@ mod tests {
     }
 
     #[test]
+    fn server_flags_describe_the_bucket() {
+        use clap::Parser as _;
+        let args = [
+            "crmcore-server",
+            "worker",
+            "--s3-bucket",
+            "docs",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+            "--s3-access-key-id",
+            "crm",
+            "--s3-secret-access-key",
+            "s3cret-key",
+            "--s3-prefix",
+            "crm/blobs",
+        ];
+        let cli = crate::config::Cli::try_parse_from(args).unwrap();
+        let settings = cli.s3.settings().expect("a bucket is configured");
+        assert_eq!(settings.bucket, "docs");
+        assert_eq!(settings.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!((settings.region.as_str(), settings.prefix.as_str()), ("us-east-1", "crm/blobs"));
+        assert_eq!(settings.secret_access_key.as_ref().map(Secret::expose), Some(&b"s3cret-key"[..]));
+        assert!(!format!("{:?}", cli.s3).contains("s3cret"));
+        let plain = crate::config::Cli::try_parse_from(["crmcore-server"]).unwrap();
+        assert!(plain.s3.settings().is_none(), "no bucket, no S3");
+    }
+
+    #[test]
     fn debug_hides_the_secret() {
         let mut settings = S3Settings::new("crm", "us-east-1");
         settings.endpoint = Some("http://127.0.0.1:9000".into());
