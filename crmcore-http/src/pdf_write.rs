@@ -1447,6 +1447,52 @@ mod tests {
     }
 
     #[test]
+    fn random_tag_soup_never_panics() {
+        const PIECES: [&str; 24] = [
+            "<p>",
+            "</p>",
+            "<table>",
+            "</table>",
+            "<tr>",
+            "<td colspan=3>",
+            "<th>",
+            "</td>",
+            "<ul>",
+            "<ol start=9>",
+            "<li>",
+            "</li>",
+            "<h1>",
+            "</h2>",
+            "<b>",
+            "</i>",
+            "<br>",
+            "<hr>",
+            "<pre>\n x\ty",
+            "</pre>",
+            "word ",
+            "averyveryveryveryveryveryveryveryveryverylongword",
+            " &amp; \u{1F600} ",
+            "<style>x</head>",
+        ];
+        let writer = HtmlPdfWriter::new().with_max_pages(20);
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..300 {
+            let mut html = String::new();
+            for _ in 0..60 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                html.push_str(PIECES[(seed % PIECES.len() as u64) as usize]);
+            }
+            match writer.render(&html, "soup") {
+                Ok(pdf) => assert!(pdf.starts_with(b"%PDF-")),
+                Err(CrmError::Validation(_)) => {}
+                Err(other) => panic!("{html}: {other}"),
+            }
+        }
+    }
+
+    #[test]
     fn odd_input_never_panics() {
         let writer = HtmlPdfWriter::new().with_max_pages(50);
         let deep = "<div><ul><li><table><tr><td>".repeat(200);
