@@ -1,12 +1,19 @@
 //! `HtmlPdfWriter` through the `PdfWriter` port: the PDFs open with an independent reader
 //! (lopdf), carry the title, give every word back, grow pages with the content, repeat a long
-//! table's header on each page, and print characters outside Windows-1252 as `?`.
+//! table's header on each page, and print characters outside Windows-1252 as `?`; a document
+//! generated from a template on the server is such a PDF.
 
 use std::sync::Arc;
 
+use crmcore::Actor;
+use crmcore::contact::NewContact;
+use crmcore::document::{GenerateRequest, GeneratedFormat, Source, TemplateInput, Visibility};
+use crmcore::event::{EntityKind, EntityRef};
 use crmcore::ports::PdfWriter;
 use crmcore_http::pdf_write::HtmlPdfWriter;
 use lopdf::Document;
+
+use crate::support::{Backend, TestServer};
 
 fn writer() -> Arc<dyn PdfWriter> {
     Arc::new(HtmlPdfWriter::new())
@@ -139,4 +146,49 @@ async fn input_it_cannot_lay_out_is_a_validation_error() {
     let pages = HtmlPdfWriter::new().with_max_pages(3);
     let long = "<p>Lorem ipsum dolor sit amet.</p>".repeat(2_000);
     assert!(matches!(pages.html_to_pdf(&long, "Long").await, Err(crmcore::CrmError::Validation(_))));
+}
+
+#[tokio::test]
+async fn documents_generated_from_templates_are_pdfs_with_their_words() {
+    let server = TestServer::start_built(Backend::Memory, |b| b.pdf_writer(writer()), |_| {}).await;
+    let (tenant, owner, token) = server.tenant("Acme", "grace@acme.test").await;
+    let actor = Actor::member(tenant.id, owner.id, owner.role);
+    let contact = NewContact {
+        email: Some("ada@client.test".into()),
+        first_name: Some("Ada".into()),
+        company: Some("Client & Co".into()),
+        ..NewContact::default()
+    };
+    let contact = server.crm.contacts().create(&actor, contact).await.unwrap();
+    let body = "<h1>Proposal</h1><p>Dear <b>{{ contact.first_name }}</b>,</p><p>we propose the following.</p>\
+                <table><tr><th>Item</th><th>Amount</th></tr><tr><td>Workshop</td><td>1,200.00</td></tr></table>\
+                <p>{{ tenant.name }}</p>";
+    let template = TemplateInput {
+        name: "Proposal".into(),
+        description: String::new(),
+        category: None,
+        title: "Proposal for {{ contact.company }}".into(),
+        body: body.into(),
+        expected_version: None,
+    };
+    let documents = server.crm.documents();
+    let template = documents.create_template(&actor, template).await.unwrap();
+    let request = GenerateRequest {
+        subject: EntityRef { kind: EntityKind::Contact, id: contact.id.0 },
+        format: GeneratedFormat::Pdf,
+        tags: Vec::new(),
+        visibility: Visibility::Tenant,
+    };
+    let (document, version) = documents.generate(&actor, template.id, request, &Source::default()).await.unwrap();
+    assert_eq!((version.mime.as_str(), version.filename.as_str()), ("application/pdf", "Proposal-for-Client-Co.pdf"));
+
+    let path = format!("{}/api/v1/documents/{}/content", server.base, document.id);
+    let response = server.client.get(path).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let pdf = response.bytes().await.unwrap();
+    let text = pages(&pdf).concat();
+    for word in ["Proposal", "Dear", "Ada", "Item", "Amount", "Workshop", "1,200.00", "Acme"] {
+        assert!(text.contains(word), "`{word}` missing: {text}");
+    }
+    assert!(!text.contains("Proposal for Client"), "the title is metadata, not text: {text}");
 }
