@@ -38,6 +38,10 @@ pub struct Cli {
     /// kept in the database itself.
     #[arg(long, env = "CRM_BLOB_DIR", global = true)]
     pub blob_dir: Option<std::path::PathBuf>,
+    /// Document content in an S3-compatible bucket (`CRM_S3_*`).
+    #[cfg(feature = "object-store")]
+    #[command(flatten)]
+    pub s3: crate::s3_blobs::S3Args,
     /// Largest document upload, in bytes.
     #[arg(long, env = "CRM_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024, global = true)]
     pub max_upload_bytes: u64,

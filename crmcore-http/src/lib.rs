@@ -33,8 +33,12 @@ pub mod metrics;
 #[cfg(feature = "webhook-http")]
 pub mod oauth_http;
 pub mod openapi;
+#[cfg(feature = "pdf-writer")]
+pub mod pdf_write;
 pub mod rate_limit;
 mod routes;
+#[cfg(feature = "object-store")]
+pub mod s3_blobs;
 pub mod secrets;
 mod server;
 pub mod settings;

@@ -124,12 +124,30 @@ async fn open(
         Some(dir) => builder.blobs(Arc::new(crmcore_http::fs_blobs::FsBlobStore::open(dir)?)),
         None => builder,
     };
+    #[cfg(feature = "object-store")]
+    let builder = s3_blobs(builder, cli)?;
+    #[cfg(feature = "pdf-writer")]
+    let builder = builder.pdf_writer(Arc::new(crmcore_http::pdf_write::HtmlPdfWriter::new()));
     let builder = webhook_transport(builder, &cli.webhook_allow_addresses)?;
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),
         None => builder,
     }
     .build()?)
+}
+
+/// Document content in the S3-compatible bucket of `CRM_S3_BUCKET`, when set.
+#[cfg(feature = "object-store")]
+fn s3_blobs(builder: CrmBuilder, cli: &Cli) -> Result<CrmBuilder, BoxError> {
+    let Some(settings) = cli.s3.settings() else {
+        return Ok(builder);
+    };
+    if cli.blob_dir.is_some() {
+        return Err("CRM_BLOB_DIR and CRM_S3_BUCKET are both set: document content goes to one place".into());
+    }
+    // The settings' `Debug` hides the secret access key.
+    tracing::info!(s3 = ?settings, "document content in S3");
+    Ok(builder.blobs(Arc::new(crmcore_http::s3_blobs::ObjectStoreBlobs::s3(&settings)?)))
 }
 
 /// Outgoing webhooks and OAuth 2.0 provider calls over HTTP behind the SSRF guard, reaching

@@ -44,6 +44,10 @@ mod documents;
 mod errors;
 mod integrations;
 mod ops;
+#[cfg(feature = "pdf-writer")]
+mod pdf_write;
+#[cfg(feature = "object-store")]
+mod s3_blobs;
 mod smtp;
 mod support;
 mod tenancy;
