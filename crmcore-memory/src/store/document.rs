@@ -164,15 +164,18 @@ impl DocumentRepository for MemoryStore {
         let state = self.lock();
         let mut filter = request.filter.clone();
         filter.trashed = false;
+        // Newest first (ids grow with time), the rank window, then ranked.
         let mut hits: Vec<(f64, &Document)> = state
             .document
             .documents
             .values()
+            .rev()
             .filter(|d| d.tenant_id == tenant && filter.matches(d) && viewer.sees(d, &state.shared_with(d.id)))
             .filter_map(|d| {
                 let text = state.document.index.get(&d.id)?;
                 request.query.matches(text).then(|| (request.query.score(text), d))
             })
+            .take(crmcore::document::search::RANK_WINDOW)
             .collect();
         hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.id.cmp(&a.1.id)));
         Ok(hits

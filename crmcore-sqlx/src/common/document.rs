@@ -384,30 +384,65 @@ macro_rules! document_repository {
                 ) -> Result<Vec<StoredHit>> {
                     // The match, the tenant, the filters and the permission check in one query,
                     // ranked by the index (title 10, tags 5, text 1), ties newest first.
+                    let window = crmcore::document::search::RANK_WINDOW as i64;
                     let mut q: QueryBuilder<$db> = match $dialect {
                         Dialect::Sqlite => {
+                            // FTS5 counts matches cheaply; when there are more than the window,
+                            // only rows from the window's oldest one on (FTS5 walks its rowids
+                            // newest first, so the boundary is found within the window) are ranked.
+                            let fts = request.query.to_fts5();
+                            let (total,): (i64,) =
+                                sqlx::query_as("SELECT count(*) FROM document_fts WHERE document_fts MATCH $1")
+                                    .bind(&fts)
+                                    .fetch_one(&self.pool)
+                                    .await
+                                    .map_err(store_err)?;
                             let mut q = QueryBuilder::new(format!(
                                 "SELECT {DOCUMENT_COLUMNS}, rank FROM (SELECT rowid AS hit, \
                                  bm25(document_fts, 10.0, 5.0, 1.0) AS rank FROM document_fts WHERE document_fts MATCH "
                             ));
-                            q.push_bind(request.query.to_fts5());
+                            q.push_bind(fts.clone());
+                            if total > window {
+                                q.push(
+                                    " AND rowid >= (SELECT coalesce(min(boundary), 0) FROM (SELECT documents.search_id \
+                                     AS boundary FROM document_fts AS f JOIN documents ON documents.search_id = f.rowid \
+                                     WHERE f.document_fts MATCH ",
+                                );
+                                q.push_bind(fts);
+                                q.push(" AND tenant_id = ").push_bind(DbId(tenant.0)).push(" AND trashed_at IS NULL");
+                                push_filters(&mut q, &request.filter, viewer);
+                                q.push(" ORDER BY f.rowid DESC LIMIT ").push_bind(window).push("))");
+                            }
                             q.push(") AS fts JOIN documents ON documents.search_id = fts.hit WHERE tenant_id = ");
                             q
                         }
                         Dialect::Postgres => {
+                            // The window of newest matches first (the planner picks the GIN index
+                            // or, for words in most documents, the id order), then only it is ranked.
                             let mut q = QueryBuilder::new(format!(
-                                "SELECT {DOCUMENT_COLUMNS}, \
-                                 -ts_rank(search_vector, query, 0)::float8 AS rank FROM documents, \
-                                 to_tsquery('simple', "
+                                "WITH query AS (SELECT to_tsquery('simple', "
                             ));
                             q.push_bind(request.query.to_tsquery());
-                            q.push(") AS query WHERE search_vector @@ query AND tenant_id = ");
+                            q.push(format!(
+                                ") AS query), candidates AS MATERIALIZED (SELECT {DOCUMENT_COLUMNS}, search_vector \
+                                 FROM documents, query WHERE search_vector @@ query.query AND tenant_id = "
+                            ));
+                            q.push_bind(DbId(tenant.0));
+                            q.push(" AND trashed_at IS NULL");
+                            push_filters(&mut q, &request.filter, viewer);
+                            q.push(" ORDER BY id DESC LIMIT ").push_bind(window);
+                            q.push(format!(
+                                ") SELECT {DOCUMENT_COLUMNS}, -ts_rank(search_vector, query.query, 0)::float8 AS rank \
+                                 FROM candidates, query"
+                            ));
                             q
                         }
                     };
-                    q.push_bind(DbId(tenant.0));
-                    q.push(" AND trashed_at IS NULL");
-                    push_filters(&mut q, &request.filter, viewer);
+                    if matches!($dialect, Dialect::Sqlite) {
+                        q.push_bind(DbId(tenant.0));
+                        q.push(" AND trashed_at IS NULL");
+                        push_filters(&mut q, &request.filter, viewer);
+                    }
                     q.push(" ORDER BY rank, id DESC LIMIT ")
                         .push_bind(i64::from(request.limit))
                         .push(" OFFSET ")

@@ -21,6 +21,11 @@ pub const MAX_INDEXED_TOKENS: usize = 16_000;
 const MAX_TITLE_TOKENS: usize = 200;
 /// Longest token kept, in characters (longer runs are cut: PostgreSQL ignores words over 2 KiB).
 const MAX_TOKEN_CHARS: usize = 64;
+/// Most matches ranked per search: the newest this many matching documents the viewer sees.
+/// Ranking every match of a word found in most documents would cost time in proportion to the
+/// collection; within the window it stays bounded, and recent documents are what a CRM's users
+/// look for first. Narrower queries (fewer matches) are ranked in full.
+pub const RANK_WINDOW: usize = 10_000;
 /// Most clauses in one query.
 const MAX_CLAUSES: usize = 16;
 /// Longest query, in characters.

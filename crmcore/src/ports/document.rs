@@ -23,7 +23,9 @@ use crate::ports::BlobKey;
 /// title and tags on every write, the body when the latest version's text is recorded (a new
 /// version empties it until its own text is) — and answer [`DocumentRepository::search`] with
 /// exactly the documents [`SearchQuery::matches`](crate::document::SearchQuery::matches), of the
-/// tenant, live, passing the filter and seen by the viewer ([`Viewer::sees`]), inside one query.
+/// tenant, live, passing the filter and seen by the viewer ([`Viewer::sees`]), inside one query;
+/// of those, the [`RANK_WINDOW`](crate::document::search::RANK_WINDOW) newest (by id) are ranked
+/// and paged, the rest left out.
 #[async_trait]
 pub trait DocumentRepository: Send + Sync {
     /// Inserts a document with its first version.
