@@ -33,6 +33,8 @@ pub mod metrics;
 #[cfg(feature = "webhook-http")]
 pub mod oauth_http;
 pub mod openapi;
+#[cfg(feature = "pdf")]
+pub mod pdf_read;
 pub mod rate_limit;
 mod routes;
 pub mod secrets;

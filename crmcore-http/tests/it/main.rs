@@ -43,6 +43,8 @@ mod documents;
 mod errors;
 mod integrations;
 mod ops;
+#[cfg(feature = "pdf")]
+mod pdf_read;
 mod smtp;
 mod support;
 mod tenancy;
