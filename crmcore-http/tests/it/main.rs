@@ -42,6 +42,8 @@ mod deals;
 mod documents;
 mod errors;
 mod integrations;
+#[cfg(all(feature = "ocr", feature = "pdf"))]
+mod ocr;
 mod ops;
 #[cfg(feature = "pdf")]
 mod pdf_read;
