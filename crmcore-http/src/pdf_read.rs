@@ -5,24 +5,26 @@
 //! PDFs come from users, so nothing reaches the parser before one pass over the raw bytes has
 //! checked the envelope (header, end-of-file marker), refused encryption and counted what the
 //! Flate streams inflate to. The pages, the declared image sizes and the rendered page size are
-//! capped too ([`PdfLimits`]). Work runs on the blocking pool and a panic in the parser becomes a
-//! `Validation` error: a hostile file must cost one failed request, never the process.
+//! capped too ([`PdfLimits`]). Work runs on the blocking pool, one PDF per core at a time, and a
+//! panic in the parser becomes a `Validation` error: a hostile file must cost one failed request,
+//! never the process.
 
 use std::io::Read as _;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use crmcore::ports::PdfReader;
 use crmcore::{CrmError, Result};
 use hayro::hayro_interpret::font::{Glyph, GlyphRun};
-use hayro::hayro_interpret::kurbo::{BezPath, Point};
 use hayro::hayro_interpret::{
     BlendMode, ClipPath, Context, Device, DrawMode, DrawProps, Image, ImageDrawProps, InterpreterCache,
     InterpreterSettings, SoftMask, interpret_page,
 };
 use hayro::hayro_syntax::object::{Name, Object};
 use hayro::hayro_syntax::{Filter, LoadPdfError, Pdf};
-use hayro::kurbo::{Affine, Rect};
+use hayro::kurbo::{Affine, BezPath, Point, Rect};
 use image::ImageEncoder as _;
+use tokio::sync::Semaphore;
 
 /// The error field every rejection names.
 const FIELD: &str = "file";
@@ -63,10 +65,18 @@ impl Default for PdfLimits {
     }
 }
 
-/// Reads PDFs with hayro, within [`PdfLimits`].
-#[derive(Debug, Clone, Default)]
+/// Reads PDFs with hayro, within [`PdfLimits`], one PDF per core at a time (a rendered page
+/// holds up to 200 MB of pixels).
+#[derive(Debug, Clone)]
 pub struct PureRustPdfReader {
     limits: PdfLimits,
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PureRustPdfReader {
+    fn default() -> Self {
+        Self::with_limits(PdfLimits::default())
+    }
 }
 
 impl PureRustPdfReader {
@@ -77,12 +87,27 @@ impl PureRustPdfReader {
 
     /// A reader with the given limits.
     pub fn with_limits(limits: PdfLimits) -> Self {
-        Self { limits }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self { limits, permits: Arc::new(Semaphore::new(cores)) }
     }
 
     /// The limits in force.
     pub fn limits(&self) -> &PdfLimits {
         &self.limits
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free; a panic there means the input
+    /// broke the parser.
+    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+        let _permit = self.permits.acquire().await.map_err(|_| CrmError::Internal("PDF permits closed".into()))?;
+        match tokio::task::spawn_blocking(work).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => {
+                tracing::warn!("the PDF parser panicked on an input");
+                Err(unreadable())
+            }
+            Err(e) => Err(CrmError::Internal(format!("PDF task: {e}"))),
+        }
     }
 }
 
@@ -91,7 +116,7 @@ impl PdfReader for PureRustPdfReader {
     async fn text_pages(&self, pdf: &[u8]) -> Result<Vec<String>> {
         let limits = self.limits;
         let bytes = within_size(pdf, &limits)?.to_vec();
-        blocking(move || {
+        self.blocking(move || {
             let pdf = open(bytes, &limits)?;
             Ok(text_layers(&pdf))
         })
@@ -104,23 +129,11 @@ impl PdfReader for PureRustPdfReader {
             return Err(CrmError::invalid("dpi", "out_of_range", format!("dpi must be 1 to {}", limits.max_dpi)));
         }
         let bytes = within_size(pdf, &limits)?.to_vec();
-        blocking(move || {
+        self.blocking(move || {
             let pdf = open(bytes, &limits)?;
             render(&pdf, index, dpi, &limits)
         })
         .await
-    }
-}
-
-/// Runs `work` on the blocking pool; a panic there means the input broke the parser.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => {
-            tracing::warn!("the PDF parser panicked on an input");
-            Err(unreadable())
-        }
-        Err(e) => Err(CrmError::Internal(format!("PDF task: {e}"))),
     }
 }
 
