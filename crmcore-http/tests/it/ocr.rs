@@ -142,3 +142,15 @@ fn the_server_refuses_to_start_ocr_without_omp_thread_limit() {
     assert!(!status.success());
     assert!(stderr.contains("set OMP_THREAD_LIMIT=1 in the environment before starting the process"), "{stderr}");
 }
+
+#[tokio::test]
+async fn tiny_and_blank_images_have_no_text() {
+    let ocr = ocr();
+    for (width, height) in [(1, 1), (3, 3), (10, 10), (600, 400)] {
+        let blank = image::GrayImage::from_pixel(width, height, image::Luma([255]));
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLuma8(blank).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).expect("png");
+        let text = ocr.extract_text(&png, "image/png", "eng").await;
+        assert!(matches!(&text, Ok(t) if t.is_empty()), "{width}x{height}: {text:?}");
+    }
+}
