@@ -32,7 +32,11 @@ pub mod fs_blobs;
 pub mod metrics;
 #[cfg(feature = "webhook-http")]
 pub mod oauth_http;
+#[cfg(feature = "ocr")]
+pub mod ocr_tesseract;
 pub mod openapi;
+#[cfg(feature = "pdf")]
+pub mod pdf_read;
 #[cfg(feature = "pdf-writer")]
 pub mod pdf_write;
 pub mod rate_limit;

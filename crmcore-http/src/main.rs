@@ -9,7 +9,7 @@ use clap::Parser as _;
 use crmcore::campaign::{CampaignConfig, LinkConfig};
 use crmcore::document::DocumentConfig;
 use crmcore::jobs::WorkerConfig;
-use crmcore::ports::Mailer;
+use crmcore::ports::{Mailer, Ocr};
 use crmcore::token::TokenSigner;
 use crmcore::webhook::{RetrySchedule, SecretSealer, WebhookConfig};
 use crmcore::{Crm, CrmBuilder};
@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let (jwt, token_key) = resolve_secrets(&cli.database_url, &cli.serve)?;
             let links = campaign_links(&jwt, cli.public_url.clone())?;
             let sealer = webhook_sealer(&jwt, token_key.as_ref())?;
-            let crm = open(&cli, mailer(cli.smtp_url.as_deref())?, links, sealer).await?;
+            let crm = open(&cli, mailer(cli.smtp_url.as_deref())?, ocr()?, links, sealer).await?;
             let report = crm.worker().run(crmcore_http::shutdown_signal()).await;
             tracing::info!(?report, "worker stopped");
             Ok(())
@@ -88,6 +88,7 @@ fn webhook_sealer(jwt: &Secret, token_key: Option<&Secret>) -> Result<SecretSeal
 async fn open(
     cli: &Cli,
     mailer: Option<Arc<dyn Mailer>>,
+    ocr: Option<Arc<dyn Ocr>>,
     links: LinkConfig,
     sealer: SecretSealer,
 ) -> Result<Crm, BoxError> {
@@ -128,6 +129,11 @@ async fn open(
     let builder = s3_blobs(builder, cli)?;
     #[cfg(feature = "pdf-writer")]
     let builder = builder.pdf_writer(Arc::new(crmcore_http::pdf_write::HtmlPdfWriter::new()));
+    let builder = match ocr {
+        Some(ocr) => builder.ocr(ocr),
+        None => builder,
+    };
+    let builder = pdf_reader(builder);
     let builder = webhook_transport(builder, &cli.webhook_allow_addresses)?;
     Ok(match mailer {
         Some(mailer) => builder.mailer(mailer),
@@ -192,6 +198,54 @@ fn mailer(smtp_url: Option<&str>) -> Result<Option<Arc<dyn Mailer>>, BoxError> {
     }
 }
 
+/// PDF text layers and page images, in pure Rust.
+#[cfg(feature = "pdf")]
+fn pdf_reader(builder: CrmBuilder) -> CrmBuilder {
+    builder.pdf_reader(Arc::new(crmcore_http::pdf_read::PureRustPdfReader::new()))
+}
+
+/// Without the `pdf` feature PDFs keep no text and scanned pages are not recognised.
+#[cfg(not(feature = "pdf"))]
+fn pdf_reader(builder: CrmBuilder) -> CrmBuilder {
+    builder
+}
+
+/// `CRM_OCR`: `1`/`true`/`on`/`yes` or `0`/`false`/`off`/`no`; `None` when unset or empty.
+fn ocr_requested() -> Result<Option<bool>, BoxError> {
+    let value = std::env::var("CRM_OCR").unwrap_or_default();
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "1" | "true" | "on" | "yes" => Ok(Some(true)),
+        "0" | "false" | "off" | "no" => Ok(Some(false)),
+        _ => Err(format!("CRM_OCR must be 1 or 0, not {value:?}").into()),
+    }
+}
+
+/// Tesseract for `CRM_OCR_LANGUAGE` (default `eng`), on unless `CRM_OCR=0`. Start-up fails
+/// when tesseract cannot run well: without `OMP_THREAD_LIMIT=1` or the language's data.
+#[cfg(feature = "ocr")]
+fn ocr() -> Result<Option<Arc<dyn Ocr>>, BoxError> {
+    if ocr_requested()? == Some(false) {
+        tracing::info!("CRM_OCR=0: images and scanned pages are not recognised");
+        return Ok(None);
+    }
+    let language = std::env::var("CRM_OCR_LANGUAGE").ok().filter(|l| !l.trim().is_empty());
+    let language = language.as_deref().unwrap_or("eng");
+    let ocr = crmcore_http::ocr_tesseract::TesseractOcr::new(language)
+        .map_err(|e| format!("{e} (CRM_OCR=0 starts the server without OCR)"))?;
+    tracing::info!(language, "recognising text with tesseract");
+    Ok(Some(Arc::new(ocr)))
+}
+
+/// Without the `ocr` feature there is no engine to turn on.
+#[cfg(not(feature = "ocr"))]
+fn ocr() -> Result<Option<Arc<dyn Ocr>>, BoxError> {
+    match ocr_requested()? {
+        Some(true) => Err("CRM_OCR is on but this server was built without the `ocr` feature".into()),
+        _ => Ok(None),
+    }
+}
+
 async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), BoxError> {
     let database_url = &cli.database_url;
     let (jwt, token_key) = resolve_secrets(database_url, args)?;
@@ -199,7 +253,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), BoxError> {
     let links = campaign_links(&jwt, public_url)?;
     let sealer = webhook_sealer(&jwt, token_key.as_ref())?;
     let settings = args.settings(jwt, token_key);
-    let crm = open(cli, mailer(cli.smtp_url.as_deref())?, links, sealer).await?;
+    let crm = open(cli, mailer(cli.smtp_url.as_deref())?, ocr()?, links, sealer).await?;
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     crmcore_http::serve(crm, settings, listener, crmcore_http::shutdown_signal()).await?;
     Ok(())
@@ -229,7 +283,7 @@ async fn create_admin(cli: &Cli, args: &CreateAdminArgs) -> Result<(), BoxError>
         Ok(password) => password,
         Err(_) => prompt_password()?,
     };
-    let crm = open(cli, None, LinkConfig::ephemeral()?, SecretSealer::ephemeral()?).await?;
+    let crm = open(cli, None, None, LinkConfig::ephemeral()?, SecretSealer::ephemeral()?).await?;
     let hasher = PasswordHasher::new(PasswordHashing {
         memory_kib: args.password_hash_memory_kib,
         ..PasswordHashing::default()

@@ -43,7 +43,11 @@ mod deals;
 mod documents;
 mod errors;
 mod integrations;
+#[cfg(all(feature = "ocr", feature = "pdf"))]
+mod ocr;
 mod ops;
+#[cfg(feature = "pdf")]
+mod pdf_read;
 #[cfg(feature = "pdf-writer")]
 mod pdf_write;
 #[cfg(feature = "object-store")]
