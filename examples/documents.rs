@@ -1,14 +1,18 @@
 //! Documents on the in-memory store: an upload, a new version, an identical re-upload stored once,
-//! a restore, a refused renamed executable, a two-step approval (and one voided by a new
-//! version), trash and purge, and the audit chain verified.
+//! a restore, a refused renamed executable, text extraction and full-text search, a private
+//! document shared with one member, a document generated from a template, a two-step approval
+//! (and one voided by a new version), trash and purge, and the audit chain verified.
 //!
 //! `cargo run --example documents`
 
 use std::sync::Arc;
 
+use crmcore::contact::NewContact;
 use crmcore::document::{
-    ApprovalRule, Category, Decide, DocumentFilter, FileUpload, NewApproval, NewApprovalStep, NewDocument, Source,
+    Access, ApprovalRule, Category, Decide, DocumentFilter, FileUpload, GenerateRequest, GeneratedFormat, NewApproval,
+    NewApprovalStep, NewDocument, SearchQuery, SearchRequest, Source, TemplateInput, Visibility,
 };
+use crmcore::event::{EntityKind, EntityRef};
 use crmcore::member::NewMember;
 use crmcore::page::PageRequest;
 use crmcore::tenant::NewOwner;
@@ -59,7 +63,6 @@ async fn main() -> crmcore::Result<()> {
     let contracts = DocumentFilter { category: Some(Category::Contract), ..DocumentFilter::default() };
     println!("contracts: {}", docs.list(&ada, &contracts, PageRequest::first(10)).await?.items.len());
 
-    // A two-step approval of the latest version: legal (everyone), then finance (any one).
     let mut people = Vec::new();
     for (handle, role) in [("lee", Role::Member), ("lou", Role::Member), ("fin", Role::Viewer)] {
         let input = NewMember { email: format!("{handle}@acme.test"), display_name: None, handle: None, role };
@@ -67,6 +70,56 @@ async fn main() -> crmcore::Result<()> {
         people.push((member.id, Actor::member(tenant.id, member.id, role)));
     }
     let [(lee, lee_as), (lou, lou_as), (fin, fin_as)] = [people[0], people[1], people[2]];
+
+    // Text is extracted by the worker (queued from the outbox), then searched, with permission
+    // filtering: a private note is found by its owner and by whom it is shared with, no one else.
+    let note = NewDocument { visibility: Visibility::Private, ..NewDocument::default_with_title("Board notes") };
+    let html = b"<h1>Board</h1><p>The <b>walrus</b> acquisition closes in May.</p>";
+    let (private, _) = docs.upload(&ada, note, file("board.html", html), &from).await?;
+    crm.worker().run_until_idle().await?;
+    let walrus = |q: &str| SearchRequest {
+        query: SearchQuery::parse(q).expect("a query"),
+        filter: DocumentFilter::default(),
+        offset: 0,
+        limit: 10,
+    };
+    let found = docs.search(&ada, &walrus("walrus acquisition")).await?;
+    println!("ada finds {}: {}", found.hits[0].document.title, found.hits[0].snippet_html);
+    println!("lee finds {} documents", docs.search(&lee_as, &walrus("walrus")).await?.hits.len());
+    docs.share_with(&ada, private.id, lee, Access::View, &from).await?;
+    println!("shared: lee finds {} document", docs.search(&lee_as, &walrus("walrus")).await?.hits.len());
+
+    // A document generated from a template for a contact (HTML here; the server also makes PDFs).
+    let template = docs
+        .create_template(
+            &ada,
+            TemplateInput {
+                name: "Welcome letter".into(),
+                description: String::new(),
+                category: Some(Category::Proposal),
+                title: "Welcome, {{ contact.company }}".into(),
+                body: "<h1>Dear {{ contact.first_name }},</h1><p>Welcome from {{ tenant.name }}.</p>".into(),
+                expected_version: None,
+            },
+        )
+        .await?;
+    let input = NewContact {
+        email: Some("grace@navy.test".into()),
+        first_name: Some("Grace".into()),
+        company: Some("Navy".into()),
+        ..NewContact::default()
+    };
+    let contact = crm.contacts().create(&ada, input).await?;
+    let request = GenerateRequest {
+        subject: EntityRef { kind: EntityKind::Contact, id: contact.id.0 },
+        format: GeneratedFormat::Html,
+        tags: Vec::new(),
+        visibility: Visibility::Tenant,
+    };
+    let (letter, version) = docs.generate(&ada, template.id, request, &from).await?;
+    println!("generated {:?} as {} ({} bytes)", letter.title, version.filename, version.size);
+
+    // A two-step approval of the latest version: legal (everyone), then finance (any one).
     let step = |name: &str, approvers: Vec<_>, rule| NewApprovalStep {
         name: Some(name.into()),
         approvers,

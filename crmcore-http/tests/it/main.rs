@@ -40,6 +40,8 @@ mod binary;
 mod campaigns;
 mod contacts;
 mod deals;
+#[cfg(all(feature = "ocr", feature = "pdf"))]
+mod document_ocr;
 mod documents;
 mod errors;
 mod integrations;

@@ -417,23 +417,26 @@ macro_rules! document_repository {
                             q
                         }
                         Dialect::Postgres => {
-                            // The window of newest matches first (the planner picks the GIN index
-                            // or, for words in most documents, the id order), then only it is ranked.
-                            let mut q = QueryBuilder::new(format!(
-                                "WITH query AS (SELECT to_tsquery('simple', "
-                            ));
-                            q.push_bind(request.query.to_tsquery());
-                            q.push(format!(
-                                ") AS query), candidates AS MATERIALIZED (SELECT {DOCUMENT_COLUMNS}, search_vector \
-                                 FROM documents, query WHERE search_vector @@ query.query AND tenant_id = "
-                            ));
-                            q.push_bind(DbId(tenant.0));
+                            // The window of newest matches (ids and vectors only; the planner sees
+                            // the query constant, so it picks the GIN index for rare words and the
+                            // id order for words in most documents), ranked, then the page's rows.
+                            let tsquery = request.query.to_tsquery();
+                            let mut q = QueryBuilder::new(
+                                "WITH candidates AS MATERIALIZED (SELECT id, search_vector FROM documents \
+                                 WHERE search_vector @@ to_tsquery('simple', ",
+                            );
+                            q.push_bind(tsquery.clone()).push(") AND tenant_id = ").push_bind(DbId(tenant.0));
                             q.push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
                             q.push(" ORDER BY id DESC LIMIT ").push_bind(window);
+                            q.push("), ranked AS (SELECT id, -ts_rank(search_vector, to_tsquery('simple', ");
+                            q.push_bind(tsquery);
+                            q.push("), 0)::float8 AS rank FROM candidates ORDER BY rank, id DESC LIMIT ")
+                                .push_bind(i64::from(request.limit))
+                                .push(" OFFSET ")
+                                .push_bind(i64::from(request.offset));
                             q.push(format!(
-                                ") SELECT {DOCUMENT_COLUMNS}, -ts_rank(search_vector, query.query, 0)::float8 AS rank \
-                                 FROM candidates, query"
+                                ") SELECT {DOCUMENT_COLUMNS}, ranked.rank FROM ranked JOIN documents USING (id) WHERE true"
                             ));
                             q
                         }
@@ -442,11 +445,13 @@ macro_rules! document_repository {
                         q.push_bind(DbId(tenant.0));
                         q.push(" AND trashed_at IS NULL");
                         push_filters(&mut q, &request.filter, viewer);
+                        q.push(" ORDER BY rank, id DESC LIMIT ")
+                            .push_bind(i64::from(request.limit))
+                            .push(" OFFSET ")
+                            .push_bind(i64::from(request.offset));
+                    } else {
+                        q.push(" ORDER BY rank, id DESC");
                     }
-                    q.push(" ORDER BY rank, id DESC LIMIT ")
-                        .push_bind(i64::from(request.limit))
-                        .push(" OFFSET ")
-                        .push_bind(i64::from(request.offset));
                     let rows: Vec<SearchRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
                     let mut hits = Vec::with_capacity(rows.len());
                     for row in rows {

@@ -25,7 +25,7 @@ const MAX_TOKEN_CHARS: usize = 64;
 /// Ranking every match of a word found in most documents would cost time in proportion to the
 /// collection; within the window it stays bounded, and recent documents are what a CRM's users
 /// look for first. Narrower queries (fewer matches) are ranked in full.
-pub const RANK_WINDOW: usize = 10_000;
+pub const RANK_WINDOW: usize = 5_000;
 /// Most clauses in one query.
 const MAX_CLAUSES: usize = 16;
 /// Longest query, in characters.

@@ -200,6 +200,14 @@ impl<'a> DocumentService<'a> {
         }
         let filename = sanitize_filename(&file.filename);
         let mime = sniff(&file.bytes, &filename, file.declared_type.as_deref())?;
+        // What is parsed later must parse now: a truncated or encrypted PDF, or an image whose
+        // header declares a decompression bomb, is refused before anything is stored.
+        super::upload::check_image(&file.bytes, mime)?;
+        if mime == "application/pdf"
+            && let Ok(reader) = self.crm.pdf_reader()
+        {
+            reader.text_pages(&file.bytes).await?;
+        }
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
             return Err(CrmError::invalid("note", "too_long", "notes are at most 1000 characters"));

@@ -69,6 +69,64 @@ fn text_type(bytes: &[u8], extension: &str) -> Option<&'static str> {
     })
 }
 
+/// Most pixels an uploaded image may declare (a decompression bomb declares billions).
+pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
+/// Widest or tallest an uploaded image may be.
+pub const MAX_IMAGE_SIDE: u32 = 32_768;
+
+/// Refuses images whose header declares more than [`MAX_IMAGE_PIXELS`] or a side over
+/// [`MAX_IMAGE_SIDE`] (PNG, GIF and JPEG headers are read; nothing is decoded), and headers
+/// too short to hold their dimensions.
+pub fn check_image(bytes: &[u8], mime: &str) -> Result<()> {
+    let le16 = |at: usize| bytes.get(at..at + 2).map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])));
+    let be32 = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let dimensions = match mime {
+        "image/png" => be32(16).zip(be32(20)),
+        "image/gif" => le16(6).zip(le16(8)),
+        "image/jpeg" => jpeg_dimensions(bytes),
+        _ => return Ok(()),
+    };
+    let refuse = |why: String| Err(CrmError::invalid("file", "image_too_large", why));
+    match dimensions {
+        None => Err(CrmError::invalid("file", "corrupt", "the image is truncated: its size cannot be read")),
+        Some((w, h)) if w == 0 || h == 0 => Err(CrmError::invalid("file", "corrupt", "the image has no pixels")),
+        Some((w, h)) if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE => {
+            refuse(format!("images are at most {MAX_IMAGE_SIDE} pixels wide and tall; this one is {w}×{h}"))
+        }
+        Some((w, h)) if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS => {
+            refuse(format!("images are at most {MAX_IMAGE_PIXELS} pixels; this one is {w}×{h}"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Width and height from a JPEG's first start-of-frame marker.
+fn jpeg_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut at = 2;
+    while at + 9 < bytes.len() {
+        if bytes[at] != 0xff {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xff {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let is_frame = (0xc0..=0xcf).contains(&marker) && !matches!(marker, 0xc4 | 0xc8 | 0xcc);
+        if is_frame {
+            let height = u32::from(u16::from_be_bytes([bytes[at + 5], bytes[at + 6]]));
+            let width = u32::from(u16::from_be_bytes([bytes[at + 7], bytes[at + 8]]));
+            return Some((width, height));
+        }
+        if len < 2 {
+            return None;
+        }
+        at += 2 + len;
+    }
+    None
+}
+
 /// A safe file name: the base name only (no directories), printable characters from a small set,
 /// no leading dots, at most 200 characters; `file` when nothing is left.
 pub fn sanitize_filename(raw: &str) -> String {
@@ -106,6 +164,35 @@ mod tests {
         assert_eq!(code(sniff(PDF, "contract.pdf", Some("image/png"))), "type_mismatch");
         assert_eq!(code(sniff(&[0, 1, 2, 3, 0xff], "blob.bin", None)), "unsupported_type");
         assert_eq!(code(sniff(b"MZ\x90\x00\x03\x00\x00\x00", "setup.txt", None)), "unsupported_type");
+    }
+
+    #[test]
+    fn image_headers_declaring_bombs_are_refused() {
+        let png = |w: u32, h: u32| {
+            let mut b = PNG.to_vec();
+            b.extend_from_slice(&w.to_be_bytes());
+            b.extend_from_slice(&h.to_be_bytes());
+            b
+        };
+        assert!(check_image(&png(2480, 3508), "image/png").is_ok());
+        let code = |r: Result<()>| match r {
+            Err(CrmError::Validation(e)) => e[0].code.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(code(check_image(&png(30_000, 30_000), "image/png")), "image_too_large");
+        assert_eq!(code(check_image(&png(100_000, 10), "image/png")), "image_too_large");
+        assert_eq!(code(check_image(PNG, "image/png")), "corrupt", "truncated header");
+        assert_eq!(code(check_image(&png(0, 10), "image/png")), "corrupt");
+        let gif = [b"GIF89a".as_slice(), &60_000u16.to_le_bytes(), &60_000u16.to_le_bytes()].concat();
+        assert_eq!(code(check_image(&gif, "image/gif")), "image_too_large");
+        // SOI, an APP0 segment, then SOF0 with 65500×65500.
+        let jpeg = [
+            &[0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00][..],
+            &[0xff, 0xc0, 0x00, 0x11, 0x08, 0xff, 0xdc, 0xff, 0xdc, 0x01, 0, 0, 0, 0, 0, 0][..],
+        ]
+        .concat();
+        assert_eq!(code(check_image(&jpeg, "image/jpeg")), "image_too_large");
+        assert_eq!(jpeg_dimensions(&jpeg), Some((65500, 65500)));
     }
 
     #[test]
