@@ -156,10 +156,10 @@ fn title(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.internal {
-            if self.status.is_server_error() {
-                tracing::error!(status = self.status.as_u16(), %cause, "request failed");
-            }
+        if let Some(cause) = &self.internal
+            && self.status.is_server_error()
+        {
+            tracing::error!(status = self.status.as_u16(), %cause, "request failed");
         }
         let problem = Problem {
             kind: format!("urn:crmcore:problem:{}", self.kind),

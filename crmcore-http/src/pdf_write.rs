@@ -407,10 +407,10 @@ impl TreeBuilder {
         }
         // Implied end tags.
         const CELL_SCOPE: &[&str] = &["table", "td", "th"];
-        if closes_paragraph(&name) {
-            if let Some(p) = self.open_in_scope(&["p"], &["td", "th", "li", "table", "blockquote", "div"]) {
-                self.close_through(p);
-            }
+        if closes_paragraph(&name)
+            && let Some(p) = self.open_in_scope(&["p"], &["td", "th", "li", "table", "blockquote", "div"])
+        {
+            self.close_through(p);
         }
         let implied: Option<(&[&str], &[&str])> = match name.as_str() {
             "li" => Some((&["li"], &["ul", "ol", "table", "td", "th"])),
@@ -421,10 +421,10 @@ impl TreeBuilder {
             h if is_heading(h) => Some((&["h1", "h2", "h3", "h4", "h5", "h6"], CELL_SCOPE)),
             _ => None,
         };
-        if let Some((names, boundaries)) = implied {
-            if let Some(index) = self.open_in_scope(names, boundaries) {
-                self.close_through(index);
-            }
+        if let Some((names, boundaries)) = implied
+            && let Some(index) = self.open_in_scope(names, boundaries)
+        {
+            self.close_through(index);
         }
         let element = Element { name, attributes, children: Vec::new() };
         if is_void(&element.name) || self_closing {
@@ -1115,13 +1115,13 @@ impl Layout {
         for (index, line) in lines.into_iter().enumerate() {
             self.room_for(line_height)?;
             let baseline = PAGE_HEIGHT - MARGIN - self.top - paragraph.size * ASCENT;
-            if index == 0 {
-                if let Some(marker) = &paragraph.marker {
-                    let style = Style::default();
-                    let x = left - style.width(marker, paragraph.size) - 5.0;
-                    let runs = vec![Run { x: 0.0, style, text: marker.clone() }];
-                    self.mark(Mark::Text { x: x.max(MARGIN / 2.0), y: baseline, size: paragraph.size, runs });
-                }
+            if index == 0
+                && let Some(marker) = &paragraph.marker
+            {
+                let style = Style::default();
+                let x = left - style.width(marker, paragraph.size) - 5.0;
+                let runs = vec![Run { x: 0.0, style, text: marker.clone() }];
+                self.mark(Mark::Text { x: x.max(MARGIN / 2.0), y: baseline, size: paragraph.size, runs });
             }
             let x = match paragraph.align {
                 Align::Left => left,

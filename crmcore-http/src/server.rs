@@ -42,10 +42,10 @@ pub async fn serve(
     let streams_stop = crate::routes::stream::StreamShutdown(stop_rx.clone());
     let app = router(state).layer(axum::Extension(streams_stop)).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx)).await;
-    if let Some(worker) = worker {
-        if let Err(error) = worker.await {
-            tracing::error!(%error, "worker task failed");
-        }
+    if let Some(worker) = worker
+        && let Err(error) = worker.await
+    {
+        tracing::error!(%error, "worker task failed");
     }
     tracing::info!("crmcore server stopped");
     served

@@ -103,10 +103,10 @@ impl State {
     /// Marks outbox events dispatched at `at`, keeping an earlier time; unknown ids are ignored.
     fn mark_dispatched(&mut self, ids: &[EventId], at: DateTime<Utc>) {
         for id in ids {
-            if let Some(seq) = self.event_seq.get(id).copied() {
-                if let Some(entry) = self.outbox.get_mut(&seq) {
-                    entry.dispatched_at.get_or_insert(at);
-                }
+            if let Some(seq) = self.event_seq.get(id).copied()
+                && let Some(entry) = self.outbox.get_mut(&seq)
+            {
+                entry.dispatched_at.get_or_insert(at);
             }
         }
     }
@@ -142,10 +142,10 @@ impl State {
 
     /// Stores a contact, keeping the e-mail index in step.
     fn put_contact(&mut self, contact: &Contact) {
-        if let Some(old) = self.contacts.insert(contact.id, contact.clone()) {
-            if let Some(email) = old.email {
-                self.contact_emails.remove(&(old.tenant_id, email));
-            }
+        if let Some(old) = self.contacts.insert(contact.id, contact.clone())
+            && let Some(email) = old.email
+        {
+            self.contact_emails.remove(&(old.tenant_id, email));
         }
         if let Some(email) = &contact.email {
             self.contact_emails.insert((contact.tenant_id, email.clone()), contact.id);
@@ -174,10 +174,10 @@ impl State {
     }
 
     fn check_deal_refs(&self, deal: &Deal) -> Result<()> {
-        if let Some(contact) = deal.contact_id {
-            if !owned(&self.contacts, &contact, deal.tenant_id, |c| c.tenant_id) {
-                return Err(CrmError::not_found("contact", contact));
-            }
+        if let Some(contact) = deal.contact_id
+            && !owned(&self.contacts, &contact, deal.tenant_id, |c| c.tenant_id)
+        {
+            return Err(CrmError::not_found("contact", contact));
         }
         self.check_member_exists(deal.tenant_id, deal.owner_id)
     }

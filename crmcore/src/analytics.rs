@@ -149,10 +149,10 @@ impl AnalyticsParams {
     /// Checks every parameter, reporting all invalid ones at once.
     pub fn validate(&self) -> Result<()> {
         let mut v = Validator::new();
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from >= to {
-                v.push(FieldError::new("to", "out_of_range", "`to` must be after `from`"));
-            }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from >= to
+        {
+            v.push(FieldError::new("to", "out_of_range", "`to` must be after `from`"));
         }
         if self.target_minor.is_some_and(|t| t <= 0) {
             v.push(FieldError::new("target_minor", "out_of_range", "target must be positive"));

@@ -655,11 +655,12 @@ fn scan_tag(rest: &str, keep_tags: bool) -> (&str, usize) {
     let mut k = 0;
     while k < bytes.len() {
         let b = bytes[k];
-        if keep_tags && b == b'{' {
-            if let Some(end) = template_tag_end(rest, k) {
-                k = end;
-                continue;
-            }
+        if keep_tags
+            && b == b'{'
+            && let Some(end) = template_tag_end(rest, k)
+        {
+            k = end;
+            continue;
         }
         match quote {
             Some(q) if b == q => quote = None,

@@ -63,12 +63,11 @@ impl Live {
             // Read it back through the inbox so the client gets exactly what the inbox shows.
             let store = self.crm.store().notifications();
             let page = crmcore::page::PageRequest::first(20);
-            if let Ok(page) = store.list(update.tenant_id, update.member_id, Default::default(), page).await {
-                if let Some(n) = page.items.into_iter().find(|n| n.id == notification_id) {
-                    if let Ok(value) = serde_json::to_value(&n) {
-                        out.push(event("notification", value));
-                    }
-                }
+            if let Ok(page) = store.list(update.tenant_id, update.member_id, Default::default(), page).await
+                && let Some(n) = page.items.into_iter().find(|n| n.id == notification_id)
+                && let Ok(value) = serde_json::to_value(&n)
+            {
+                out.push(event("notification", value));
             }
         }
         out.extend(self.count_event().await);

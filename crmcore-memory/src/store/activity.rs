@@ -358,10 +358,8 @@ impl FollowRepository for MemoryStore {
     async fn unfollow(&self, tenant: TenantId, member: MemberId, entity: EntityRef) -> Result<bool> {
         let mut s = self.lock();
         let removed = s.activity.follows.remove(&(tenant, member, entity)).is_some();
-        if removed {
-            if let Some(set) = s.activity.followers.get_mut(&(tenant, entity)) {
-                set.remove(&member);
-            }
+        if removed && let Some(set) = s.activity.followers.get_mut(&(tenant, entity)) {
+            set.remove(&member);
         }
         Ok(removed)
     }
@@ -453,11 +451,11 @@ impl NotificationRepository for MemoryStore {
         let ids: Vec<NotificationId> = state.inboxes.get(&(tenant, recipient)).into_iter().flatten().copied().collect();
         let mut changed = 0;
         for id in ids {
-            if let Some(n) = state.notifications.get_mut(&id) {
-                if n.read_at.is_none() {
-                    n.read_at = Some(at);
-                    changed += 1;
-                }
+            if let Some(n) = state.notifications.get_mut(&id)
+                && n.read_at.is_none()
+            {
+                n.read_at = Some(at);
+                changed += 1;
             }
         }
         Ok(changed)

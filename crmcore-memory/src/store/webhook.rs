@@ -170,10 +170,10 @@ impl WebhookRepository for MemoryStore {
             }
             // Retention may have purged the payload meanwhile; never bring it back.
             let mut delivery = outcome.delivery.clone();
-            if let Some(stored) = state.webhook.deliveries.get(&id) {
-                if stored.delivery.payload.is_none() {
-                    delivery.payload = None;
-                }
+            if let Some(stored) = state.webhook.deliveries.get(&id)
+                && stored.delivery.payload.is_none()
+            {
+                delivery.payload = None;
             }
             state.webhook.deliveries.insert(id, StoredDelivery { delivery, lease: None });
             if let Some(attempt) = &outcome.attempt {

@@ -478,15 +478,15 @@ impl ContactRepository for SqliteStore {
 /// Checks a deal's contact and owner belong to its tenant, inside the write transaction, so the
 /// error names the missing reference. The composite foreign keys stay the backstop.
 async fn check_deal_refs(tx: &mut Tx, deal: &Deal) -> Result<()> {
-    if let Some(contact) = deal.contact_id {
-        if !exists(&mut **tx, "contacts", deal.tenant_id, contact.0).await? {
-            return Err(CrmError::not_found("contact", contact));
-        }
+    if let Some(contact) = deal.contact_id
+        && !exists(&mut **tx, "contacts", deal.tenant_id, contact.0).await?
+    {
+        return Err(CrmError::not_found("contact", contact));
     }
-    if let Some(owner) = deal.owner_id {
-        if !exists(&mut **tx, "members", deal.tenant_id, owner.0).await? {
-            return Err(CrmError::not_found("member", owner));
-        }
+    if let Some(owner) = deal.owner_id
+        && !exists(&mut **tx, "members", deal.tenant_id, owner.0).await?
+    {
+        return Err(CrmError::not_found("member", owner));
     }
     Ok(())
 }

@@ -102,12 +102,12 @@ fn scan_line(line: &str, found: &mut Vec<Handle>) {
             while raw.ends_with(['.', '-']) {
                 raw.pop();
             }
-            if !followed_by_at && !raw.is_empty() {
-                if let Ok(handle) = Handle::parse(&raw) {
-                    if !found.contains(&handle) {
-                        found.push(handle);
-                    }
-                }
+            if !followed_by_at
+                && !raw.is_empty()
+                && let Ok(handle) = Handle::parse(&raw)
+                && !found.contains(&handle)
+            {
+                found.push(handle);
             }
             i = end.max(start);
             continue;

@@ -110,10 +110,11 @@ impl<'a> ActivityService<'a> {
     async fn resolve_mentions(&self, actor: &Actor, body: &str) -> Result<Vec<MemberId>> {
         let mut ids = Vec::new();
         for handle in mention::parse(body).into_iter().take(MAX_MENTIONS) {
-            if let Some(member) = self.crm.store().members().find_by_handle(actor.tenant_id, &handle).await? {
-                if member.active && !ids.contains(&member.id) {
-                    ids.push(member.id);
-                }
+            if let Some(member) = self.crm.store().members().find_by_handle(actor.tenant_id, &handle).await?
+                && member.active
+                && !ids.contains(&member.id)
+            {
+                ids.push(member.id);
             }
         }
         Ok(ids)

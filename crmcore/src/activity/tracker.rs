@@ -303,12 +303,12 @@ impl Context {
             members.extend(parsed.assignee);
             members.extend(parsed.mentions.iter().copied());
             members.extend(parsed.approvers.iter().copied());
-            if let Some(parent) = parsed.parent {
-                if let std::collections::hash_map::Entry::Vacant(slot) = parent_authors.entry(parent) {
-                    let author = store.comments().get(tenant, parent).await.ok().and_then(|c| c.author_member());
-                    members.extend(author);
-                    slot.insert(author);
-                }
+            if let Some(parent) = parsed.parent
+                && let std::collections::hash_map::Entry::Vacant(slot) = parent_authors.entry(parent)
+            {
+                let author = store.comments().get(tenant, parent).await.ok().and_then(|c| c.author_member());
+                members.extend(author);
+                slot.insert(author);
             }
         }
         dedup(&mut watched);
@@ -357,20 +357,20 @@ impl Context {
         // The activity, or a merge.
         let data = data_of(event);
         let mut write = None;
-        if event.event_type.verb() == "updated" && !is_comment {
-            if let Some(latest) = self.latest.get(&event.subject) {
-                if merges_into(self.merge_window, event, latest) {
-                    let mut merged = data.clone();
-                    if let Some(map) = merged.as_object_mut() {
-                        let changes = merge_changes(
-                            latest.data.get("changes").unwrap_or(&Value::Null),
-                            data.get("changes").unwrap_or(&Value::Null),
-                        );
-                        map.insert("changes".into(), changes);
-                    }
-                    write = Some(ActivityWrite::Merge { into: latest.id, data: merged, updated_at: at });
-                }
+        if event.event_type.verb() == "updated"
+            && !is_comment
+            && let Some(latest) = self.latest.get(&event.subject)
+            && merges_into(self.merge_window, event, latest)
+        {
+            let mut merged = data.clone();
+            if let Some(map) = merged.as_object_mut() {
+                let changes = merge_changes(
+                    latest.data.get("changes").unwrap_or(&Value::Null),
+                    data.get("changes").unwrap_or(&Value::Null),
+                );
+                map.insert("changes".into(), changes);
             }
+            write = Some(ActivityWrite::Merge { into: latest.id, data: merged, updated_at: at });
         }
         let write = write.unwrap_or_else(|| {
             ActivityWrite::Insert(Activity {
@@ -397,24 +397,24 @@ impl Context {
             created_at: at,
         };
         if matches!(event.subject.kind, EntityKind::Contact | EntityKind::Deal) {
-            if event.event_type.verb() == "created" {
-                if let Some(me) = actor {
-                    follows.push(follow(me, event.subject));
-                }
+            if event.event_type.verb() == "created"
+                && let Some(me) = actor
+            {
+                follows.push(follow(me, event.subject));
             }
             if let Some(owner) = parsed.assignee {
                 follows.push(follow(owner, event.subject));
             }
         }
-        if event.event_type == EventType::CommentCreated {
-            if let (Some(me), Some(target)) = (actor, target) {
-                follows.push(follow(me, target));
-            }
+        if event.event_type == EventType::CommentCreated
+            && let (Some(me), Some(target)) = (actor, target)
+        {
+            follows.push(follow(me, target));
         }
-        if event.event_type == EventType::DocumentApprovalRequested {
-            if let Some(me) = actor {
-                follows.push(follow(me, event.subject));
-            }
+        if event.event_type == EventType::DocumentApprovalRequested
+            && let Some(me) = actor
+        {
+            follows.push(follow(me, event.subject));
         }
 
         // Who hears about it.

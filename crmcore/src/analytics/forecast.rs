@@ -283,14 +283,14 @@ pub fn validate_series(series: &[MonthlyPoint], options: &ForecastOptions) -> Re
     if options.horizon == 0 || options.horizon > 24 {
         return Err(CrmError::invalid("horizon", "out_of_range", "horizon must be 1 to 24 months"));
     }
-    if let Some(w) = options.window {
-        if w < options.min_points() {
-            return Err(CrmError::invalid(
-                "window",
-                "too_small",
-                format!("the window must hold at least {} months for this model", options.min_points()),
-            ));
-        }
+    if let Some(w) = options.window
+        && w < options.min_points()
+    {
+        return Err(CrmError::invalid(
+            "window",
+            "too_small",
+            format!("the window must hold at least {} months for this model", options.min_points()),
+        ));
     }
     if let Some(p) = series.iter().find(|p| !p.value.is_finite()) {
         return Err(series_error("not_finite", format!("the value for {} is not a finite number", p.month)));

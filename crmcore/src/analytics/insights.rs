@@ -58,7 +58,7 @@ pub(crate) fn format_minor(minor: i64) -> String {
     let major = (minor / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in major.chars().enumerate() {
-        if i > 0 && (major.len() - i) % 3 == 0 && c != '-' {
+        if i > 0 && (major.len() - i).is_multiple_of(3) && c != '-' {
             grouped.push(',');
         }
         grouped.push(c);
@@ -92,10 +92,10 @@ impl<'a> Dataset<'a> {
             .checked_sub_signed(Duration::days(i64::from(stuck_days)) + Duration::milliseconds(1))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         for &f in &open {
-            if let Some(pos) = self.current_stage(f) {
-                if self.entered_current(f) <= stuck_before {
-                    stuck_in[pos].push(f);
-                }
+            if let Some(pos) = self.current_stage(f)
+                && self.entered_current(f) <= stuck_before
+            {
+                stuck_in[pos].push(f);
             }
         }
         for &pos in &self.open_stages() {
@@ -204,24 +204,24 @@ impl<'a> Dataset<'a> {
 
         // Win rate falling.
         let (period, cur, prev) = (velocity.current.period, &velocity.current, &velocity.previous);
-        if let (Some(c), Some(p)) = (cur.win_rate, prev.win_rate) {
-            if p - c >= 0.10 {
-                out.push(Insight {
-                    code: "win_rate_drop".into(),
-                    severity: if p - c >= 0.2 { Severity::Critical } else { Severity::Warning },
-                    message: format!(
-                        "win rate fell from {:.0}% to {:.0}% over the last {} days",
-                        p * 100.0,
-                        c * 100.0,
-                        period.days()
-                    ),
-                    metric: "win_rate_change".into(),
-                    value: c - p,
-                    threshold: -0.10,
-                    amount_minor: 0,
-                    deal_ids: Vec::new(),
-                });
-            }
+        if let (Some(c), Some(p)) = (cur.win_rate, prev.win_rate)
+            && p - c >= 0.10
+        {
+            out.push(Insight {
+                code: "win_rate_drop".into(),
+                severity: if p - c >= 0.2 { Severity::Critical } else { Severity::Warning },
+                message: format!(
+                    "win rate fell from {:.0}% to {:.0}% over the last {} days",
+                    p * 100.0,
+                    c * 100.0,
+                    period.days()
+                ),
+                metric: "win_rate_change".into(),
+                value: c - p,
+                threshold: -0.10,
+                amount_minor: 0,
+                deal_ids: Vec::new(),
+            });
         }
 
         // Closing soon: commit deals expected this month's remaining days.

@@ -88,13 +88,12 @@ impl Dataset<'_> {
                 }
             }
             let status = f.deal.status;
-            if status == DealStatus::Open {
-                if let Some(pos) = self.current_stage(f) {
-                    if rank[pos] != usize::MAX {
-                        m[rank[pos]].open_count += 1;
-                        m[rank[pos]].open_amount_minor += f.deal.amount.amount_minor;
-                    }
-                }
+            if status == DealStatus::Open
+                && let Some(pos) = self.current_stage(f)
+                && rank[pos] != usize::MAX
+            {
+                m[rank[pos]].open_count += 1;
+                m[rank[pos]].open_amount_minor += f.deal.amount.amount_minor;
             }
             let furthest = match (status, f.furthest_open) {
                 (DealStatus::Won, _) => m.len(),

@@ -150,10 +150,10 @@ impl CampaignService<'_> {
                     continue;
                 }
             };
-            if let Some(reason) = reason {
-                if self.add_suppression(actor, email.clone(), reason, campaign_id).await? {
-                    outcome.suppressed.push(email);
-                }
+            if let Some(reason) = reason
+                && self.add_suppression(actor, email.clone(), reason, campaign_id).await?
+            {
+                outcome.suppressed.push(email);
             }
         }
         self.crm().wake_worker();

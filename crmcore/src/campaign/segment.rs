@@ -654,10 +654,10 @@ fn resolve(
             Some(Condition::Date { field: *field, at_or_after, at: bound })
         }
         SegmentRule::Deal { status, stage, min_amount, max_amount, currency } => {
-            if let (Some(lo), Some(hi)) = (min_amount, max_amount) {
-                if lo > hi {
-                    return fail("max_amount", "invalid", "`max_amount` is below `min_amount`".into());
-                }
+            if let (Some(lo), Some(hi)) = (min_amount, max_amount)
+                && lo > hi
+            {
+                return fail("max_amount", "invalid", "`max_amount` is below `min_amount`".into());
             }
             if stage.as_ref().is_some_and(|s| s.is_empty() || s.len() > 64) {
                 return fail("stage", "invalid", "a stage key of 1 to 64 characters".into());

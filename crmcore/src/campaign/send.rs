@@ -389,17 +389,17 @@ impl RenderContext {
             Err(e) => return failed("render failed", e),
         };
         let mut html = rendered.html;
-        if self.tracking.clicks && self.links.public_url.is_some() {
-            if let Some(frozen) = campaign.links.get(usize::from(recipient.variant.unwrap_or(0))) {
-                if !frozen.is_empty() {
-                    html = rewrite_links(&html, frozen, |i| click_url(&self.links, recipient, i));
-                }
-            }
+        if self.tracking.clicks
+            && self.links.public_url.is_some()
+            && let Some(frozen) = campaign.links.get(usize::from(recipient.variant.unwrap_or(0)))
+            && !frozen.is_empty()
+        {
+            html = rewrite_links(&html, frozen, |i| click_url(&self.links, recipient, i));
         }
-        if self.tracking.opens {
-            if let Ok(Some(url)) = open_url(&self.links, recipient) {
-                add_pixel(&mut html, &url);
-            }
+        if self.tracking.opens
+            && let Ok(Some(url)) = open_url(&self.links, recipient)
+        {
+            add_pixel(&mut html, &url);
         }
         Prepared::Message(Box::new(EmailMessage {
             from: self.from.clone(),

@@ -231,10 +231,10 @@ impl<'a> CampaignService<'a> {
         check_expected_version(patch.expected_version, &current, "template")?;
         let mut next = current.clone();
         let mut v = Validator::new();
-        if let Some(name) = &patch.name {
-            if let Some(name) = v.field("name", NonEmptyText::parse("name", name, 200)) {
-                next.name = name.to_string();
-            }
+        if let Some(name) = &patch.name
+            && let Some(name) = v.field("name", NonEmptyText::parse("name", name, 200))
+        {
+            next.name = name.to_string();
         }
         if let Some(subject) = patch.subject {
             next.subject = subject;
@@ -424,15 +424,15 @@ impl<'a> CampaignService<'a> {
         let now = self.crm.clock().now();
         let mut next = current.clone();
         let mut v = Validator::new();
-        if let Some(name) = &patch.name {
-            if let Some(name) = v.field("name", NonEmptyText::parse("name", name, 200)) {
-                next.name = name.to_string();
-            }
+        if let Some(name) = &patch.name
+            && let Some(name) = v.field("name", NonEmptyText::parse("name", name, 200))
+        {
+            next.name = name.to_string();
         }
-        if let Some(from) = &patch.from_email {
-            if let Some(from) = v.field("from_email", EmailAddress::parse(from)) {
-                next.from_email = from;
-            }
+        if let Some(from) = &patch.from_email
+            && let Some(from) = v.field("from_email", EmailAddress::parse(from))
+        {
+            next.from_email = from;
         }
         if let Some(from_name) = &patch.from_name {
             next.from_name = v.check(optional_text("from_name", from_name.as_deref(), 100)).flatten();

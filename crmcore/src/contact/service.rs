@@ -204,10 +204,10 @@ impl<'a> ContactService<'a> {
         if next.tags.len() > MAX_TAGS {
             v.push(FieldError::new("tags", "too_many", format!("at most {MAX_TAGS} tags")));
         }
-        if !patch.custom_fields.is_empty() {
-            if let Some(fields) = v.check(current.custom_fields.merged(&patch.custom_fields)) {
-                next.custom_fields = fields;
-            }
+        if !patch.custom_fields.is_empty()
+            && let Some(fields) = v.check(current.custom_fields.merged(&patch.custom_fields))
+        {
+            next.custom_fields = fields;
         }
         v.finish()?;
         if next.owner_id != current.owner_id {

@@ -165,21 +165,20 @@ impl<'a> DealService<'a> {
         check_expected_version(patch.expected_version, &current, "deal")?;
         let mut next = current.clone();
         let mut v = Validator::new();
-        if let Some(title) = &patch.title {
-            if let Some(t) = v.field("title", NonEmptyText::parse("title", title, 300)) {
-                next.title = t.as_str().to_owned();
-            }
+        if let Some(title) = &patch.title
+            && let Some(t) = v.field("title", NonEmptyText::parse("title", title, 300))
+        {
+            next.title = t.as_str().to_owned();
         }
         let currency = match &patch.currency {
             Some(c) => v.field("currency", Currency::parse(c)),
             None => Some(current.amount.currency),
         };
-        if let Some(currency) = currency {
-            if let Some(amount) =
+        if let Some(currency) = currency
+            && let Some(amount) =
                 v.field("amount_minor", Money::new(patch.amount_minor.unwrap_or(current.amount.amount_minor), currency))
-            {
-                next.amount = amount;
-            }
+        {
+            next.amount = amount;
         }
         check_probability(&mut v, patch.probability);
         v.finish()?;

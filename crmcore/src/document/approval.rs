@@ -316,10 +316,10 @@ impl NewApproval {
                     v.push(FieldError::new(format!("steps[{i}].approvers[{j}]"), "duplicate", "listed twice"));
                 }
             }
-            if let ApprovalRule::AtLeast(n) = step.rule {
-                if n == 0 || n as usize > step.approvers.len() {
-                    v.push(FieldError::new(at("rule"), "out_of_range", "n is 1 to the number of approvers"));
-                }
+            if let ApprovalRule::AtLeast(n) = step.rule
+                && (n == 0 || n as usize > step.approvers.len())
+            {
+                v.push(FieldError::new(at("rule"), "out_of_range", "n is 1 to the number of approvers"));
             }
             let due_at = step.due_at.map(|d| d.trunc_subsecs(6));
             if let Some(due) = due_at {

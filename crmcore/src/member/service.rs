@@ -124,15 +124,15 @@ impl<'a> MemberService<'a> {
         }
         let mut next = current.clone();
         let mut v = Validator::new();
-        if let Some(d) = &patch.display_name {
-            if let Some(d) = v.field("display_name", NonEmptyText::parse("display_name", d, 200)) {
-                next.display_name = d.as_str().to_owned();
-            }
+        if let Some(d) = &patch.display_name
+            && let Some(d) = v.field("display_name", NonEmptyText::parse("display_name", d, 200))
+        {
+            next.display_name = d.as_str().to_owned();
         }
-        if let Some(h) = &patch.handle {
-            if let Some(h) = v.field("handle", Handle::parse(h)) {
-                next.handle = h;
-            }
+        if let Some(h) = &patch.handle
+            && let Some(h) = v.field("handle", Handle::parse(h))
+        {
+            next.handle = h;
         }
         v.finish()?;
         next.role = patch.role.unwrap_or(next.role);

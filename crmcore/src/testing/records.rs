@@ -220,17 +220,17 @@ fn contact_input(i: usize, owner: Option<MemberId>) -> NewContact {
     let firsts = ["Ada", "Grace", "Alan", "Édith", "Barbara", "Linus"];
     let tags = ["vip", "lead", "partner", "churned"];
     NewContact {
-        email: (i % 5 != 0).then(|| {
+        email: (!i.is_multiple_of(5)).then(|| {
             format!(
                 "person{i}@{}.example.com",
                 companies[i % companies.len()].to_lowercase().replace(['%', ' ', '_'], "")
             )
         }),
         first_name: Some(firsts[i % firsts.len()].to_owned()),
-        last_name: (i % 3 == 0).then(|| format!("Mc{i}")),
+        last_name: i.is_multiple_of(3).then(|| format!("Mc{i}")),
         company: Some(companies[(i / 2) % companies.len()].to_owned()),
         phone: None,
-        owner_id: owner.filter(|_| i % 2 == 0),
+        owner_id: owner.filter(|_| i.is_multiple_of(2)),
         tags: tags.iter().enumerate().filter(|(t, _)| (i >> t) & 1 == 1).map(|(_, tag)| (*tag).to_owned()).collect(),
         custom_fields: BTreeMap::new(),
     }

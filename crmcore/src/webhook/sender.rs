@@ -119,10 +119,8 @@ impl Sender {
         let mut handled = 0u64;
         let mut exhausted = false;
         loop {
-            if !stop_when_idle {
-                if let Err(error) = self.purge_if_due().await {
-                    tracing::warn!(%error, "could not purge webhook payloads");
-                }
+            if !stop_when_idle && let Err(error) = self.purge_if_due().await {
+                tracing::warn!(%error, "could not purge webhook payloads");
             }
             let free = concurrency.saturating_sub(tasks.len());
             if free > 0 && !exhausted {
@@ -237,12 +235,11 @@ impl Sender {
     async fn target(&self, tenant: TenantId, id: WebhookEndpointId) -> Result<Option<Arc<Target>>> {
         {
             let state = self.state();
-            if let Some(cached) = state.tenants.get(&tenant) {
-                if cached.fetched.elapsed() < ENDPOINT_TTL {
-                    if let Some(target) = cached.targets.get(&id) {
-                        return Ok(Some(target.clone()));
-                    }
-                }
+            if let Some(cached) = state.tenants.get(&tenant)
+                && cached.fetched.elapsed() < ENDPOINT_TTL
+                && let Some(target) = cached.targets.get(&id)
+            {
+                return Ok(Some(target.clone()));
             }
         }
         let endpoints = self.crm.store().webhooks().enabled_endpoints(&[tenant]).await?;
@@ -261,10 +258,10 @@ impl Sender {
         let mut state = self.state();
         for (endpoint_id, target) in &targets {
             // The store's circuit is the truth for endpoints this process is not sending to.
-            if let Some(runtime) = state.runtime.get_mut(endpoint_id) {
-                if runtime.in_flight == 0 {
-                    runtime.circuit = Some(target.endpoint.circuit);
-                }
+            if let Some(runtime) = state.runtime.get_mut(endpoint_id)
+                && runtime.in_flight == 0
+            {
+                runtime.circuit = Some(target.endpoint.circuit);
             }
         }
         state.tenants.insert(tenant, TenantEndpoints { fetched: tokio::time::Instant::now(), targets });
@@ -324,10 +321,10 @@ impl Sender {
         let message_id = delivery.message_id();
         let timestamp = now.timestamp();
         let mut secrets = vec![&target.current];
-        if let Some((previous, until)) = &target.previous {
-            if *until > now {
-                secrets.push(previous);
-            }
+        if let Some((previous, until)) = &target.previous
+            && *until > now
+        {
+            secrets.push(previous);
         }
         let signature = sign(&secrets, &message_id, timestamp, payload.as_bytes());
         let signed = vec![
@@ -481,10 +478,10 @@ impl Sender {
     ) -> EndpointHealth {
         let mut state = self.state();
         state.runtime.entry(endpoint.id).or_default().circuit = Some(circuit);
-        if disable.is_some() {
-            if let Some(tenant) = state.tenants.get_mut(&endpoint.tenant_id) {
-                tenant.targets.remove(&endpoint.id);
-            }
+        if disable.is_some()
+            && let Some(tenant) = state.tenants.get_mut(&endpoint.tenant_id)
+        {
+            tenant.targets.remove(&endpoint.id);
         }
         EndpointHealth { tenant_id: endpoint.tenant_id, endpoint_id: endpoint.id, circuit, disable }
     }

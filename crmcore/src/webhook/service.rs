@@ -307,24 +307,24 @@ impl<'a> WebhookService<'a> {
         check_expected_version(patch.expected_version, &current, "endpoint")?;
         let mut next = current.clone();
         let mut v = Validator::new();
-        if let Some(url) = &patch.url {
-            if let Some(url) = v.field("url", WebhookUrl::parse(url, self.crm.webhook_config().allow_http)) {
-                next.url = url;
-            }
+        if let Some(url) = &patch.url
+            && let Some(url) = v.field("url", WebhookUrl::parse(url, self.crm.webhook_config().allow_http))
+        {
+            next.url = url;
         }
         if let Some(description) = patch.description {
             check_description(&mut v, &description);
             next.description = description.trim().to_owned();
         }
-        if let Some(types) = patch.event_types {
-            if let Some(filter) = v.check(EventFilter::new(types)) {
-                next.event_types = filter;
-            }
+        if let Some(types) = patch.event_types
+            && let Some(filter) = v.check(EventFilter::new(types))
+        {
+            next.event_types = filter;
         }
-        if let Some(conditions) = patch.payload_filter {
-            if let Some(filter) = v.check(PayloadFilter::new(conditions)) {
-                next.payload_filter = filter;
-            }
+        if let Some(conditions) = patch.payload_filter
+            && let Some(filter) = v.check(PayloadFilter::new(conditions))
+        {
+            next.payload_filter = filter;
         }
         if let Some(headers) = patch.headers {
             let list: Vec<(String, String)> = headers.clone().into_iter().collect();
