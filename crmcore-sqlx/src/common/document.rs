@@ -452,7 +452,10 @@ macro_rules! document_repository {
                     } else {
                         q.push(" ORDER BY rank, id DESC");
                     }
-                    let rows: Vec<SearchRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(store_err)?;
+                    // Planned for its own arguments every time (an unnamed statement): a cached
+                    // generic plan would not know how common the words are.
+                    let rows: Vec<SearchRow> =
+                        q.build_query_as().persistent(false).fetch_all(&self.pool).await.map_err(store_err)?;
                     let mut hits = Vec::with_capacity(rows.len());
                     for row in rows {
                         hits.push(StoredHit { document: row.document.into_domain()?, rank: -row.rank, text: None });
