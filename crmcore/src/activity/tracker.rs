@@ -277,6 +277,10 @@ pub(crate) struct Context {
     prefs: HashMap<MemberId, NotificationPreferences>,
     /// The member who wrote each parent comment replied to.
     parent_authors: HashMap<CommentId, Option<MemberId>>,
+    /// Private documents the batch touches: who may see each besides admins.
+    private_documents: HashMap<EntityRef, HashSet<MemberId>>,
+    /// Of the members concerned, those who see every document (admins and owners).
+    sees_all: HashSet<MemberId>,
 }
 
 impl Context {
@@ -334,6 +338,41 @@ impl Context {
         } else {
             store.notifications().preferences(tenant, &members).await?.into_iter().collect()
         };
+        // Private documents: only their owner, the members they are shared with and admins hear
+        // of them (a purged one is known from its event).
+        let mut private_documents = HashMap::new();
+        for entity in watched.iter().filter(|e| e.kind == EntityKind::Document) {
+            let id = crate::id::DocumentId(entity.id);
+            let document = match store.documents().get(tenant, id).await {
+                Ok(document) => Some(document),
+                Err(crate::error::CrmError::NotFound { .. }) => events
+                    .iter()
+                    .filter(|(e, _)| e.subject == *entity)
+                    .find_map(|(e, _)| e.data.get("object").cloned())
+                    .and_then(|o| serde_json::from_value::<crate::document::Document>(o).ok()),
+                Err(error) => return Err(error),
+            };
+            let Some(document) = document.filter(|d| d.visibility == crate::document::Visibility::Private) else {
+                continue;
+            };
+            let mut allowed: HashSet<MemberId> = HashSet::from([document.owner_id]);
+            match store.documents().grants(tenant, id).await {
+                Ok(grants) => allowed.extend(grants.into_iter().map(|g| g.member_id)),
+                Err(crate::error::CrmError::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+            private_documents.insert(*entity, allowed);
+        }
+        let mut sees_all = HashSet::new();
+        if !private_documents.is_empty() {
+            for member in &members {
+                if let Ok(m) = store.members().get(tenant, *member).await
+                    && m.role >= crate::actor::Role::Admin
+                {
+                    sees_all.insert(*member);
+                }
+            }
+        }
         Ok(Self {
             tenant,
             merge_window: crm.activity_config().merge_window,
@@ -342,7 +381,15 @@ impl Context {
             active,
             prefs,
             parent_authors,
+            private_documents,
+            sees_all,
         })
+    }
+
+    /// Whether `member` may see every one of `entities` (only private documents restrict).
+    fn may_see(&self, member: MemberId, entities: &[EntityRef]) -> bool {
+        self.sees_all.contains(&member)
+            || entities.iter().all(|e| self.private_documents.get(e).is_none_or(|allowed| allowed.contains(&member)))
     }
 
     /// The effects of `event` (of this context's tenant, read by [`Context::read`]), as if every
@@ -435,6 +482,9 @@ impl Context {
                 audience.push(f.member_id);
             }
         }
+        // No feed item or notification for a member who may not see what it is about.
+        audience.retain(|m| self.may_see(*m, &watched));
+        active_followers.retain(|m| self.may_see(*m, &watched));
 
         if is_comment {
             let comment_id = event.subject.id;
@@ -471,7 +521,7 @@ impl Context {
         }
         let mut drafts = Vec::new();
         for (member, kind, cause) in chosen {
-            if !self.active.contains(&member) {
+            if !self.active.contains(&member) || !self.may_see(member, &watched) {
                 continue;
             }
             let delivery = self.prefs.get(&member).map(|p| p.delivery(kind)).unwrap_or_default();

@@ -142,6 +142,29 @@ pub async fn documents_access_follows_visibility_and_grants(store: Arc<dyn Store
     let err = svc.share_with(&as_alice, secret.id, other.owner.id, Access::View, &src).await.unwrap_err();
     assert!(matches!(err, CrmError::NotFound { .. }), "members of other tenants do not exist here: {err:?}");
 
+    // Nobody hears of a private document they may not see: bob, @mentioned there after losing
+    // access, gets no notification; carol, who has a grant, does; an admin does.
+    let carol = t.member("carol", Role::Member).await;
+    let as_carol = Actor::member(t.tenant.id, carol.id, Role::Member);
+    svc.share_with(&as_alice, secret.id, carol.id, Access::Comment, &src).await.unwrap();
+    crm.worker().run_until_idle().await.unwrap();
+    let before = |actor: Actor| {
+        let crm = crm.clone();
+        async move { crm.activity().unread_count(&actor).await.unwrap() }
+    };
+    let (bob_before, carol_before, admin_before) =
+        (before(as_bob).await, before(as_carol).await, before(as_admin).await);
+    let mention = crate::activity::NewComment {
+        entity: crate::event::EntityRef { kind: crate::event::EntityKind::Document, id: secret.id.0 },
+        body: "@bob @carol @root please check the numbers".into(),
+        in_reply_to: None,
+    };
+    crm.activity().comment(&as_alice, mention).await.unwrap();
+    crm.worker().run_until_idle().await.unwrap();
+    assert_eq!(before(as_bob).await, bob_before, "no notification without access");
+    assert_eq!(before(as_carol).await, carol_before + 1, "a member it is shared with hears of it");
+    assert_eq!(before(as_admin).await, admin_before + 1, "admins see every document");
+
     // The owner opens it to the tenant.
     svc.update(&as_alice, secret.id, open_it, &src).await.unwrap();
     assert_eq!(listed(as_bob).await, both);
