@@ -430,6 +430,17 @@ impl DocumentRepository for MemoryStore {
         Ok(state.document.share_links.values().rev().filter(|l| l.document_id == document).cloned().collect())
     }
 
+    async fn get_share_link(&self, tenant: TenantId, id: ShareLinkId) -> Result<ShareLink> {
+        let state = self.lock();
+        state
+            .document
+            .share_links
+            .get(&id)
+            .filter(|l| l.tenant_id == tenant)
+            .cloned()
+            .ok_or_else(|| CrmError::not_found("share link", id))
+    }
+
     async fn find_share_link(&self, token_hash: &str) -> Result<Option<ShareLink>> {
         let state = self.lock();
         Ok(state.document.share_links.values().find(|l| l.token_hash == token_hash).cloned())

@@ -848,6 +848,19 @@ macro_rules! document_repository {
                     rows.into_iter().map(ShareLinkRow::into_domain).collect()
                 }
 
+                async fn get_share_link(&self, tenant: TenantId, id: ShareLinkId) -> Result<ShareLink> {
+                    let sql = format!("SELECT {SHARE_LINK_COLUMNS} FROM share_links WHERE tenant_id = $1 AND id = $2");
+                    sqlx::query_as::<_, ShareLinkRow>(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(id.0))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_err)?
+                        .map(ShareLinkRow::into_domain)
+                        .transpose()?
+                        .ok_or_else(|| CrmError::not_found("share link", id))
+                }
+
                 async fn find_share_link(&self, token_hash: &str) -> Result<Option<ShareLink>> {
                     let sql = format!("SELECT {SHARE_LINK_COLUMNS} FROM share_links WHERE token_hash = $1");
                     sqlx::query_as::<_, ShareLinkRow>(&sql)

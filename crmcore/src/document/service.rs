@@ -690,10 +690,16 @@ impl<'a> DocumentService<'a> {
         Ok(links.iter().map(ShareLinkView::from).collect())
     }
 
-    /// Revokes a share link (needs `edit_records`).
+    /// Revokes a share link (needs `edit_records` and edit access to its document).
     pub async fn revoke_share_link(&self, actor: &Actor, link: ShareLinkId, source: &Source) -> Result<ShareLinkView> {
         actor.require(Permission::EditRecords)?;
         let repo = self.crm.store().documents();
+        // Edit access to its document (a link of a document the actor may not see is absent).
+        let found = repo.get_share_link(actor.tenant_id, link).await?;
+        self.visible(actor, found.document_id, Access::Edit).await.map_err(|e| match e {
+            CrmError::NotFound { .. } => CrmError::not_found("share link", link),
+            other => other,
+        })?;
         let now = self.crm.clock().now();
         let draft = AuditDraft {
             tenant_id: actor.tenant_id,

@@ -124,6 +124,8 @@ pub trait DocumentRepository: Send + Sync {
     async fn insert_share_link(&self, link: &ShareLink, audit: &AuditDraft, events: &[DomainEvent]) -> Result<()>;
     /// A document's share links, newest first.
     async fn share_links(&self, tenant: TenantId, document: DocumentId) -> Result<Vec<ShareLink>>;
+    /// One share link of the tenant; `NotFound` when absent.
+    async fn get_share_link(&self, tenant: TenantId, id: ShareLinkId) -> Result<ShareLink>;
     /// The link whose token hashes to `token_hash`, of any tenant.
     async fn find_share_link(&self, token_hash: &str) -> Result<Option<ShareLink>>;
     /// Marks a link revoked at `at` (keeping the first revocation time); `NotFound` when absent.

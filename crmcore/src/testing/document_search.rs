@@ -97,6 +97,24 @@ pub async fn documents_access_follows_visibility_and_grants(store: Arc<dyn Store
         assert!(matches!(svc.download(actor, secret.id, None, &src).await, Err(CrmError::NotFound { .. })));
     }
     assert!(hit_ids(&crm, &other.actor, &merger).await.is_empty(), "other tenants see nothing");
+    let link = svc
+        .share(
+            &as_alice,
+            secret.id,
+            crate::document::NewShareLink {
+                expires_in_hours: None,
+                password: None,
+                max_downloads: None,
+                version: None,
+            },
+            &src,
+        )
+        .await
+        .unwrap();
+    let err = svc.revoke_share_link(&as_bob, link.link.id, &src).await.unwrap_err();
+    assert!(matches!(err, CrmError::NotFound { .. }), "a link of a hidden document is absent: {err:?}");
+    assert!(matches!(svc.share_links(&as_bob, secret.id).await, Err(CrmError::NotFound { .. })));
+    svc.revoke_share_link(&as_alice, link.link.id, &src).await.unwrap();
 
     // A view grant: bob sees it, cannot change it or comment on it.
     svc.share_with(&as_alice, secret.id, bob.id, Access::View, &src).await.unwrap();
