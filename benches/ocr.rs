@@ -16,6 +16,12 @@ use crmcore_http::ocr_tesseract::TesseractOcr;
 use crmcore_http::pdf_read::PureRustPdfReader;
 use futures::StreamExt;
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "../crmcore-http/tests/it/pdf_fixtures.rs"]
+mod pdf_fixtures;
+
+use pdf_fixtures::{Layout, character_error_rate, prose};
+
 const OCR_PAGES: usize = 6;
 const TEXT_PAGES: usize = 200;
 const TEXT_RUNS: usize = 15;
@@ -23,8 +29,8 @@ const TEXT_RUNS: usize = 15;
 #[tokio::main]
 async fn main() {
     let reader = PureRustPdfReader::new();
-    let prose: Vec<Vec<String>> = (0..TEXT_PAGES as u64).map(|seed| lines(seed, 50, 85)).collect();
-    let pdf = text_pdf(&prose);
+    let prose: Vec<Vec<String>> = (0..TEXT_PAGES as u64).map(|seed| prose(seed, 50, 85)).collect();
+    let pdf = pdf_fixtures::text_pdf(&prose, 11.0, Layout::Strings);
 
     // Text layers: the median of several runs over the whole document.
     let mut runs = Vec::new();
@@ -57,7 +63,7 @@ async fn main() {
     }
 
     // Page images at 300 dpi.
-    let ocr_pdf = text_pdf(&prose[..OCR_PAGES]);
+    let ocr_pdf = pdf_fixtures::text_pdf(&prose[..OCR_PAGES], 11.0, Layout::Strings);
     let mut images = Vec::new();
     let mut renders = Vec::new();
     for page in 0..OCR_PAGES {
@@ -119,173 +125,4 @@ async fn main() {
 fn median(times: &mut [Duration]) -> Duration {
     times.sort();
     times[times.len() / 2]
-}
-
-/// Levenshtein distance over characters, whitespace runs counted as one space, over the
-/// expected length.
-fn character_error_rate(expected: &str, actual: &str) -> f64 {
-    let normal = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").chars().collect::<Vec<_>>();
-    let (expected, actual) = (normal(expected), normal(actual));
-    let mut previous: Vec<usize> = (0..=actual.len()).collect();
-    for (i, e) in expected.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, a) in actual.iter().enumerate() {
-            current.push((previous[j] + usize::from(e != a)).min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[actual.len()] as f64 / expected.len().max(1) as f64
-}
-
-/// Deterministic business prose: `count` lines of at most `width` characters.
-fn lines(seed: u64, count: usize, width: usize) -> Vec<String> {
-    const WORDS: &[&str] = &[
-        "the",
-        "customer",
-        "invoice",
-        "agreed",
-        "delivery",
-        "contract",
-        "renewal",
-        "account",
-        "manager",
-        "quarterly",
-        "meeting",
-        "proposal",
-        "discount",
-        "payment",
-        "terms",
-        "shipping",
-        "order",
-        "number",
-        "pipeline",
-        "forecast",
-        "revenue",
-        "signed",
-        "pending",
-        "approval",
-        "review",
-        "support",
-        "ticket",
-        "priority",
-        "follow",
-        "up",
-        "with",
-        "and",
-        "for",
-        "on",
-        "by",
-        "of",
-        "to",
-        "in",
-        "a",
-        "is",
-        "was",
-        "will",
-        "be",
-        "next",
-        "week",
-        "Monday",
-        "Tuesday",
-        "Friday",
-        "March",
-        "October",
-        "Acme",
-        "Globex",
-        "Initech",
-        "Umbrella",
-        "Berlin",
-        "Paris",
-        "London",
-        "2024",
-        "2025",
-        "117",
-        "4,250.00",
-        "EUR",
-        "USD",
-        "12%",
-        "invoice:",
-        "total",
-        "balance",
-        "due.",
-        "draft,",
-        "final",
-        "copy",
-        "attached",
-        "please",
-        "confirm",
-        "receipt",
-        "thank",
-        "you",
-        "regards",
-        "team",
-        "sales",
-        "service",
-        "level",
-        "report",
-        "monthly",
-        "budget",
-        "estimate",
-        "warehouse",
-        "Hamburg",
-        "logistics",
-    ];
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-    let mut next = || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        WORDS[(state >> 33) as usize % WORDS.len()]
-    };
-    (0..count)
-        .map(|_| {
-            let mut line = String::from(next());
-            loop {
-                let word = next();
-                if line.len() + 1 + word.len() > width {
-                    break line;
-                }
-                line.push(' ');
-                line.push_str(word);
-            }
-        })
-        .collect()
-}
-
-/// A PDF of A4 pages, each page's lines in 11 pt Helvetica (not embedded, one content stream).
-fn text_pdf(pages: &[Vec<String>]) -> Vec<u8> {
-    let mut objects: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {} >>",
-            (0..pages.len()).map(|i| format!("{} 0 R", 4 + 2 * i)).collect::<Vec<_>>().join(" "),
-            pages.len()
-        ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
-    ];
-    for (i, lines) in pages.iter().enumerate() {
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.28 841.89] /Resources << /Font << /F1 3 0 R >> >> \
-             /Contents {} 0 R >>",
-            5 + 2 * i
-        ));
-        let mut content = String::from("BT /F1 11 Tf 14.3 TL 56.7 769.89 Td\n");
-        for line in lines {
-            let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
-            content.push_str(&format!("({escaped}) Tj T*\n"));
-        }
-        content.push_str("ET");
-        objects.push(format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()));
-    }
-    let mut out = String::from("%PDF-1.4\n");
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.push_str(&format!("{} 0 obj\n{body}\nendobj\n", i + 1));
-    }
-    let xref = out.len();
-    out.push_str(&format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1));
-    for offset in offsets {
-        out.push_str(&format!("{offset:010} 00000 n \n"));
-    }
-    out.push_str(&format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1));
-    out.into_bytes()
 }

@@ -13,7 +13,7 @@ use crmcore_http::pdf_read::PureRustPdfReader;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::pdf_read::{Layout, scanned_pdf, text_pdf};
+use crate::pdf_fixtures::{Layout, scanned_pdf, text_pdf};
 use crate::support::{Backend, TestServer};
 
 fn form(name: &str, bytes: Vec<u8>) -> Form {

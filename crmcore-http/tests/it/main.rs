@@ -49,6 +49,8 @@ mod integrations;
 mod ocr;
 mod ops;
 #[cfg(feature = "pdf")]
+mod pdf_fixtures;
+#[cfg(feature = "pdf")]
 mod pdf_read;
 #[cfg(feature = "pdf-writer")]
 mod pdf_write;

@@ -10,7 +10,7 @@ use crmcore_http::ocr_tesseract::TesseractOcr;
 use crmcore_http::pdf_read::PureRustPdfReader;
 use image::ImageFormat;
 
-use crate::pdf_read::{Layout, prose, scanned_pdf, text_pdf};
+use crate::pdf_fixtures::{Layout, character_error_rate, prose, scanned_pdf, text_pdf};
 
 /// The most character errors tolerated, as a share of the expected characters.
 const MAX_CER: f64 = 0.01;
@@ -26,21 +26,6 @@ async fn page(seed: u64, lines: usize) -> (Vec<String>, Vec<u8>) {
     let pdf = text_pdf(std::slice::from_ref(&text), 11.0, Layout::Strings);
     let png = PureRustPdfReader::new().render_page(&pdf, 0, 300).await.expect("rendered page");
     (text, png)
-}
-
-/// Levenshtein distance over characters, whitespace runs counted as one space.
-fn character_error_rate(expected: &str, actual: &str) -> f64 {
-    let normal = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").chars().collect::<Vec<_>>();
-    let (expected, actual) = (normal(expected), normal(actual));
-    let mut previous: Vec<usize> = (0..=actual.len()).collect();
-    for (i, e) in expected.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, a) in actual.iter().enumerate() {
-            current.push((previous[j] + usize::from(e != a)).min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[actual.len()] as f64 / expected.len().max(1) as f64
 }
 
 fn reencode(png: &[u8], format: ImageFormat) -> Vec<u8> {

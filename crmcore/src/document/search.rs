@@ -421,21 +421,7 @@ fn mark_words(words: &[(&str, &str)], wanted: &[(&str, bool)]) -> String {
     out
 }
 
-/// `s` with the HTML-special characters escaped.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::activity::markdown::escape;
 
 #[cfg(test)]
 mod tests {
