@@ -232,21 +232,35 @@ impl<'a> ActivityService<'a> {
         Ok(next)
     }
 
+    /// `NotFound` when `entity` is a document the actor may not see (other entities are
+    /// tenant-wide).
+    async fn check_visible(&self, actor: &Actor, entity: &EntityRef) -> Result<()> {
+        if entity.kind == EntityKind::Document {
+            let id = crate::id::DocumentId(entity.id);
+            self.crm.documents().visible(actor, id, crate::document::Access::View).await?;
+        }
+        Ok(())
+    }
+
     /// One comment.
     pub async fn get_comment(&self, actor: &Actor, id: CommentId) -> Result<Comment> {
         actor.require(Permission::ViewRecords)?;
-        self.crm.store().comments().get(actor.tenant_id, id).await
+        let comment = self.crm.store().comments().get(actor.tenant_id, id).await?;
+        self.check_visible(actor, &comment.entity).await.map_err(|_| CrmError::not_found("comment", id))?;
+        Ok(comment)
     }
 
     /// The comments on an entity, newest first (tombstones included).
     pub async fn comments(&self, actor: &Actor, entity: EntityRef, page: PageRequest) -> Result<Page<Comment>> {
         actor.require(Permission::ViewRecords)?;
+        self.check_visible(actor, &entity).await?;
         self.crm.store().comments().list(actor.tenant_id, entity, page).await
     }
 
     /// The comments on an entity as threads, oldest first at every level (up to 2,000 comments).
     pub async fn thread(&self, actor: &Actor, entity: EntityRef) -> Result<Vec<CommentNode>> {
         actor.require(Permission::ViewRecords)?;
+        self.check_visible(actor, &entity).await?;
         let mut all = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
@@ -293,7 +307,10 @@ impl<'a> ActivityService<'a> {
         page: PageRequest,
     ) -> Result<Page<Activity>> {
         match scope {
-            FeedScope::Entity(_) => actor.require(Permission::ViewRecords)?,
+            FeedScope::Entity(entity) => {
+                actor.require(Permission::ViewRecords)?;
+                self.check_visible(actor, &entity).await?;
+            }
             FeedScope::Member(member) => {
                 if actor.member_id() != Some(member) {
                     return Err(CrmError::Forbidden("a member's feed is theirs alone".into()));
@@ -312,7 +329,11 @@ impl<'a> ActivityService<'a> {
     /// One activity (needs `view_records`).
     pub async fn get_activity(&self, actor: &Actor, id: super::ActivityId) -> Result<Activity> {
         actor.require(Permission::ViewRecords)?;
-        self.crm.store().activities().get(actor.tenant_id, id).await
+        let activity = self.crm.store().activities().get(actor.tenant_id, id).await?;
+        for entity in std::iter::once(&activity.object).chain(activity.target.as_ref()) {
+            self.check_visible(actor, entity).await.map_err(|_| CrmError::not_found("activity", id))?;
+        }
+        Ok(activity)
     }
 
     /// The acting member's notifications, newest first.

@@ -180,6 +180,17 @@ pub async fn documents_access_follows_visibility_and_grants(store: Arc<dyn Store
     crm.activity().comment(&as_alice, mention).await.unwrap();
     crm.worker().run_until_idle().await.unwrap();
     assert_eq!(before(as_bob).await, bob_before, "no notification without access");
+    let secret_ref = crate::event::EntityRef { kind: crate::event::EntityKind::Document, id: secret.id.0 };
+    let page = PageRequest::first(20);
+    let feed = crate::activity::FeedScope::Entity(secret_ref);
+    let filter = crate::activity::FeedFilter::default();
+    assert!(matches!(crm.activity().comments(&as_bob, secret_ref, page).await, Err(CrmError::NotFound { .. })));
+    assert!(matches!(crm.activity().thread(&as_bob, secret_ref).await, Err(CrmError::NotFound { .. })));
+    assert!(matches!(crm.activity().feed(&as_bob, feed, &filter, page).await, Err(CrmError::NotFound { .. })));
+    assert!(!crm.activity().thread(&as_carol, secret_ref).await.unwrap().is_empty(), "carol reads the thread");
+    let stream = crm.activity().feed(&as_carol, feed, &filter, page).await.unwrap();
+    let seen = crm.activity().get_activity(&as_carol, stream.items[0].id).await.unwrap();
+    assert!(matches!(crm.activity().get_activity(&as_bob, seen.id).await, Err(CrmError::NotFound { .. })));
     assert_eq!(before(as_carol).await, carol_before + 1, "a member it is shared with hears of it");
     assert_eq!(before(as_admin).await, admin_before + 1, "admins see every document");
 
