@@ -186,10 +186,29 @@ impl Worker {
         Ok(report)
     }
 
-    /// Runs one claimed job and records its outcome in the queue.
+    /// Runs one claimed job and records its outcome in the queue. While it runs, its lease is
+    /// extended every third of the lease, so a long job (OCR of a long scan) is not claimed
+    /// again by another worker; once the lease is lost, extending stops.
     async fn execute(&self, job: ClaimedJob) -> WorkerReport {
         let result = match Job::from_claimed(&job) {
-            Ok(decoded) => self.perform(&decoded, job.attempt >= job.max_attempts).await,
+            Ok(decoded) => {
+                let work = self.perform(&decoded, job.attempt >= job.max_attempts);
+                tokio::pin!(work);
+                let every = (self.config.lease / 3).to_std().unwrap_or_default().max(std::time::Duration::from_secs(1));
+                let mut holding = true;
+                loop {
+                    tokio::select! {
+                        result = &mut work => break result,
+                        _ = tokio::time::sleep(every), if holding => {
+                            let until = self.crm.clock().now() + self.config.lease;
+                            if let Err(error) = self.crm.store().jobs().extend_lease(job.id, job.lease, until).await {
+                                tracing::warn!(job = %job.id, %error, "could not extend the lease of a running job");
+                                holding = !matches!(error, CrmError::Conflict { .. } | CrmError::NotFound { .. });
+                            }
+                        }
+                    }
+                }
+            }
             Err(error) => Err(error),
         };
         let queue = self.crm.store().jobs();
