@@ -255,7 +255,7 @@ fn shapes(rng: &mut Rng) -> Vec<(&'static str, String, DocumentFilter)> {
         let common = word(rng.next(20) as usize);
         let mid = word(50 + rng.next(200) as usize);
         let rare = word(1_000 + rng.next(4_000) as usize);
-        out.push(("common word (~20% of docs)", common.clone(), none.clone()));
+        out.push(("word in most documents", common.clone(), none.clone()));
         out.push(("mid-frequency word", mid.clone(), none.clone()));
         out.push(("rare word", rare.clone(), none.clone()));
         out.push(("two words (AND)", format!("{common} {mid}"), none.clone()));

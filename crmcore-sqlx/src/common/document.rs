@@ -387,33 +387,19 @@ macro_rules! document_repository {
                     let window = crmcore::document::search::RANK_WINDOW as i64;
                     let mut q: QueryBuilder<$db> = match $dialect {
                         Dialect::Sqlite => {
-                            // FTS5 counts matches cheaply; when there are more than the window,
-                            // only rows from the window's oldest one on (FTS5 walks its rowids
-                            // newest first, so the boundary is found within the window) are ranked.
-                            let fts = request.query.to_fts5();
-                            let (total,): (i64,) =
-                                sqlx::query_as("SELECT count(*) FROM document_fts WHERE document_fts MATCH $1")
-                                    .bind(&fts)
-                                    .fetch_one(&self.pool)
-                                    .await
-                                    .map_err(store_err)?;
+                            // One pass: FTS5 walks the matches newest first (its rowids are the
+                            // documents' `search_id`s), each joined to its document and filtered,
+                            // and only the window's rows are ranked (bm25 runs on the rows that
+                            // pass the filters); the page is the best of the window.
                             let mut q = QueryBuilder::new(format!(
-                                "SELECT {DOCUMENT_COLUMNS}, rank FROM (SELECT rowid AS hit, \
-                                 bm25(document_fts, 10.0, 5.0, 1.0) AS rank FROM document_fts WHERE document_fts MATCH "
+                                "SELECT {DOCUMENT_COLUMNS}, rank FROM (SELECT {DOCUMENT_COLUMNS}, \
+                                 bm25(document_fts, 10.0, 5.0, 1.0) AS rank FROM document_fts JOIN documents \
+                                 ON documents.search_id = document_fts.rowid WHERE document_fts MATCH "
                             ));
-                            q.push_bind(fts.clone());
-                            if total > window {
-                                q.push(
-                                    " AND rowid >= (SELECT coalesce(min(boundary), 0) FROM (SELECT documents.search_id \
-                                     AS boundary FROM document_fts AS f JOIN documents ON documents.search_id = f.rowid \
-                                     WHERE f.document_fts MATCH ",
-                                );
-                                q.push_bind(fts);
-                                q.push(" AND tenant_id = ").push_bind(DbId(tenant.0)).push(" AND trashed_at IS NULL");
-                                push_filters(&mut q, &request.filter, viewer);
-                                q.push(" ORDER BY f.rowid DESC LIMIT ").push_bind(window).push("))");
-                            }
-                            q.push(") AS fts JOIN documents ON documents.search_id = fts.hit WHERE tenant_id = ");
+                            q.push_bind(request.query.to_fts5());
+                            q.push(" AND tenant_id = ").push_bind(DbId(tenant.0)).push(" AND trashed_at IS NULL");
+                            push_filters(&mut q, &request.filter, viewer);
+                            q.push(" ORDER BY document_fts.rowid DESC LIMIT ").push_bind(window).push(")");
                             q
                         }
                         Dialect::Postgres => {
@@ -442,9 +428,6 @@ macro_rules! document_repository {
                         }
                     };
                     if matches!($dialect, Dialect::Sqlite) {
-                        q.push_bind(DbId(tenant.0));
-                        q.push(" AND trashed_at IS NULL");
-                        push_filters(&mut q, &request.filter, viewer);
                         q.push(" ORDER BY rank, id DESC LIMIT ")
                             .push_bind(i64::from(request.limit))
                             .push(" OFFSET ")
