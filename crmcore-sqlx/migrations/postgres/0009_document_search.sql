@@ -11,9 +11,12 @@ ALTER TABLE documents ADD COLUMN visibility TEXT NOT NULL DEFAULT 'tenant'
 ALTER TABLE documents ADD COLUMN search_title TEXT NOT NULL DEFAULT '';
 ALTER TABLE documents ADD COLUMN search_tags TEXT NOT NULL DEFAULT '';
 ALTER TABLE documents ADD COLUMN search_body TEXT NOT NULL DEFAULT '';
+-- A `|` between the fields (no normalized token is ever `|`) keeps a phrase from spanning two.
 ALTER TABLE documents ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('simple'::regconfig, search_title), 'A')
+    || '''|'':1'::tsvector
     || setweight(to_tsvector('simple'::regconfig, search_tags), 'B')
+    || '''|'':1'::tsvector
     || setweight(to_tsvector('simple'::regconfig, search_body), 'C')
 ) STORED;
 CREATE INDEX documents_search ON documents USING gin (search_vector);

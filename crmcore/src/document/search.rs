@@ -197,27 +197,16 @@ impl SearchQuery {
     }
 
     /// The query as PostgreSQL `to_tsquery('simple', …)` input: `<->` phrases, `:*` prefixes,
-    /// `&` and `!`. Title, tags and text share one tsvector (weights A, B, C), so a phrase of
-    /// several words is asked for within one weight at a time: it never spans two fields.
+    /// `&` and `!`. (The stored vector separates title, tags and text with a `|` lexeme no
+    /// query holds, so a phrase never spans two fields.)
     pub fn to_tsquery(&self) -> String {
         let phrase = |tokens: &[String], prefix: bool| {
-            let within = |weight: &str| {
-                let parts: Vec<String> = tokens
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        let star = if prefix && i + 1 == tokens.len() { "*" } else { "" };
-                        let suffix = format!("{star}{weight}");
-                        if suffix.is_empty() { format!("'{t}'") } else { format!("'{t}':{suffix}") }
-                    })
-                    .collect();
-                parts.join(" <-> ")
-            };
-            if tokens.len() == 1 {
-                format!("({})", within(""))
-            } else {
-                format!("(({}) | ({}) | ({}))", within("A"), within("B"), within("C"))
-            }
+            let parts: Vec<String> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| if prefix && i + 1 == tokens.len() { format!("'{t}':*") } else { format!("'{t}'") })
+                .collect();
+            format!("({})", parts.join(" <-> "))
         };
         self.clauses
             .iter()
@@ -442,11 +431,7 @@ mod tests {
     fn queries_parse_into_words_phrases_prefixes_and_exclusions() {
         let q = SearchQuery::parse(r#"Invoice "net 30" acme* -draft"#).unwrap();
         assert_eq!(q.to_fts5(), r#""invoice" AND "net 30" AND "acme" * NOT "draft""#);
-        assert_eq!(
-            q.to_tsquery(),
-            "('invoice') & (('net':A <-> '30':A) | ('net':B <-> '30':B) | ('net':C <-> '30':C)) & ('acme':*) & \
-             !('draft')"
-        );
+        assert_eq!(q.to_tsquery(), "('invoice') & ('net' <-> '30') & ('acme':*) & !('draft')");
         assert_eq!(SearchQuery::parse("foo-bar").unwrap().to_fts5(), r#""foo bar""#);
     }
 

@@ -393,6 +393,13 @@ pub async fn documents_search_ranks_and_highlights(store: Arc<dyn Store>) {
     let snippet = &results.hits[1].snippet_html;
     assert!(snippet.contains("the &lt;<mark>zephyr</mark>&gt; clause &amp; terms"), "{snippet}");
     assert!(snippet.starts_with('…') && snippet.ends_with('…'), "{snippet}");
+    // A phrase never spans two fields (title, tags, text).
+    let input = NewDocument { tags: vec!["gamma".into()], ..NewDocument::default_with_title("Alpha beta") };
+    let (spanned, _) = svc.upload(&t.actor, input, file("c.txt", b"c"), &src).await.unwrap();
+    store.documents().set_text(t.tenant.id, spanned.id, 1, &TextOutcome::Done("delta epsilon".into())).await.unwrap();
+    assert_eq!(hit_ids(&crm, &t.actor, &search("\"alpha beta\" gamma \"delta epsilon\"")).await, [spanned.id].into());
+    assert!(hit_ids(&crm, &t.actor, &search("\"beta gamma\"")).await.is_empty());
+    assert!(hit_ids(&crm, &t.actor, &search("\"gamma delta\"")).await.is_empty());
     assert!(SearchQuery::parse("-zephyr").is_err());
     let mut bad = search("zephyr");
     bad.limit = 0;
