@@ -7,7 +7,8 @@
 //! loaded in bulk through their pools.
 //!
 //! `cargo bench --bench document_search` (add `sqlite` or `postgres` to run one store;
-//! `CRM_BENCH_DOCUMENTS=N` to change the count).
+//! `CRM_BENCH_DOCUMENTS=N` to change the count; `CRM_BENCH_KEEP=1` keeps the PostgreSQL schema
+//! to look at plans afterwards).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -386,7 +387,11 @@ fn main() {
                     let pool = store.pool().clone();
                     measure("postgres", Arc::new(store.clone()), async |_, data| load_postgres(&pool, data).await)
                         .await;
-                    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&pool).await.expect("drop");
+                    if std::env::var_os("CRM_BENCH_KEEP").is_some() {
+                        println!("postgres: kept schema {schema}");
+                    } else {
+                        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&pool).await.expect("drop");
+                    }
                 }
                 Err(_) => println!("postgres: skipped (CRM_TEST_POSTGRES_URL is not set)"),
             }

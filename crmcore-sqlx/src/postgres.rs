@@ -88,6 +88,9 @@ impl PgStore {
     }
 
     async fn with_options(options: PgConnectOptions) -> Result<Self> {
+        // JIT compilation pays off for long analytical queries, not for these: a search whose
+        // estimated cost crosses `jit_above_cost` spent more time compiling than running.
+        let options = options.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
