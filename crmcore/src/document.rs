@@ -21,7 +21,7 @@ pub use approval::{
     Outcome, StepState, Verdict, check_comment,
 };
 pub(crate) use approval::{add_version_voiding_approval, approval_example};
-pub use extract::{MAX_TEXT_BYTES, html_to_text};
+pub use extract::MAX_TEXT_BYTES;
 pub(crate) use extract::{enqueue_for as enqueue_extraction, extract_text};
 pub use generate::{DocumentTemplate, GenerateRequest, GeneratedFormat, RenderedDocument, TemplateInput};
 pub use model::{

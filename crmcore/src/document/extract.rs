@@ -102,7 +102,7 @@ async fn text_of(crm: &Crm, mime: &str, bytes: &[u8]) -> Result<String> {
     let config = crm.document_config();
     match mime {
         "text/plain" | "text/markdown" | "text/csv" => Ok(String::from_utf8_lossy(bytes).into_owned()),
-        "text/html" => Ok(html_to_text(&String::from_utf8_lossy(bytes))),
+        "text/html" => Ok(crate::template::html_to_text(&String::from_utf8_lossy(bytes))),
         "application/pdf" => {
             let reader = crm.pdf_reader().map_err(|_| unsupported("reading PDFs needs a PDF reader"))?;
             let pages = reader.text_pages(bytes).await?;
@@ -140,128 +140,20 @@ fn unsupported(why: &str) -> CrmError {
     CrmError::invalid("file", "no_text", why.to_owned())
 }
 
-/// The text of an HTML document: markup dropped (with `script`, `style` and comments), block
-/// elements on lines of their own, entities decoded, runs of blanks collapsed.
-pub fn html_to_text(html: &str) -> String {
-    const BLOCKS: &[&str] = &[
-        "p",
-        "div",
-        "br",
-        "li",
-        "tr",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "table",
-        "ul",
-        "ol",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "blockquote",
-        "pre",
-        "hr",
-        "td",
-        "th",
-    ];
-    let mut out = String::with_capacity(html.len() / 2);
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        push_text(&mut out, &rest[..lt]);
-        rest = &rest[lt..];
-        if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
-            continue;
-        }
-        let Some(gt) = rest.find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = &rest[1..gt];
-        rest = &rest[gt + 1..];
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        if (name == "script" || name == "style") && !tag.starts_with('/') {
-            let close = format!("</{name}");
-            let lower = rest.to_ascii_lowercase();
-            rest = lower.find(&close).map_or("", |at| {
-                let after = &rest[at..];
-                after.find('>').map_or("", |gt| &after[gt + 1..])
-            });
-            continue;
-        }
-        if BLOCKS.contains(&name.as_str()) {
-            out.push('\n');
-        } else {
-            out.push(' ');
-        }
-    }
-    push_text(&mut out, rest);
-    // Collapse blanks within lines and drop empty lines.
-    out.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn push_text(out: &mut String, text: &str) {
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let end = rest[1..].find(|c: char| c == ';' || c.is_whitespace() || c == '&').map(|i| i + 1);
-        let decoded = end.filter(|&e| rest.as_bytes().get(e) == Some(&b';')).and_then(|e| {
-            let name = &rest[1..e];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => name
-                    .strip_prefix("#x")
-                    .or_else(|| name.strip_prefix("#X"))
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, e + 1))
-        });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn html_loses_its_markup_scripts_and_entities() {
+    fn html_is_read_without_markup_scripts_or_comments() {
+        // Extraction uses the template module's converter: what search relies on holds.
         let html = "<html><head><style>p{color:red}</style><script>alert('x<y')</script></head>\
                     <body><h1>Quarterly&nbsp;report</h1><!-- hidden --><p>Revenue &amp; costs &#8364;5 &#x41;</p>\
-                    <p>A <b>bold</b>claim</p></body></html>";
-        assert_eq!(html_to_text(html), "Quarterly report\nRevenue & costs €5 A\nA bold claim");
-        assert_eq!(html_to_text("a &bogus; b & c <unclosed"), "a &bogus; b & c");
+                    <p>A <b>bold</b> claim</p></body></html>";
+        let text = crate::template::html_to_text(html);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines, ["Quarterly report", "Revenue & costs €5 A", "A bold claim"], "{text:?}");
+        assert_eq!(crate::template::html_to_text("a &bogus; b & c <unclosed"), "a &bogus; b & c");
     }
 
     #[test]
