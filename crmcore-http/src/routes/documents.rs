@@ -228,9 +228,7 @@ pub(crate) async fn version_text(
     CurrentActor(actor): CurrentActor,
     Path((id, number)): Path<(DocumentId, u32)>,
 ) -> Result<Json<VersionText>, ApiError> {
-    let docs = state.crm().documents();
-    let text = docs.text(&actor, id, number).await?;
-    let version = state.crm().store().documents().get_version(actor.tenant_id, id, number).await?;
+    let (version, text) = state.crm().documents().version_text(&actor, id, number).await?;
     Ok(Json(VersionText { status: version.text_status, error: version.text_error, text }))
 }
 

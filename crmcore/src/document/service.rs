@@ -494,8 +494,21 @@ impl<'a> DocumentService<'a> {
 
     /// A version's extracted text (`None` until extraction is done).
     pub async fn text(&self, actor: &Actor, id: DocumentId, number: u32) -> Result<Option<String>> {
+        Ok(self.version_text(actor, id, number).await?.1)
+    }
+
+    /// A version (its extraction status and error) with its extracted text.
+    pub async fn version_text(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        number: u32,
+    ) -> Result<(DocumentVersion, Option<String>)> {
         self.visible(actor, id, Access::View).await?;
-        self.crm.store().documents().version_text(actor.tenant_id, id, number).await
+        let repo = self.crm.store().documents();
+        let version = repo.get_version(actor.tenant_id, id, number).await?;
+        let text = repo.version_text(actor.tenant_id, id, number).await?;
+        Ok((version, text))
     }
 
     /// Shares a document with a member at `access` (needs edit access), or changes their access.
