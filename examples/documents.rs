@@ -58,8 +58,17 @@ async fn main() -> crmcore::Result<()> {
         Ok(_) => println!("an executable was accepted?!"),
     }
 
-    let (latest, bytes) = docs.download(&ada, doc.id, None, &from).await?;
+    // Downloads come as a reader, a piece (1 MiB) at a time; uploads can stream in the same way.
+    let (latest, mut content) = docs.download(&ada, doc.id, None, &from).await?;
+    let mut bytes = Vec::new();
+    while let Some(piece) = content.next_piece().await? {
+        bytes.extend_from_slice(&piece);
+    }
     println!("download of v{}: {:?}", latest.number, String::from_utf8_lossy(&bytes));
+    let pieces = futures::stream::iter(["Minutes, ", "streamed ", "in pieces"].map(Ok::<_, crmcore::CrmError>));
+    let staged = docs.stage(&ada, "minutes.txt", Some("text/plain"), pieces).await?;
+    let (minutes, first) = docs.upload_staged(&ada, NewDocument::default_with_title("Minutes"), staged, &from).await?;
+    println!("streamed upload: {} ({} bytes)", minutes.title, first.size);
     let contracts = DocumentFilter { category: Some(Category::Contract), ..DocumentFilter::default() };
     println!("contracts: {}", docs.list(&ada, &contracts, PageRequest::first(10)).await?.items.len());
 

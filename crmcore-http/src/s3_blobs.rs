@@ -6,6 +6,12 @@
 //! `put` asks whether the object exists and uploads only when it does not: the key is the hash of
 //! the bytes, so an object that exists already holds them, and two racing uploads write the same
 //! bytes. Credentials stay in the [`S3Settings`] (whose `Debug` hides the secret) and the client.
+//!
+//! A streamed write keeps up to one 5 MiB part in memory: a blob that fits is uploaded in one
+//! request at the end; a larger one goes up as a multipart upload to `<prefix>/uploads/<id>`,
+//! copied to its key's object when complete (S3 has no rename) and the upload object deleted.
+//! An abandoned multipart upload is aborted; the bucket's lifecycle rule for incomplete
+//! multipart uploads cleans up after a crash.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,12 +19,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use crmcore::error::Port;
-use crmcore::ports::{BlobKey, BlobStore};
+use crmcore::ports::{BlobHasher, BlobKey, BlobStore, BlobWriter};
 use crmcore::{CrmError, Result};
 pub use object_store;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig};
+use object_store::{ClientOptions, MultipartUpload, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig};
 
 use crate::settings::Secret;
 
@@ -205,18 +211,144 @@ impl ObjectStoreBlobs {
         let hex = key.as_str();
         self.prefix.clone().join(&hex[..2]).join(&hex[2..4]).join(hex)
     }
+
+    /// Stores `bytes` (whose key is `key`) in one request, unless they are stored already.
+    async fn put_once(&self, key: &BlobKey, bytes: Vec<u8>) -> Result<()> {
+        if self.exists(key).await? {
+            return Ok(());
+        }
+        let payload = PutPayload::from(bytes);
+        self.store.put(&self.path(key), payload).await.map_err(|e| unavailable("cannot write a blob", e))?;
+        Ok(())
+    }
+}
+
+/// The smallest part of a multipart upload S3 accepts (the last one aside).
+const PART: usize = 5 * 1024 * 1024;
+
+/// A streamed write: one part in memory; a multipart upload once there is more than a part.
+struct MultipartWriter {
+    blobs: ObjectStoreBlobs,
+    hasher: BlobHasher,
+    pending: Vec<u8>,
+    /// The upload object and its multipart upload, once a part was sent.
+    upload: Option<(Path, Box<dyn MultipartUpload>)>,
+}
+
+impl MultipartWriter {
+    async fn send_part(&mut self, part: Vec<u8>) -> Result<()> {
+        if self.upload.is_none() {
+            let path = self.blobs.prefix.clone().join("uploads").join(uuid::Uuid::now_v7().simple().to_string());
+            let upload = self
+                .blobs
+                .store
+                .put_multipart(&path)
+                .await
+                .map_err(|e| unavailable("cannot start a blob upload", e))?;
+            self.upload = Some((path, upload));
+        }
+        if let Some((_, upload)) = &mut self.upload {
+            upload.put_part(PutPayload::from(part)).await.map_err(|e| unavailable("cannot write a blob", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for MultipartWriter {
+    async fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
+        self.hasher.update(bytes);
+        while !bytes.is_empty() {
+            let take = (PART - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() == PART {
+                let part = std::mem::replace(&mut self.pending, Vec::with_capacity(PART));
+                self.send_part(part).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BlobKey> {
+        let key = self.hasher.clone().key();
+        let rest = std::mem::take(&mut self.pending);
+        let Some((path, mut upload)) = self.upload.take() else {
+            self.blobs.put_once(&key, rest).await?;
+            return Ok(key);
+        };
+        let completed = async {
+            if !rest.is_empty() {
+                upload.put_part(PutPayload::from(rest)).await?;
+            }
+            upload.complete().await
+        };
+        if let Err(e) = completed.await {
+            let _ = upload.abort().await;
+            return Err(unavailable("cannot write a blob", e));
+        }
+        let target = self.blobs.path(&key);
+        let placed = match self.blobs.exists(&key).await {
+            Ok(true) => Ok(()),
+            Ok(false) => self.blobs.store.copy(&path, &target).await.map_err(|e| unavailable("cannot write a blob", e)),
+            Err(e) => Err(e),
+        };
+        let _ = self.blobs.store.delete(&path).await;
+        placed.map(|()| key)
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        if let Some((_, mut upload)) = self.upload.take() {
+            upload.abort().await.map_err(|e| unavailable("cannot abort a blob upload", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MultipartWriter {
+    /// A writer dropped mid-way has its multipart upload aborted in the background.
+    fn drop(&mut self) {
+        if let (Some((_, mut upload)), Ok(runtime)) = (self.upload.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                let _ = upload.abort().await;
+            });
+        }
+    }
 }
 
 #[async_trait]
 impl BlobStore for ObjectStoreBlobs {
     async fn put(&self, bytes: &[u8]) -> Result<BlobKey> {
         let key = BlobKey::of(bytes);
-        if self.exists(&key).await? {
-            return Ok(key);
-        }
-        let payload = PutPayload::from(bytes.to_vec());
-        self.store.put(&self.path(&key), payload).await.map_err(|e| unavailable("cannot write a blob", e))?;
+        self.put_once(&key, bytes.to_vec()).await?;
         Ok(key)
+    }
+
+    async fn writer(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        Ok(Box::new(MultipartWriter {
+            blobs: self.clone(),
+            hasher: BlobHasher::default(),
+            pending: Vec::new(),
+            upload: None,
+        }))
+    }
+
+    async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let path = self.path(key);
+        let size = match self.store.head(&path).await {
+            Ok(meta) => meta.size,
+            Err(object_store::Error::NotFound { .. }) => return Err(CrmError::not_found("blob", key)),
+            Err(e) => return Err(unavailable("cannot read a blob", e)),
+        };
+        let end = offset.saturating_add(len as u64).min(size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        match self.store.get_range(&path, offset..end).await {
+            Ok(bytes) => Ok(bytes.to_vec()),
+            Err(object_store::Error::NotFound { .. }) => Err(CrmError::not_found("blob", key)),
+            Err(e) => Err(unavailable("cannot read a blob", e)),
+        }
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Vec<u8>> {

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use crmcore::ports::{BlobKey, BlobStore};
+use crmcore::ports::{BlobKey, BlobStore, BlobWriter, BufferedBlobWriter, slice_at};
 use crmcore::{CrmError, Result};
 
 /// Content-addressed blobs held in memory.
@@ -32,6 +32,19 @@ impl BlobStore for MemoryBlobStore {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .cloned()
+            .ok_or_else(|| CrmError::not_found("blob", key))
+    }
+
+    async fn writer(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        Ok(Box::new(BufferedBlobWriter::new(self)))
+    }
+
+    async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .map(|bytes| slice_at(bytes, offset, len).to_vec())
             .ok_or_else(|| CrmError::not_found("blob", key))
     }
 

@@ -196,6 +196,11 @@ impl Crm {
         self.inner.blobs.as_deref().ok_or_else(|| unavailable(Port::Blobs))
     }
 
+    /// The blob store as a shared handle (for readers that outlive a call).
+    pub(crate) fn shared_blobs(&self) -> Result<Arc<dyn BlobStore>> {
+        self.inner.blobs.clone().ok_or_else(|| unavailable(Port::Blobs))
+    }
+
     /// The OCR engine, or `Unavailable` when none was configured.
     pub fn ocr(&self) -> Result<&dyn Ocr> {
         self.inner.ocr.as_deref().ok_or_else(|| unavailable(Port::Ocr))

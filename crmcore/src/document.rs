@@ -30,7 +30,7 @@ pub use model::{
 };
 pub use search::{SearchHit, SearchQuery, SearchRequest, SearchResults, SearchText, StoredHit};
 pub(crate) use service::collect_blobs;
-pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source};
+pub use service::{DocumentConfig, DocumentPatch, DocumentService, FileUpload, NewDocument, Source, StagedFile};
 pub use share::{
     CreatedShareLink, DEFAULT_EXPIRY_HOURS, MAX_EXPIRY_HOURS, NewShareLink, ShareLink, ShareLinkView, TOKEN_PREFIX,
 };

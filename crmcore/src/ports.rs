@@ -24,7 +24,7 @@ mod webhook_transport;
 
 pub use activity::{ActivityRepository, CommentRepository, FollowRepository, NotificationRepository};
 pub use approval::ApprovalRepository;
-pub use blob::{BlobKey, BlobStore};
+pub use blob::{BlobHasher, BlobKey, BlobReader, BlobStore, BlobWriter, BufferedBlobWriter, slice_at};
 pub use campaign::{CampaignRepository, Engagement};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{ApiKey, CredentialRepository, LoginCandidate, RefreshToken, RefreshTokenUse};

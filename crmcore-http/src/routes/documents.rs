@@ -9,15 +9,18 @@ use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use crmcore::CrmError;
 use crmcore::document::{
     Access, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter, DocumentPatch,
-    DocumentTemplate, DocumentVersion, FileUpload, GenerateRequest, MemberGrant, NewDocument, NewShareLink,
-    RenderedDocument, SearchQuery, SearchRequest, SearchResults, ShareLinkView, Source, TemplateInput, TextStatus,
+    DocumentTemplate, DocumentVersion, GenerateRequest, MemberGrant, NewDocument, NewShareLink, RenderedDocument,
+    SearchQuery, SearchRequest, SearchResults, ShareLinkView, Source, StagedFile, TemplateInput, TextStatus,
 };
 use crmcore::event::{EntityKind, EntityRef};
 use crmcore::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId};
 use crmcore::page::{Page, PageRequest};
+use crmcore::ports::BlobReader;
 use crmcore::value::Tag;
+use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -254,52 +257,120 @@ fn source(connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>) -
     Source(connect.map(|axum::Extension(ConnectInfo(addr))| addr.ip().to_string()))
 }
 
-/// The file (and metadata) of a multipart upload, refused with 413 past `max` bytes.
-async fn read_upload(
+/// What an upload adds to.
+enum UploadTarget {
+    /// A new document; its metadata part is a JSON `NewDocument`.
+    NewDocument,
+    /// A new version of a document; its note part is plain text.
+    Version(DocumentId),
+}
+
+/// Why the body of an upload was cut off.
+enum Cut {
+    TooLarge,
+    Interrupted(String),
+}
+
+/// Reads a multipart upload: the `file` part streams into the blob store as it arrives (checked
+/// on the way, never held whole), the `metadata` or `note` part may come before or after it.
+/// Metadata sent first is checked before any byte of the file is stored; a refused request
+/// gives back what it staged. 413 past the size cap, from `Content-Length` before anything is
+/// read or as soon as the file crosses it.
+async fn receive_upload(
+    state: &AppState,
+    actor: &crmcore::actor::Actor,
     headers: &HeaderMap,
     mut multipart: Multipart,
-    max: u64,
-) -> Result<(FileUpload, Option<String>), ApiError> {
+    target: &UploadTarget,
+) -> Result<(StagedFile, Option<String>), ApiError> {
+    let documents = state.crm().documents();
+    let max = state.crm().document_config().max_upload_bytes;
     let declared_length =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|len| len > max + MULTIPART_OVERHEAD) {
         return Err(ApiError::payload_too_large());
     }
-    let mut file: Option<FileUpload> = None;
+    let mut staged: Option<StagedFile> = None;
     let mut metadata: Option<String> = None;
-    while let Some(mut field) =
-        multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
-    {
-        match field.name().unwrap_or_default() {
-            "file" => {
-                let filename = field.file_name().unwrap_or("file").to_owned();
-                let declared_type = field.content_type().map(str::to_owned);
-                let mut bytes = Vec::new();
-                while let Some(chunk) =
-                    field.chunk().await.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?
-                {
-                    if bytes.len() as u64 + chunk.len() as u64 > max {
+    let read = async {
+        while let Some(field) =
+            multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+        {
+            match field.name().unwrap_or_default() {
+                "file" if staged.is_some() => {
+                    return Err(ApiError::invalid_field("file", "duplicate", "an upload has one `file` part"));
+                }
+                "file" => {
+                    if let UploadTarget::Version(id) = target {
+                        documents.authorize(actor, *id, Access::Edit).await?;
+                    }
+                    let filename = field.file_name().unwrap_or("file").to_owned();
+                    let declared_type = field.content_type().map(str::to_owned);
+                    let cut = std::sync::Mutex::new(None);
+                    let mut received = 0u64;
+                    let chunks = field.map(|chunk| match chunk {
+                        Ok(bytes) if received + bytes.len() as u64 > max => {
+                            *cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cut::TooLarge);
+                            Err(CrmError::invalid("file", "too_large", "the file is too large"))
+                        }
+                        Ok(bytes) => {
+                            received += bytes.len() as u64;
+                            Ok(bytes)
+                        }
+                        Err(e) => {
+                            *cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cut::Interrupted(e.to_string()));
+                            Err(CrmError::invalid("file", "interrupted", "the upload was interrupted"))
+                        }
+                    });
+                    let file = documents.stage(actor, &filename, declared_type.as_deref(), chunks).await;
+                    match (file, cut.into_inner().unwrap_or_else(|e| e.into_inner())) {
+                        (Ok(file), _) => staged = Some(file),
+                        (Err(_), Some(Cut::TooLarge)) => return Err(ApiError::payload_too_large()),
+                        (Err(_), Some(Cut::Interrupted(e))) => {
+                            return Err(ApiError::bad_request(format!("upload interrupted: {e}")));
+                        }
+                        (Err(e), None) => return Err(e.into()),
+                    }
+                }
+                name @ ("metadata" | "note") => {
+                    let name = name.to_owned();
+                    let text =
+                        field.text().await.map_err(|e| ApiError::bad_request(format!("unreadable {name}: {e}")))?;
+                    if text.len() as u64 > MULTIPART_OVERHEAD {
                         return Err(ApiError::payload_too_large());
                     }
-                    bytes.extend_from_slice(&chunk);
+                    if matches!(target, UploadTarget::NewDocument) && staged.is_none() {
+                        documents.check_new(actor, &new_document(Some(&text))?).await?;
+                    }
+                    metadata = Some(text);
                 }
-                file = Some(FileUpload { filename, declared_type, bytes });
-            }
-            "metadata" | "note" => {
-                let name = field.name().unwrap_or_default().to_owned();
-                let text = field.text().await.map_err(|e| ApiError::bad_request(format!("unreadable {name}: {e}")))?;
-                if text.len() as u64 > MULTIPART_OVERHEAD {
-                    return Err(ApiError::payload_too_large());
+                other => {
+                    return Err(ApiError::invalid_field(other.to_owned(), "unknown", "expected `file` and `metadata`"));
                 }
-                metadata = Some(text);
-            }
-            other => {
-                return Err(ApiError::invalid_field(other.to_owned(), "unknown", "expected `file` and `metadata`"));
             }
         }
+        Ok(())
+    };
+    let read = read.await;
+    match (read, staged) {
+        (Ok(()), Some(file)) => Ok((file, metadata)),
+        (Ok(()), None) => Err(ApiError::invalid_field("file", "required", "the upload has no `file` part")),
+        (Err(error), staged) => {
+            if let Some(file) = staged {
+                documents.discard(file).await;
+            }
+            Err(error)
+        }
     }
-    let file = file.ok_or_else(|| ApiError::invalid_field("file", "required", "the upload has no `file` part"))?;
-    Ok((file, metadata))
+}
+
+/// A new document's metadata from its part (none: the file name is the title).
+fn new_document(text: Option<&str>) -> Result<NewDocument, ApiError> {
+    match text {
+        Some(text) => serde_json::from_str::<NewDocument>(text)
+            .map_err(|e| ApiError::invalid_field("metadata", "invalid", format!("not a document's metadata: {e}"))),
+        None => Ok(NewDocument { title: None, ..NewDocument::default_with_title("") }),
+    }
 }
 
 /// Uploads a document (multipart: `file`, and optionally `metadata` as JSON `NewDocument`).
@@ -314,14 +385,16 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<UploadedDocument>), ApiError> {
-    let max = state.crm().document_config().max_upload_bytes;
-    let (file, metadata) = read_upload(&headers, multipart, max).await?;
-    let input = match metadata {
-        Some(text) => serde_json::from_str::<NewDocument>(&text)
-            .map_err(|e| ApiError::invalid_field("metadata", "invalid", format!("not a document's metadata: {e}")))?,
-        None => NewDocument { title: None, ..NewDocument::default_with_title("") },
+    let (file, metadata) = receive_upload(&state, &actor, &headers, multipart, &UploadTarget::NewDocument).await?;
+    let documents = state.crm().documents();
+    let input = match new_document(metadata.as_deref()) {
+        Ok(input) => input,
+        Err(error) => {
+            documents.discard(file).await;
+            return Err(error);
+        }
     };
-    let (document, version) = state.crm().documents().upload(&actor, input, file, &source(connect)).await?;
+    let (document, version) = documents.upload_staged(&actor, input, file, &source(connect)).await?;
     Ok((StatusCode::CREATED, Json(UploadedDocument { document, version })))
 }
 
@@ -428,9 +501,8 @@ pub(crate) async fn upload_version(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<DocumentVersion>), ApiError> {
-    let max = state.crm().document_config().max_upload_bytes;
-    let (file, note) = read_upload(&headers, multipart, max).await?;
-    let version = state.crm().documents().upload_version(&actor, id, file, note, &source(connect)).await?;
+    let (file, note) = receive_upload(&state, &actor, &headers, multipart, &UploadTarget::Version(id)).await?;
+    let version = state.crm().documents().upload_version_staged(&actor, id, file, note, &source(connect)).await?;
     Ok((StatusCode::CREATED, Json(version)))
 }
 
@@ -460,16 +532,22 @@ pub(crate) async fn download(
     Path(id): Path<DocumentId>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    let (version, bytes) = state.crm().documents().download(&actor, id, query.version, &source(connect)).await?;
-    Ok(attachment(&version, bytes))
+    let (version, content) = state.crm().documents().download(&actor, id, query.version, &source(connect)).await?;
+    Ok(attachment(&version, content))
 }
 
-/// The file as an attachment, with the headers every download carries.
-fn attachment(version: &DocumentVersion, bytes: Vec<u8>) -> Response {
+/// The file as an attachment, streamed a piece at a time, with the headers every download
+/// carries.
+fn attachment(version: &DocumentVersion, content: BlobReader) -> Response {
     let content_type =
         HeaderValue::from_str(&version.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let mut response = Body::from(bytes).into_response();
+    let size = content.size();
+    let pieces = futures::stream::try_unfold(content, |mut content| async move {
+        Ok::<_, CrmError>(content.next_piece().await?.map(|piece| (axum::body::Bytes::from(piece), content)))
+    });
+    let mut response = Body::from_stream(pieces).into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(&version.filename));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -535,8 +613,8 @@ pub(crate) async fn open_share(
     connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    let (_, _, version, bytes) = state.crm().documents().open_share_link(&token, None, &source(connect)).await?;
-    Ok(attachment(&version, bytes))
+    let (_, _, version, content) = state.crm().documents().open_share_link(&token, None, &source(connect)).await?;
+    Ok(attachment(&version, content))
 }
 
 /// Public: downloads through a password-protected share link.
@@ -550,9 +628,9 @@ pub(crate) async fn open_share_with_password(
     axum::extract::Path(token): axum::extract::Path<String>,
     axum::Form(form): axum::Form<SharePassword>,
 ) -> Result<Response, ApiError> {
-    let (_, _, version, bytes) =
+    let (_, _, version, content) =
         state.crm().documents().open_share_link(&token, Some(&form.password), &source(connect)).await?;
-    Ok(attachment(&version, bytes))
+    Ok(attachment(&version, content))
 }
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266).

@@ -6,7 +6,9 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::upload::{sanitize_filename, sniff};
+use futures::{Stream, StreamExt as _};
+
+use super::upload::{Inspector, sanitize_filename};
 use super::{
     Access, AuditAction, AuditDraft, AuditEntry, Category, ChainReport, CreatedShareLink, Document, DocumentFilter,
     DocumentVersion, MemberGrant, NewShareLink, SearchHit, SearchRequest, SearchResults, ShareLink, ShareLinkView,
@@ -19,7 +21,7 @@ use crate::event::{DomainEvent, EntityKind, EntityRef, EventType, diff};
 use crate::id::{DocumentId, MemberId, ShareLinkId};
 use crate::jobs::Job;
 use crate::page::{Page, PageRequest};
-use crate::ports::BlobKey;
+use crate::ports::{BlobKey, BlobReader};
 use crate::record::{check_expected_version, to_json};
 use crate::value::Tag;
 
@@ -102,6 +104,39 @@ pub struct FileUpload {
     pub bytes: Vec<u8>,
 }
 
+/// A file streamed into the blob store and checked, not yet part of any document: hand it to
+/// [`DocumentService::upload_staged`] or [`DocumentService::upload_version_staged`], or give it
+/// back with [`DocumentService::discard`].
+#[derive(Debug)]
+pub struct StagedFile {
+    key: BlobKey,
+    size: u64,
+    mime: &'static str,
+    filename: String,
+}
+
+impl StagedFile {
+    /// The content's key.
+    pub fn key(&self) -> &BlobKey {
+        &self.key
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The sniffed MIME type.
+    pub fn mime(&self) -> &'static str {
+        self.mime
+    }
+
+    /// The sanitised file name.
+    pub fn filename(&self) -> &str {
+        &self.filename
+    }
+}
+
 impl std::fmt::Debug for FileUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileUpload").field("filename", &self.filename).field("bytes", &self.bytes.len()).finish()
@@ -182,45 +217,94 @@ impl<'a> DocumentService<'a> {
         }
     }
 
-    /// Checks and stores the bytes; the version for `document` numbered `number`.
-    async fn store_file(
+    /// Streams a file into the blob store, checking it on the way (needs `edit_records`): the
+    /// size cap, the type sniffed from the bytes against the allowlist, the name and the
+    /// declared type, image sizes, and PDFs parsed when they are small enough to hold. At most
+    /// a few MiB are in memory at any time, whatever the size. A file refused, or a `chunks`
+    /// error, leaves nothing stored.
+    pub async fn stage<S, B>(
+        &self,
+        actor: &Actor,
+        filename: &str,
+        declared_type: Option<&str>,
+        chunks: S,
+    ) -> Result<StagedFile>
+    where
+        S: Stream<Item = Result<B>> + Send,
+        B: AsRef<[u8]> + Send,
+    {
+        actor.require(Permission::EditRecords)?;
+        let max = self.crm.document_config().max_upload_bytes;
+        let filename = sanitize_filename(filename);
+        let mut inspector = Inspector::new(&filename, declared_type);
+        let blobs = self.crm.blobs()?;
+        let mut writer = blobs.writer().await?;
+        let checked = async {
+            let mut chunks = std::pin::pin!(chunks);
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk?;
+                let bytes = chunk.as_ref();
+                if inspector.size() + bytes.len() as u64 > max {
+                    return Err(CrmError::invalid("file", "too_large", format!("files are at most {max} bytes")));
+                }
+                inspector.push(bytes)?;
+                writer.write(bytes).await?;
+            }
+            let size = inspector.size();
+            let inspected = inspector.finish()?;
+            // What is parsed later must parse now: a truncated or encrypted PDF is refused
+            // before anything is stored.
+            if let (Some(pdf), Ok(reader)) = (&inspected.pdf, self.crm.pdf_reader()) {
+                reader.text_pages(pdf).await?;
+            }
+            Ok((inspected.mime, size))
+        };
+        match checked.await {
+            Ok((mime, size)) => Ok(StagedFile { key: writer.finish().await?, size, mime, filename }),
+            Err(error) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(error = %abort, "a refused upload's spooled bytes could not be removed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Gives back a staged file no document took: its blob is collected after the grace period
+    /// unless a version references it by then.
+    pub async fn discard(&self, file: StagedFile) {
+        let now = self.crm.clock().now();
+        let job = Job::CollectBlobs { keys: vec![file.key.as_str().to_owned()] };
+        let queued = match job.to_new_job(now + self.crm.document_config().blob_grace) {
+            Ok(job) => self.crm.store().jobs().enqueue(job, now).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = queued {
+            tracing::warn!(%error, key = %file.key, "a discarded upload's blob was not queued for collection");
+        }
+    }
+
+    /// The version numbered `number` of `document` holding `file`.
+    fn version_of(
         &self,
         actor: &Actor,
         document: DocumentId,
         number: u32,
-        file: &FileUpload,
+        file: &StagedFile,
         note: Option<String>,
     ) -> Result<DocumentVersion> {
-        let max = self.crm.document_config().max_upload_bytes;
-        if file.bytes.len() as u64 > max {
-            return Err(CrmError::invalid("file", "too_large", format!("files are at most {max} bytes")));
-        }
-        if file.bytes.is_empty() {
-            return Err(CrmError::invalid("file", "empty", "the file is empty"));
-        }
-        let filename = sanitize_filename(&file.filename);
-        let mime = sniff(&file.bytes, &filename, file.declared_type.as_deref())?;
-        // What is parsed later must parse now: a truncated or encrypted PDF, or an image whose
-        // header declares a decompression bomb, is refused before anything is stored.
-        super::upload::check_image(&file.bytes, mime)?;
-        if mime == "application/pdf"
-            && let Ok(reader) = self.crm.pdf_reader()
-        {
-            reader.text_pages(&file.bytes).await?;
-        }
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
             return Err(CrmError::invalid("note", "too_long", "notes are at most 1000 characters"));
         }
-        let content_key = self.crm.blobs()?.put(&file.bytes).await?;
         Ok(DocumentVersion {
             document_id: document,
             tenant_id: actor.tenant_id,
             number,
-            content_key,
-            size: file.bytes.len() as u64,
-            mime: mime.to_owned(),
-            filename,
+            content_key: file.key.clone(),
+            size: file.size,
+            mime: file.mime.to_owned(),
+            filename: file.filename.clone(),
             uploaded_by: actor.principal,
             note,
             restored_from: None,
@@ -230,7 +314,42 @@ impl<'a> DocumentService<'a> {
         })
     }
 
-    /// Uploads a new document with its first version (needs `edit_records`).
+    /// A reader of a version's content.
+    fn reader(&self, version: &DocumentVersion) -> Result<BlobReader> {
+        Ok(BlobReader::new(self.crm.shared_blobs()?, version.content_key.clone(), version.size))
+    }
+
+    /// Checks a new document's metadata before its file is read (needs `edit_records`, as a
+    /// member): the same checks [`upload_staged`](Self::upload_staged) makes, so a server can
+    /// refuse bad metadata sent ahead of a large file before storing a byte of it.
+    pub async fn check_new(&self, actor: &Actor, input: &NewDocument) -> Result<()> {
+        self.checked_new(actor, input, "file").await.map(|_| ())
+    }
+
+    /// The owner, title and tags of a new document; its checks.
+    async fn checked_new(
+        &self,
+        actor: &Actor,
+        input: &NewDocument,
+        filename: &str,
+    ) -> Result<(MemberId, String, Vec<Tag>)> {
+        actor.require(Permission::EditRecords)?;
+        let Principal::Member(owner) = actor.principal else {
+            return Err(CrmError::Forbidden("documents are owned by members; upload as a member".into()));
+        };
+        let mut v = Validator::new();
+        let title = input.title.clone().unwrap_or_else(|| sanitize_filename(filename));
+        let title = check_title(&mut v, &title);
+        check_description(&mut v, &input.description);
+        let tags = check_tags(&mut v, &input.tags);
+        check_links(&mut v, &input.links);
+        v.finish()?;
+        self.check_links_exist(actor, &input.links).await?;
+        Ok((owner, title, tags))
+    }
+
+    /// Uploads a new document with its first version (needs `edit_records`). The bytes are
+    /// checked as [`stage`](Self::stage) checks them.
     pub async fn upload(
         &self,
         actor: &Actor,
@@ -238,20 +357,44 @@ impl<'a> DocumentService<'a> {
         file: FileUpload,
         source: &Source,
     ) -> Result<(Document, DocumentVersion)> {
-        actor.require(Permission::EditRecords)?;
-        let Principal::Member(owner) = actor.principal else {
-            return Err(CrmError::Forbidden("documents are owned by members; upload as a member".into()));
-        };
+        self.checked_new(actor, &input, &file.filename).await?;
+        let staged = self.stage_bytes(actor, &file).await?;
+        self.upload_staged(actor, input, staged, source).await
+    }
+
+    async fn stage_bytes(&self, actor: &Actor, file: &FileUpload) -> Result<StagedFile> {
+        let chunks = futures::stream::iter([Ok::<_, CrmError>(file.bytes.as_slice())]);
+        self.stage(actor, &file.filename, file.declared_type.as_deref(), chunks).await
+    }
+
+    /// Creates a document whose first version holds a staged file (needs `edit_records`). A
+    /// refused request gives the file back ([`discard`](Self::discard)).
+    pub async fn upload_staged(
+        &self,
+        actor: &Actor,
+        input: NewDocument,
+        file: StagedFile,
+        source: &Source,
+    ) -> Result<(Document, DocumentVersion)> {
+        match self.create(actor, input, &file, source).await {
+            Ok(created) => Ok(created),
+            Err(error) => {
+                self.discard(file).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        actor: &Actor,
+        input: NewDocument,
+        file: &StagedFile,
+        source: &Source,
+    ) -> Result<(Document, DocumentVersion)> {
+        let (owner, title, tags) = self.checked_new(actor, &input, &file.filename).await?;
         let id = DocumentId::new();
-        let mut v = Validator::new();
-        let title = input.title.clone().unwrap_or_else(|| sanitize_filename(&file.filename));
-        let title = check_title(&mut v, &title);
-        check_description(&mut v, &input.description);
-        let tags = check_tags(&mut v, &input.tags);
-        check_links(&mut v, &input.links);
-        v.finish()?;
-        self.check_links_exist(actor, &input.links).await?;
-        let first = self.store_file(actor, id, 1, &file, input.note).await?;
+        let first = self.version_of(actor, id, 1, file, input.note)?;
         let now = self.crm.clock().now();
         let document = Document {
             id,
@@ -283,7 +426,7 @@ impl<'a> DocumentService<'a> {
         Ok((document, first))
     }
 
-    /// Uploads a new version of a document (needs `edit_records`).
+    /// Uploads a new version of a document (needs `edit_records` and edit access).
     pub async fn upload_version(
         &self,
         actor: &Actor,
@@ -292,9 +435,33 @@ impl<'a> DocumentService<'a> {
         note: Option<String>,
         source: &Source,
     ) -> Result<DocumentVersion> {
-        let current = self.authorize(actor, id, Access::Edit).await?;
-        let version = self.store_file(actor, id, current.latest_version + 1, &file, note).await?;
-        self.add_version(actor, current, version, AuditAction::NewVersion, source).await
+        self.authorize(actor, id, Access::Edit).await?;
+        let staged = self.stage_bytes(actor, &file).await?;
+        self.upload_version_staged(actor, id, staged, note, source).await
+    }
+
+    /// Adds a staged file as a document's new version (needs `edit_records` and edit access).
+    /// A refused request gives the file back ([`discard`](Self::discard)).
+    pub async fn upload_version_staged(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        file: StagedFile,
+        note: Option<String>,
+        source: &Source,
+    ) -> Result<DocumentVersion> {
+        let added = async {
+            let current = self.authorize(actor, id, Access::Edit).await?;
+            let version = self.version_of(actor, id, current.latest_version + 1, &file, note)?;
+            self.add_version(actor, current, version, AuditAction::NewVersion, source).await
+        };
+        match added.await {
+            Ok(version) => Ok(version),
+            Err(error) => {
+                self.discard(file).await;
+                Err(error)
+            }
+        }
     }
 
     /// Restores an old version as a new one (same content, no new bytes stored).
@@ -602,21 +769,22 @@ impl<'a> DocumentService<'a> {
         self.crm.store().documents().versions(actor.tenant_id, id).await
     }
 
-    /// A version's content (the latest when `number` is `None`); the download is audited.
+    /// A version's content (the latest when `number` is `None`), to read in pieces; the download
+    /// is audited.
     pub async fn download(
         &self,
         actor: &Actor,
         id: DocumentId,
         number: Option<u32>,
         source: &Source,
-    ) -> Result<(DocumentVersion, Vec<u8>)> {
+    ) -> Result<(DocumentVersion, BlobReader)> {
         let document = self.visible(actor, id, Access::View).await?;
         let repo = self.crm.store().documents();
         let version = repo.get_version(actor.tenant_id, id, number.unwrap_or(document.latest_version)).await?;
-        let bytes = self.crm.blobs()?.get(&version.content_key).await?;
+        let content = self.reader(&version)?;
         let detail = json!({"version": version.number, "size": version.size});
         repo.record_audit(&self.draft(actor, AuditAction::Download, id, detail, source)).await?;
-        Ok((version, bytes))
+        Ok((version, content))
     }
 
     /// The tenant's audit trail from `after_seq`, oldest first (needs `view_audit_log`).
@@ -736,7 +904,7 @@ impl<'a> DocumentService<'a> {
         token: &str,
         password: Option<&str>,
         source: &Source,
-    ) -> Result<(ShareLinkView, Document, DocumentVersion, Vec<u8>)> {
+    ) -> Result<(ShareLinkView, Document, DocumentVersion, BlobReader)> {
         let dead = || CrmError::not_found("share link", "this link");
         if !token.starts_with(super::share::TOKEN_PREFIX) || token.len() > 100 {
             return Err(dead());
@@ -762,7 +930,7 @@ impl<'a> DocumentService<'a> {
         }
         let number = link.version.unwrap_or(document.latest_version);
         let version = repo.get_version(link.tenant_id, document.id, number).await?;
-        let bytes = self.crm.blobs()?.get(&version.content_key).await?;
+        let content = self.reader(&version)?;
         let audit = AuditDraft {
             tenant_id: link.tenant_id,
             at: now,
@@ -773,7 +941,7 @@ impl<'a> DocumentService<'a> {
             source: source.0.clone(),
         };
         let counted = repo.use_share_link(link.id, now, &audit).await?;
-        Ok((ShareLinkView::from(&counted), document, version, bytes))
+        Ok((ShareLinkView::from(&counted), document, version, content))
     }
 
     /// The live (untrashed) document if `actor` may act on it at `access`: `NotFound` when the

@@ -28,16 +28,31 @@ const MAX_FILENAME: usize = 200;
 /// The allowed MIME type of `bytes`, checked against the file name's extension and the declared
 /// type (`application/octet-stream` or none declares nothing). `Validation` on `file` otherwise.
 pub fn sniff(bytes: &[u8], filename: &str, declared: Option<&str>) -> Result<&'static str> {
-    let refuse = |code: &str, why: String| CrmError::invalid("file", code, why);
+    let mut text = Utf8Check::default();
+    let mime = classify(bytes, &mut text, filename, declared)?;
+    if mime.starts_with("text/") && !text.is_complete() {
+        return Err(unrecognised());
+    }
+    Ok(mime)
+}
+
+fn refuse(code: &str, why: impl Into<String>) -> CrmError {
+    CrmError::invalid("file", code, why)
+}
+
+fn unrecognised() -> CrmError {
+    refuse("unsupported_type", "the file's type is not recognised; upload PDF, images, text or office files")
+}
+
+/// The allowed type of a file starting with `head` (the whole file, or its first
+/// [`HEAD_BYTES`]), checked against the extension and the declared type. Files without magic
+/// bytes are text when `text` accepts the head: the caller goes on checking the rest.
+fn classify(head: &[u8], text: &mut Utf8Check, filename: &str, declared: Option<&str>) -> Result<&'static str> {
     let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
-    let sniffed = match infer::get(bytes) {
+    let sniffed = match infer::get(head) {
         Some(kind) => kind.mime_type(),
-        None => text_type(bytes, &extension).ok_or_else(|| {
-            refuse(
-                "unsupported_type",
-                "the file's type is not recognised; upload PDF, images, text or office files".into(),
-            )
-        })?,
+        None if text.push(head) => text_type(&extension),
+        None => return Err(unrecognised()),
     };
     let Some((mime, extensions)) = ALLOWED.iter().find(|(m, _)| *m == sniffed) else {
         return Err(refuse("unsupported_type", format!("files of type {sniffed} are not accepted")));
@@ -56,17 +71,187 @@ pub fn sniff(bytes: &[u8], filename: &str, declared: Option<&str>) -> Result<&'s
 }
 
 /// Text files have no magic bytes: valid UTF-8 without NULs, typed by extension.
-fn text_type(bytes: &[u8], extension: &str) -> Option<&'static str> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    if text.contains('\0') {
-        return None;
-    }
-    Some(match extension {
+fn text_type(extension: &str) -> &'static str {
+    match extension {
         "md" | "markdown" => "text/markdown",
         "csv" => "text/csv",
         "html" | "htm" => "text/html",
         _ => "text/plain",
-    })
+    }
+}
+
+/// UTF-8 without NULs, checked piece by piece (a character may straddle two pieces).
+#[derive(Debug, Default)]
+struct Utf8Check {
+    /// The start of a character the last piece ended inside.
+    carry: Vec<u8>,
+}
+
+impl Utf8Check {
+    /// Whether everything so far, `bytes` included, can still be text.
+    fn push(&mut self, bytes: &[u8]) -> bool {
+        if bytes.contains(&0) {
+            return false;
+        }
+        let joined;
+        let data = if self.carry.is_empty() {
+            bytes
+        } else {
+            joined = [self.carry.as_slice(), bytes].concat();
+            joined.as_slice()
+        };
+        match std::str::from_utf8(data) {
+            Ok(_) => {
+                self.carry.clear();
+                true
+            }
+            Err(e) if e.error_len().is_none() => {
+                self.carry = data[e.valid_up_to()..].to_vec();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether the text ended on a whole character.
+    fn is_complete(&self) -> bool {
+        self.carry.is_empty()
+    }
+}
+
+/// Bytes at the start of a file that its type is sniffed from and an image's size is read from.
+pub const HEAD_BYTES: usize = 1024 * 1024;
+/// PDFs up to this size are parsed whole as they upload (a truncated, encrypted or malformed one
+/// is refused); a larger one gets the envelope checks (its header and its end-of-file marker) and
+/// is parsed by text extraction, so an upload holds at most this much in memory.
+pub const PDF_PARSE_BYTES: u64 = 16 * 1024 * 1024;
+/// The end of a PDF that must hold its `%%EOF` marker.
+const PDF_TAIL: usize = 1024;
+
+/// What an [`Inspector`] found.
+#[derive(Debug)]
+pub(crate) struct Inspected {
+    /// The sniffed type.
+    pub(crate) mime: &'static str,
+    /// The whole PDF, when it is one of at most [`PDF_PARSE_BYTES`]: for the reader to parse.
+    pub(crate) pdf: Option<Vec<u8>>,
+}
+
+/// The upload checks, run on a file as its bytes stream past: at most [`HEAD_BYTES`] (and a PDF
+/// of up to [`PDF_PARSE_BYTES`]) are kept, and a wrong type is refused once the head is read.
+#[derive(Debug)]
+pub(crate) struct Inspector {
+    filename: String,
+    declared: Option<String>,
+    head: Vec<u8>,
+    mime: Option<&'static str>,
+    text: Utf8Check,
+    size: u64,
+    /// The last bytes of a PDF (its end-of-file marker must be among them).
+    tail: Vec<u8>,
+    /// The PDF so far, while it is small enough to parse.
+    pdf: Option<Vec<u8>>,
+}
+
+impl Inspector {
+    /// Checks for a file named `filename` (sanitised) declared as `declared`.
+    pub(crate) fn new(filename: &str, declared: Option<&str>) -> Self {
+        Self {
+            filename: filename.to_owned(),
+            declared: declared.map(str::to_owned),
+            head: Vec::new(),
+            mime: None,
+            text: Utf8Check::default(),
+            size: 0,
+            tail: Vec::new(),
+            pdf: None,
+        }
+    }
+
+    /// Bytes seen so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Checks the next piece of the file.
+    pub(crate) fn push(&mut self, mut bytes: &[u8]) -> Result<()> {
+        self.size += bytes.len() as u64;
+        if self.mime.is_none() {
+            let take = (HEAD_BYTES - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.head.len() < HEAD_BYTES {
+                return Ok(());
+            }
+            self.decide()?;
+        }
+        self.after_head(bytes)
+    }
+
+    /// Types the file from its head and checks what the head tells.
+    fn decide(&mut self) -> Result<()> {
+        let mime = classify(&self.head, &mut self.text, &self.filename, self.declared.as_deref())?;
+        check_image(&self.head, mime)?;
+        if mime == "application/pdf" {
+            keep_tail(&mut self.tail, &self.head);
+            self.pdf = Some(self.head.clone());
+        }
+        self.mime = Some(mime);
+        Ok(())
+    }
+
+    /// Checks bytes past the head.
+    fn after_head(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self.mime {
+            Some(mime) if mime.starts_with("text/") => {
+                if !self.text.push(bytes) {
+                    return Err(unrecognised());
+                }
+            }
+            Some("application/pdf") => {
+                keep_tail(&mut self.tail, bytes);
+                if self.size > PDF_PARSE_BYTES {
+                    self.pdf = None;
+                } else if let Some(pdf) = &mut self.pdf {
+                    pdf.extend_from_slice(bytes);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The verdict once the whole file went past.
+    pub(crate) fn finish(mut self) -> Result<Inspected> {
+        if self.size == 0 {
+            return Err(refuse("empty", "the file is empty"));
+        }
+        if self.mime.is_none() {
+            self.decide()?;
+        }
+        let mime = self.mime.unwrap_or("application/octet-stream");
+        if mime.starts_with("text/") && !self.text.is_complete() {
+            return Err(unrecognised());
+        }
+        if mime == "application/pdf" && !has_eof_marker(&self.tail) {
+            return Err(refuse("truncated", "the PDF is truncated: it has no end-of-file marker"));
+        }
+        Ok(Inspected { mime, pdf: self.pdf })
+    }
+}
+
+/// Keeps the last [`PDF_TAIL`] bytes of what went past.
+fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8]) {
+    tail.extend_from_slice(&bytes[bytes.len().saturating_sub(PDF_TAIL)..]);
+    let excess = tail.len().saturating_sub(PDF_TAIL);
+    tail.drain(..excess);
+}
+
+fn has_eof_marker(tail: &[u8]) -> bool {
+    tail.windows(5).any(|w| w == b"%%EOF")
 }
 
 /// Most pixels an uploaded image may declare (a decompression bomb declares billions).
@@ -164,6 +349,48 @@ mod tests {
         assert_eq!(code(sniff(PDF, "contract.pdf", Some("image/png"))), "type_mismatch");
         assert_eq!(code(sniff(&[0, 1, 2, 3, 0xff], "blob.bin", None)), "unsupported_type");
         assert_eq!(code(sniff(b"MZ\x90\x00\x03\x00\x00\x00", "setup.txt", None)), "unsupported_type");
+    }
+
+    #[test]
+    fn streamed_checks_agree_with_whole_ones() {
+        let inspect = |pieces: &[&[u8]], name: &str| -> Result<&'static str> {
+            let mut inspector = Inspector::new(name, None);
+            for piece in pieces {
+                inspector.push(piece)?;
+            }
+            inspector.finish().map(|i| i.mime)
+        };
+        // A character split between two pieces is still text; a file ending inside one is not.
+        let text = "Angebot für Müller – 5 €".as_bytes();
+        for at in 0..text.len() {
+            assert_eq!(inspect(&[&text[..at], &text[at..]], "offer.txt").unwrap(), "text/plain", "split at {at}");
+        }
+        assert!(inspect(&[&text[..text.len() - 1]], "offer.txt").is_err(), "ends inside a character");
+        // A long text file with a NUL or invalid byte after its head is refused.
+        let long = "word ".repeat(HEAD_BYTES / 5 + 10).into_bytes();
+        assert_eq!(inspect(&[&long, b"more"], "notes.txt").unwrap(), "text/plain");
+        assert!(inspect(&[&long, b"a\0b"], "notes.txt").is_err());
+        assert!(inspect(&[&long, &[0xff, 0xfe]], "notes.txt").is_err());
+        // A PDF without its end-of-file marker is truncated, however large.
+        let mut pdf = PDF.to_vec();
+        pdf.extend(std::iter::repeat_n(b' ', 3 * 1024 * 1024));
+        let code = |r: Result<&str>| match r {
+            Err(CrmError::Validation(e)) => e[0].code.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(code(inspect(&[&pdf], "a.pdf")), "truncated");
+        pdf.extend_from_slice(b"\nstartxref\n9\n%%EOF\n");
+        assert_eq!(inspect(&[&pdf[..10], &pdf[10..]], "a.pdf").unwrap(), "application/pdf");
+        assert_eq!(code(inspect(&[], "a.pdf")), "empty");
+        // Small PDFs are kept whole for the parser; large ones are not.
+        let mut inspector = Inspector::new("a.pdf", None);
+        inspector.push(&pdf).unwrap();
+        assert_eq!(inspector.finish().unwrap().pdf.as_deref(), Some(pdf.as_slice()));
+        let mut inspector = Inspector::new("a.pdf", None);
+        for _ in 0..(PDF_PARSE_BYTES as usize / pdf.len() + 1) {
+            inspector.push(&pdf).unwrap();
+        }
+        assert!(inspector.finish().unwrap().pdf.is_none());
     }
 
     #[test]

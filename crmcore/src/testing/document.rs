@@ -17,7 +17,7 @@ use crate::document::{
 use crate::error::{CrmError, Result};
 use crate::event::{EntityKind, EntityRef, EventType};
 use crate::page::PageRequest;
-use crate::ports::{BlobKey, BlobStore, Store};
+use crate::ports::{BlobKey, BlobStore, BlobWriter, BufferedBlobWriter, Store, slice_at};
 
 /// Content-addressed blobs in a map, for checks that need a blob store beside the store under
 /// test.
@@ -51,6 +51,19 @@ impl BlobStore for MapBlobs {
             .cloned()
             .ok_or_else(|| CrmError::not_found("blob", key))
     }
+    async fn writer(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        Ok(Box::new(BufferedBlobWriter::new(self)))
+    }
+
+    async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .map(|bytes| slice_at(bytes, offset, len).to_vec())
+            .ok_or_else(|| CrmError::not_found("blob", key))
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<()> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         Ok(())
@@ -79,6 +92,57 @@ pub async fn blob_store_contract(blobs: Arc<dyn BlobStore>) {
     assert!(!blobs.exists(&key).await.unwrap());
     assert!(matches!(blobs.get(&key).await, Err(CrmError::NotFound { .. })));
     assert!(blobs.exists(&large_key).await.unwrap(), "others stay");
+
+    // Ranged reads, within a blob, across the store's internal pieces and at its end.
+    assert_eq!(blobs.read_at(&large_key, 0, 10).await.unwrap(), large[..10]);
+    let middle = 1024 * 1024 - 7;
+    assert_eq!(
+        blobs.read_at(&large_key, middle as u64, 3 * 1024 * 1024).await.unwrap(),
+        large[middle..middle + 3 * 1024 * 1024]
+    );
+    let near_end = large.len() - 5;
+    assert_eq!(blobs.read_at(&large_key, near_end as u64, 100).await.unwrap(), large[near_end..], "fewer at the end");
+    assert!(blobs.read_at(&large_key, large.len() as u64, 10).await.unwrap().is_empty(), "none from the end on");
+    assert!(blobs.read_at(&large_key, u64::MAX, 10).await.unwrap().is_empty());
+    assert!(matches!(blobs.read_at(&key, 0, 10).await, Err(CrmError::NotFound { .. })));
+
+    // Written in uneven pieces: the same key and bytes as `put`; a second write of the same
+    // content changes nothing.
+    blobs.delete(&large_key).await.unwrap();
+    for _ in 0..2 {
+        let mut writer = blobs.writer().await.unwrap();
+        for piece in large.chunks(300_007) {
+            writer.write(piece).await.unwrap();
+        }
+        assert_eq!(writer.finish().await.unwrap(), large_key);
+        assert_eq!(blobs.get(&large_key).await.unwrap(), large, "streamed round-trip");
+    }
+    assert_eq!(
+        blobs.read_at(&large_key, middle as u64, 2 * 1024 * 1024).await.unwrap(),
+        large[middle..middle + 2 * 1024 * 1024]
+    );
+    let writer = blobs.writer().await.unwrap();
+    assert_eq!(writer.finish().await.unwrap(), empty_key, "an empty write is the empty blob");
+
+    // Aborted or dropped writers leave nothing.
+    let other: Vec<u8> = large.iter().map(|b| b ^ 0x5a).collect();
+    let other_key = BlobKey::of(&other);
+    let mut writer = blobs.writer().await.unwrap();
+    writer.write(&other[..2 * 1024 * 1024]).await.unwrap();
+    writer.abort().await.unwrap();
+    let mut writer = blobs.writer().await.unwrap();
+    writer.write(&other[..1024]).await.unwrap();
+    drop(writer);
+    assert!(!blobs.exists(&other_key).await.unwrap());
+    let small_key = {
+        let mut writer = blobs.writer().await.unwrap();
+        writer.write(b"hello, ").await.unwrap();
+        writer.write(b"blobs").await.unwrap();
+        writer.finish().await.unwrap()
+    };
+    assert_eq!(small_key, key);
+    assert_eq!(blobs.get(&key).await.unwrap(), small);
+    assert_eq!(blobs.read_at(&key, 7, 100).await.unwrap(), b"blobs");
 }
 
 fn file(name: &str, bytes: &[u8]) -> FileUpload {
@@ -129,8 +193,10 @@ pub async fn documents_versions_trash_purge_and_audit(store: Arc<dyn Store>) {
     let numbers: Vec<u32> = svc.versions(&a.actor, doc.id).await.unwrap().iter().map(|v| v.number).collect();
     assert_eq!(numbers, [1, 2, 3, 4]);
     let (latest, bytes) = svc.download(&a.actor, doc.id, None, &src).await.unwrap();
+    let bytes = bytes.read_all().await.unwrap();
     assert_eq!((latest.number, bytes.as_slice()), (4, b"Terms v1".as_slice()));
     let (_, second) = svc.download(&a.actor, doc.id, Some(2), &src).await.unwrap();
+    let second = second.read_all().await.unwrap();
     assert_eq!(second, b"Terms v2");
     assert!(matches!(svc.restore_version(&a.actor, doc.id, 9, &src).await, Err(CrmError::NotFound { .. })));
 
@@ -327,6 +393,7 @@ pub async fn documents_share_links_expire_revoke_and_count(store: Arc<dyn Store>
         Err(CrmError::Unauthenticated(_))
     ));
     let (view, _, version, bytes) = svc.open_share_link(&created.token, Some("open sesame"), &src).await.unwrap();
+    let bytes = bytes.read_all().await.unwrap();
     assert_eq!((view.downloads, version.number, bytes.as_slice()), (1, 1, b"v1".as_slice()));
     svc.open_share_link(&created.token, Some("open sesame"), &src).await.unwrap();
     assert!(
@@ -358,8 +425,8 @@ pub async fn documents_share_links_expire_revoke_and_count(store: Arc<dyn Store>
     let pinned = svc.share(&a.actor, doc.id, NewShareLink { version: Some(1), ..NewShareLink::default() }, &src);
     let pinned = pinned.await.unwrap();
     svc.upload_version(&a.actor, doc.id, file("deck.txt", b"v2"), None, &src).await.unwrap();
-    assert_eq!(svc.open_share_link(&pinned.token, None, &src).await.unwrap().3, b"v1");
-    assert_eq!(svc.open_share_link(&latest.token, None, &src).await.unwrap().3, b"v2");
+    assert_eq!(svc.open_share_link(&pinned.token, None, &src).await.unwrap().3.read_all().await.unwrap(), b"v1");
+    assert_eq!(svc.open_share_link(&latest.token, None, &src).await.unwrap().3.read_all().await.unwrap(), b"v2");
     let bad_version = svc.share(&a.actor, doc.id, NewShareLink { version: Some(9), ..NewShareLink::default() }, &src);
     assert!(matches!(bad_version.await, Err(CrmError::NotFound { .. })));
     let too_long = NewShareLink { expires_in_hours: Some(10_000), ..NewShareLink::default() };

@@ -116,7 +116,7 @@ pub async fn documents_are_generated_from_templates(store: Arc<dyn Store>) {
     assert_eq!(document.owner_id, member.id);
     assert_eq!((version.mime.as_str(), version.filename.as_str()), ("text/html", "Offer-for-Client-Co.html"));
     let (_, bytes) = svc.download(&writer, document.id, None, &src).await.unwrap();
-    let html = String::from_utf8(bytes).unwrap();
+    let html = String::from_utf8(bytes.read_all().await.unwrap()).unwrap();
     assert!(html.contains("<p>Engine: 12500 EUR</p>"), "{html}");
     assert!(html.contains("<p>writer, Generate Co,"), "{html}");
 
