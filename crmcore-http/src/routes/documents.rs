@@ -20,7 +20,7 @@ use crmcore::id::{DocumentId, DocumentTemplateId, MemberId, ShareLinkId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::ports::BlobReader;
 use crmcore::value::Tag;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -28,6 +28,9 @@ use crate::auth::CurrentActor;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
+
+/// Bytes of a download's body frame.
+const FRAME: usize = 64 * 1024;
 
 /// Bytes of multipart framing and metadata allowed beyond the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -545,7 +548,17 @@ fn attachment(version: &DocumentVersion, content: BlobReader) -> Response {
     let pieces = futures::stream::try_unfold(content, |mut content| async move {
         Ok::<_, CrmError>(content.next_piece().await?.map(|piece| (axum::body::Bytes::from(piece), content)))
     });
-    let mut response = Body::from_stream(pieces).into_response();
+    // hyper queues up to 16 frames per connection before it stops polling the body: frames of
+    // 64 KiB (slices of a piece, not copies) keep what a slow reader holds to about a MiB.
+    let frames = pieces
+        .map_ok(|piece| {
+            let frames = (0..piece.len())
+                .step_by(FRAME)
+                .map(move |at| Ok::<_, CrmError>(piece.slice(at..(at + FRAME).min(piece.len()))));
+            futures::stream::iter(frames.collect::<Vec<_>>())
+        })
+        .try_flatten();
+    let mut response = Body::from_stream(frames).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     headers.insert(header::CONTENT_TYPE, content_type);

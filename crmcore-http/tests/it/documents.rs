@@ -303,7 +303,87 @@ async fn documents_are_generated_from_templates(backend: Backend) {
     server.get(&path, &token).await.problem(404);
 }
 
+/// Several MiB stream through: the file part before or after the metadata, large content
+/// chunked in the store, the download streamed back whole; bad metadata sent first stores
+/// nothing, bad metadata sent after the file gives its blob back to collection.
+async fn uploads_stream_with_metadata_before_or_after_the_file(backend: Backend) {
+    let config = DocumentConfig {
+        max_upload_bytes: 8 * 1024 * 1024,
+        blob_grace: chrono::Duration::zero(),
+        ..DocumentConfig::default()
+    };
+    let server = TestServer::start_built(backend, |b| b.document_config(config), |_| {}).await;
+    let (_tenant, _owner, token) = server.tenant("Acme", "ada@acme.test").await;
+    let blobs = server.crm.blobs().unwrap();
+    // 5 MiB of CSV rows: several 1 MiB chunks in the database stores.
+    let rows: Vec<u8> = (0..250_000u32).flat_map(|i| format!("{i},row {i},{}\n", i * 7).into_bytes()).collect();
+    let csv = rows[..5 * 1024 * 1024 - 3].to_vec();
+    let key = crmcore::ports::BlobKey::of(&csv);
+
+    // Metadata after the file.
+    let form = Form::new()
+        .part("file", Part::bytes(csv.clone()).file_name("ledger.csv"))
+        .text("metadata", json!({"title": "Ledger", "category": "report"}).to_string());
+    let created = upload(&server, &token, "/api/v1/documents", form).await;
+    let created = created.ok(201).clone();
+    assert_eq!(
+        (created["document"]["title"].as_str(), created["version"]["mime"].as_str()),
+        (Some("Ledger"), Some("text/csv"))
+    );
+    assert_eq!(created["version"]["size"], csv.len());
+    assert_eq!(created["version"]["content_key"], key.as_str());
+    let id = created["document"]["id"].as_str().unwrap().to_owned();
+    let response = server
+        .client
+        .get(format!("{}/api/v1/documents/{id}/content", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-length"], csv.len().to_string().as_str());
+    assert!(response.bytes().await.unwrap().as_ref() == csv.as_slice(), "the download streams back the same bytes");
+
+    // Bad metadata first: refused before a byte of the file is stored.
+    let other: Vec<u8> = csv.iter().rev().copied().collect::<Vec<u8>>();
+    let other = [b"x".as_slice(), &other].concat();
+    let other_key = crmcore::ports::BlobKey::of(&other);
+    let form = Form::new()
+        .text("metadata", json!({"title": "", "category": "report"}).to_string())
+        .part("file", Part::bytes(other.clone()).file_name("other.csv"));
+    let refused = upload(&server, &token, "/api/v1/documents", form).await;
+    assert_eq!(refused.problem(422)["errors"][0]["field"], "title");
+    assert!(!blobs.exists(&other_key).await.unwrap(), "nothing was stored");
+
+    // Bad metadata after the file: refused, and the staged blob is collected.
+    let form = Form::new()
+        .part("file", Part::bytes(other.clone()).file_name("other.csv"))
+        .text("metadata", json!({"category": "no such category"}).to_string());
+    upload(&server, &token, "/api/v1/documents", form).await.problem(422);
+    let mut collected = false;
+    for _ in 0..200 {
+        if !blobs.exists(&other_key).await.unwrap() {
+            collected = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(collected, "a refused upload's blob is collected");
+    assert!(blobs.exists(&key).await.unwrap(), "referenced blobs stay");
+
+    // Two files in one upload, and a version with its note first.
+    let form = Form::new()
+        .part("file", Part::bytes(b"a".to_vec()).file_name("a.txt"))
+        .part("file", Part::bytes(b"b".to_vec()).file_name("b.txt"));
+    upload(&server, &token, "/api/v1/documents", form).await.problem(422);
+    let form = Form::new().text("note", "appended").part("file", Part::bytes(other).file_name("ledger.csv"));
+    let version = upload(&server, &token, &format!("/api/v1/documents/{id}/versions"), form).await;
+    let version = version.ok(201).clone();
+    assert_eq!((version["number"].as_u64(), version["note"].as_str()), (Some(2), Some("appended")));
+    assert_eq!(server.get("/api/v1/documents", &token).await.ok(200)["items"].as_array().unwrap().len(), 1);
+}
+
 crate::e2e!(
+    uploads_stream_with_metadata_before_or_after_the_file,
     documents_are_uploaded_versioned_downloaded_and_audited,
     documents_are_extracted_searched_and_shared_with_members,
     documents_are_generated_from_templates
