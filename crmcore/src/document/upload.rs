@@ -206,11 +206,7 @@ impl Inspector {
             return Ok(());
         }
         match self.mime {
-            Some(mime) if mime.starts_with("text/") => {
-                if !self.text.push(bytes) {
-                    return Err(unrecognised());
-                }
-            }
+            Some(mime) if mime.starts_with("text/") && !self.text.push(bytes) => return Err(unrecognised()),
             Some("application/pdf") => {
                 keep_tail(&mut self.tail, bytes);
                 if self.size > PDF_PARSE_BYTES {
