@@ -10,7 +10,8 @@
 //!   (the baseline), then one that answers after 10 s; the first endpoint's deliveries/s.
 //!
 //! `cargo bench --bench webhook_delivery` (PostgreSQL when `CRM_TEST_POSTGRES_URL` is set,
-//! SQLite otherwise; `-- sqlite` or `-- postgres` picks one).
+//! SQLite otherwise; `-- sqlite` or `-- postgres` picks one; then `throughput`, `fanout`,
+//! `latency` or `isolation` runs only those cases, e.g. `-- postgres isolation`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,7 +166,8 @@ async fn tenant(crm: &Crm, name: &str) -> Actor {
     Actor::member(tenant.id, member.id, member.role)
 }
 
-async fn bench(backend: &str) {
+async fn bench(backend: &str, cases: &[String]) {
+    let run = |case: &str| cases.is_empty() || cases.iter().any(|c| c == case);
     let (store, pg, _dir) = open(backend).await;
     let receiver = Arc::new(Receiver::default());
     let hooks = start_receiver(receiver.clone()).await;
@@ -179,23 +181,51 @@ async fn bench(backend: &str) {
         .unwrap();
 
     // Throughput: a backlog of 20,000 events to one endpoint.
+    if run("throughput") {
+        throughput(backend, &crm, &receiver, &hooks).await;
+    }
+    if run("fanout") {
+        fanout(backend, &crm, &receiver, &hooks).await;
+    }
+    if run("latency") {
+        latency(backend, &crm, &receiver, &hooks).await;
+    }
+    if run("isolation") {
+        isolation(backend, &crm, &receiver, &hooks).await;
+    }
+    println!(
+        "{backend} signatures: {} verified, {} rejected",
+        receiver.verified.load(Ordering::Relaxed),
+        receiver.rejected.load(Ordering::Relaxed)
+    );
+
+    if let Some((store, schema)) = pg {
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        let _ = sqlx::query(&drop).execute(store.pool()).await;
+    }
+}
+
+/// A backlog of 20,000 events to one endpoint.
+async fn throughput(backend: &str, crm: &Crm, receiver: &Arc<Receiver>, hooks: &str) {
     let b = Bench {
-        actor: tenant(&crm, "throughput").await,
+        actor: tenant(crm, "throughput").await,
         crm: crm.clone(),
         receiver: receiver.clone(),
-        hooks: hooks.clone(),
+        hooks: hooks.to_owned(),
     };
     b.endpoint("/one").await;
     b.contacts(20_000, "t").await;
     let seconds = b.drain("/one", 20_000).await;
     println!("{backend} throughput: 20000 deliveries in {seconds:.2} s = {:.0}/s", 20_000.0 / seconds);
+}
 
-    // Fan-out: 2,000 events to 10 endpoints.
+/// 2,000 events to 10 endpoints.
+async fn fanout(backend: &str, crm: &Crm, receiver: &Arc<Receiver>, hooks: &str) {
     let b = Bench {
-        actor: tenant(&crm, "fanout").await,
+        actor: tenant(crm, "fanout").await,
         crm: crm.clone(),
         receiver: receiver.clone(),
-        hooks: hooks.clone(),
+        hooks: hooks.to_owned(),
     };
     for i in 0..10 {
         b.endpoint(&format!("/fan{i}")).await;
@@ -207,13 +237,15 @@ async fn bench(backend: &str) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!("{backend} fan-out x10: 20000 deliveries in {seconds:.2} s = {:.0}/s", 20_000.0 / seconds);
+}
 
-    // Latency: 1,000 events/s for 10 s, worker running.
+/// 1,000 events/s for 10 s, worker running: committed -> first attempt received.
+async fn latency(backend: &str, crm: &Crm, receiver: &Arc<Receiver>, hooks: &str) {
     let b = Bench {
-        actor: tenant(&crm, "latency").await,
+        actor: tenant(crm, "latency").await,
         crm: crm.clone(),
         receiver: receiver.clone(),
-        hooks: hooks.clone(),
+        hooks: hooks.to_owned(),
     };
     b.endpoint("/latency").await;
     receiver.first_seen.lock().unwrap().clear();
@@ -259,10 +291,17 @@ async fn bench(backend: &str) {
         pct(0.99).unwrap_or_default(),
         delays.len()
     );
+}
 
-    // Baseline for isolation: the same drain beside a second endpoint that answers at once.
-    let b =
-        Bench { actor: tenant(&crm, "pair").await, crm: crm.clone(), receiver: receiver.clone(), hooks: hooks.clone() };
+/// The throughput drain beside a second endpoint that answers at once (the baseline), then beside
+/// one that answers after 10 s.
+async fn isolation(backend: &str, crm: &Crm, receiver: &Arc<Receiver>, hooks: &str) {
+    let b = Bench {
+        actor: tenant(crm, "pair").await,
+        crm: crm.clone(),
+        receiver: receiver.clone(),
+        hooks: hooks.to_owned(),
+    };
     b.endpoint("/pair-a").await;
     b.endpoint("/pair-b").await;
     b.contacts(20_000, "p").await;
@@ -274,10 +313,10 @@ async fn bench(backend: &str) {
 
     // Isolation: the throughput run beside an endpoint that answers after 10 s.
     let b = Bench {
-        actor: tenant(&crm, "isolation").await,
+        actor: tenant(crm, "isolation").await,
         crm: crm.clone(),
         receiver: receiver.clone(),
-        hooks: hooks.clone(),
+        hooks: hooks.to_owned(),
     };
     b.endpoint("/healthy").await;
     b.endpoint("/slow").await;
@@ -287,16 +326,6 @@ async fn bench(backend: &str) {
         "{backend} beside a 10 s endpoint: 20000 healthy deliveries in {seconds:.2} s = {:.0}/s",
         20_000.0 / seconds
     );
-    println!(
-        "{backend} signatures: {} verified, {} rejected",
-        receiver.verified.load(Ordering::Relaxed),
-        receiver.rejected.load(Ordering::Relaxed)
-    );
-
-    if let Some((store, schema)) = pg {
-        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-        let _ = sqlx::query(&drop).execute(store.pool()).await;
-    }
 }
 
 #[tokio::main]
@@ -308,7 +337,8 @@ async fn main() {
         _ if std::env::var("CRM_TEST_POSTGRES_URL").is_ok() => vec!["postgres", "sqlite"],
         _ => vec!["sqlite"],
     };
+    let cases: Vec<String> = args.iter().filter(|a| !matches!(a.as_str(), "sqlite" | "postgres")).cloned().collect();
     for backend in backends {
-        bench(backend).await;
+        bench(backend, &cases).await;
     }
 }

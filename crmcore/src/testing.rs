@@ -92,6 +92,7 @@ macro_rules! contract_suite {
                 analytics_snapshot_follows_every_write,
                 webhook_endpoints_round_trip_with_versions_and_isolation,
                 webhook_deliveries_claims_outcomes_and_replay,
+                webhook_claims_take_each_endpoint_up_to_its_room,
                 webhook_worker_delivers_signed_events_end_to_end,
                 integration_providers_connections_and_logs,
                 documents_versions_trash_purge_and_audit,

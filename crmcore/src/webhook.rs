@@ -15,8 +15,8 @@ pub mod signature;
 pub use circuit::{Admission, CircuitPolicy, CircuitState};
 pub use endpoint::{EventFilter, PayloadCondition, PayloadFilter, PayloadOp, WebhookUrl, validate_headers};
 pub use model::{
-    DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth, EndpointSecrets, ErrorClass,
-    WebhookDelivery, WebhookEndpoint,
+    ClaimLimits, DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth, EndpointSecrets,
+    ErrorClass, WebhookDelivery, WebhookEndpoint,
 };
 pub use retry::{AttemptOutcome, RetrySchedule, parse_retry_after};
 pub use seal::{SealedSecret, SecretSealer};

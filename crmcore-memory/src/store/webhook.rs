@@ -10,7 +10,8 @@ use crmcore::id::{DeliveryId, EventId, LeaseId, TenantId, WebhookEndpointId};
 use crmcore::page::{Page, PageRequest};
 use crmcore::ports::WebhookRepository;
 use crmcore::webhook::{
-    DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth, WebhookDelivery, WebhookEndpoint,
+    ClaimLimits, DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth, WebhookDelivery,
+    WebhookEndpoint,
 };
 use crmcore::{CrmError, Result};
 
@@ -123,11 +124,10 @@ impl WebhookRepository for MemoryStore {
         now: DateTime<Utc>,
         lease: LeaseId,
         until: DateTime<Utc>,
-        limit: u32,
-        skip: &[WebhookEndpointId],
+        limits: ClaimLimits<'_>,
     ) -> Result<Vec<WebhookDelivery>> {
         let mut state = self.lock();
-        let mut due: Vec<(DateTime<Utc>, DeliveryId)> = state
+        let mut due: Vec<(DateTime<Utc>, DeliveryId, WebhookEndpointId)> = state
             .webhook
             .deliveries
             .values()
@@ -135,14 +135,26 @@ impl WebhookRepository for MemoryStore {
                 d.delivery.status == DeliveryStatus::Pending
                     && d.delivery.next_attempt_at.is_some_and(|at| at <= now)
                     && d.lease.is_none_or(|(_, expires)| expires <= now)
-                    && !skip.contains(&d.delivery.endpoint_id)
             })
-            .filter_map(|d| d.delivery.next_attempt_at.map(|at| (at, d.delivery.id)))
+            .filter_map(|d| d.delivery.next_attempt_at.map(|at| (at, d.delivery.id, d.delivery.endpoint_id)))
             .collect();
         due.sort();
-        due.truncate(limit as usize);
-        let mut out = Vec::with_capacity(due.len());
-        for (_, id) in due {
+        // Earliest due first, each taken while its endpoint has room: the same as taking each
+        // endpoint's earliest up to its room, then the earliest of those.
+        let mut taken: HashMap<WebhookEndpointId, u32> = HashMap::new();
+        let mut picked = Vec::new();
+        for (_, id, endpoint) in due {
+            if picked.len() >= limits.total as usize {
+                break;
+            }
+            let count = taken.entry(endpoint).or_insert(0);
+            if *count < limits.room_of(endpoint) {
+                *count += 1;
+                picked.push(id);
+            }
+        }
+        let mut out = Vec::with_capacity(picked.len());
+        for id in picked {
             if let Some(stored) = state.webhook.deliveries.get_mut(&id) {
                 stored.lease = Some((lease, until));
                 out.push(stored.delivery.clone());

@@ -1,20 +1,69 @@
 //! Webhook endpoints, deliveries and the attempt log. The SQL is the same on both databases
-//! except for the `FOR UPDATE SKIP LOCKED` of PostgreSQL claims and the batch statements
+//! except for the claim's body (`{sqlite,postgres}/webhook.rs`: a `LATERAL` join with `FOR UPDATE
+//! SKIP LOCKED` on PostgreSQL, a correlated `IN` list on SQLite) and the batch statements
 //! (multi-row `VALUES` on SQLite, `UNNEST` arrays on PostgreSQL: `{sqlite,postgres}/bulk.rs`), so
 //! one body serves both stores: `sqlite/webhook.rs` and `postgres/webhook.rs` expand
 //! [`webhook_repository!`].
 //!
-//! Deliveries are their own queue. A claim is one `UPDATE … WHERE id IN (SELECT … ORDER BY
-//! next_attempt_at LIMIT n) RETURNING` over the partial index of pending deliveries: on SQLite the
-//! write lock taken by `BEGIN IMMEDIATE` makes it exclusive, on PostgreSQL `SKIP LOCKED` lets
-//! concurrent senders take disjoint batches. An outcome is written only `WHERE lease_id` is still
-//! the claim's, which also releases the lease.
+//! Deliveries are their own queue, indexed per endpoint: pending deliveries by (endpoint, due
+//! time). A claim visits the endpoints with pending deliveries ([`PENDING_ENDPOINTS`], one index
+//! probe each) and takes of each its earliest due, no more than the room the worker gave it, then
+//! the earliest of those: an endpoint with thousands of deliveries queued behind its in-flight cap
+//! costs a claim nothing, where a walk of one global due order would step over all of them. It is
+//! one `UPDATE … WHERE id IN (…) RETURNING`: on SQLite the write lock taken by `BEGIN IMMEDIATE`
+//! makes it exclusive, on PostgreSQL `SKIP LOCKED` lets concurrent senders take disjoint batches.
+//! An outcome is written only `WHERE lease_id` is still the claim's, which also releases the
+//! lease.
 
-/// Implements `WebhookRepository` for `$store` on database `$db`; `$skip_locked` is appended to
-/// the claim's inner select. `append_events` and the backend's `bulk` module must be in scope
+use crmcore::webhook::ClaimLimits;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+use super::types::DbId;
+
+/// `pending(id)`: every endpoint with pending deliveries (plus a final `NULL`), found by a loose
+/// scan of the per-endpoint index, one probe per endpoint, however many deliveries each has.
+///
+/// `tenant_id IS NOT NULL` (always true) reads the row: PostgreSQL then scans the index plainly
+/// rather than index-only, and a plain scan marks the entries of deliveries that are no longer
+/// pending as dead, so the next probe steps over them for free instead of checking each again.
+pub(crate) const PENDING_ENDPOINTS: &str = "WITH RECURSIVE pending(id) AS (\
+     SELECT (SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending' AND tenant_id IS NOT NULL \
+     ORDER BY endpoint_id LIMIT 1) \
+     UNION ALL \
+     SELECT (SELECT d.endpoint_id FROM webhook_deliveries d WHERE d.status = 'pending' AND d.endpoint_id > p.id \
+     AND d.tenant_id IS NOT NULL ORDER BY d.endpoint_id LIMIT 1) FROM pending p WHERE p.id IS NOT NULL)";
+
+/// Pushes `, room(id, n) AS (…)`, to follow [`PENDING_ENDPOINTS`]: each endpoint with pending
+/// deliveries and how many of them the claim may take.
+pub(crate) fn push_room<'a, DB>(q: &mut QueryBuilder<'a, DB>, limits: &ClaimLimits<'_>)
+where
+    DB: Database,
+    DbId: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    q.push(", room(id, n) AS (SELECT p.id, ");
+    if limits.room.is_empty() {
+        q.push_bind(i64::from(limits.per_endpoint));
+    } else {
+        q.push("CASE p.id");
+        for (endpoint, room) in limits.room {
+            q.push(" WHEN ").push_bind(DbId(endpoint.0)).push(" THEN ").push_bind(i64::from(*room));
+        }
+        q.push(" ELSE ").push_bind(i64::from(limits.per_endpoint)).push(" END");
+    }
+    q.push(" FROM pending p WHERE p.id IS NOT NULL)");
+}
+
+/// The most any one endpoint may give a claim (never more than the claim's total).
+pub(crate) fn max_room(limits: &ClaimLimits<'_>) -> u32 {
+    limits.room.iter().map(|(_, n)| *n).chain([limits.per_endpoint]).max().unwrap_or(0).min(limits.total)
+}
+
+/// Implements `WebhookRepository` for `$store` on database `$db`. `append_events`, the backend's
+/// `bulk` module and its `push_claimable` (the claim's `SELECT` of delivery ids) must be in scope
 /// where it is expanded.
 macro_rules! webhook_repository {
-    ($store:ty, $db:ty, $skip_locked:literal) => {
+    ($store:ty, $db:ty) => {
         const _: () = {
             use std::collections::{HashMap, HashSet};
 
@@ -25,7 +74,8 @@ macro_rules! webhook_repository {
             use crmcore::page::{Page, PageRequest};
             use crmcore::ports::WebhookRepository;
             use crmcore::webhook::{
-                DeliveryAttempt, DeliveryFilter, DeliveryOutcome, EndpointHealth, WebhookDelivery, WebhookEndpoint,
+                ClaimLimits, DeliveryAttempt, DeliveryFilter, DeliveryOutcome, EndpointHealth, WebhookDelivery,
+                WebhookEndpoint,
             };
             use crmcore::{CrmError, Result};
             use sqlx::types::Json;
@@ -37,6 +87,7 @@ macro_rules! webhook_repository {
                 WebhookDeliveryRow, WebhookEndpointRow,
             };
             use $crate::common::types::{DbId, DbTime, opt_time};
+            use $crate::common::webhook::PENDING_ENDPOINTS;
 
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
@@ -272,28 +323,17 @@ macro_rules! webhook_repository {
                     now: DateTime<Utc>,
                     lease: LeaseId,
                     until: DateTime<Utc>,
-                    limit: u32,
-                    skip: &[WebhookEndpointId],
+                    limits: ClaimLimits<'_>,
                 ) -> Result<Vec<WebhookDelivery>> {
-                    if limit == 0 {
+                    if limits.total == 0 {
                         return Ok(Vec::new());
                     }
                     let mut q: QueryBuilder<$db> =
                         QueryBuilder::new("UPDATE webhook_deliveries SET lease_id = ");
                     q.push_bind(DbId(lease.0)).push(", lease_expires_at = ").push_bind(DbTime(until));
-                    q.push(
-                        " WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-                         AND next_attempt_at <= ",
-                    );
-                    q.push_bind(DbTime(now)).push(" AND (lease_expires_at IS NULL OR lease_expires_at <= ");
-                    q.push_bind(DbTime(now)).push(")");
-                    if !skip.is_empty() {
-                        q.push(" AND NOT (endpoint_id");
-                        bulk::push_in(&mut q, skip.iter().map(|e| e.0).collect());
-                        q.push(")");
-                    }
-                    q.push(" ORDER BY next_attempt_at, id LIMIT ").push_bind(i64::from(limit));
-                    q.push($skip_locked).push(format!(") RETURNING {WEBHOOK_DELIVERY_COLUMNS}"));
+                    q.push(" WHERE id IN (");
+                    push_claimable(&mut q, now, &limits);
+                    q.push(format!(") RETURNING {WEBHOOK_DELIVERY_COLUMNS}"));
                     let mut tx = self.begin().await?;
                     let rows: Vec<WebhookDeliveryRow> =
                         q.build_query_as().fetch_all(&mut *tx).await.map_err(store_err)?;
@@ -342,32 +382,27 @@ macro_rules! webhook_repository {
 
                 async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
                     // A pending delivery is due at its `next_attempt_at`, or when its lease ends if
-                    // that is later. Walking the due index in order, the first delivery not held
-                    // past its time gives an upper bound; only the deliveries before it (all held,
-                    // so no more than are in flight) can be due earlier, at their lease's end.
-                    let free: Option<DbTime> = sqlx::query_as::<_, (DbTime,)>(
-                        "SELECT next_attempt_at FROM webhook_deliveries WHERE status = 'pending' \
-                         AND next_attempt_at IS NOT NULL \
-                         AND (lease_expires_at IS NULL OR lease_expires_at <= next_attempt_at) \
-                         ORDER BY next_attempt_at LIMIT 1",
-                    )
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(store_err)?
-                    .map(|(at,)| at);
-                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
-                        "SELECT MIN(lease_expires_at) FROM webhook_deliveries WHERE status = 'pending' \
-                         AND next_attempt_at IS NOT NULL AND lease_expires_at > next_attempt_at",
+                    // that is later. Walking an endpoint's deliveries in due order, the first one
+                    // not held past its time gives that endpoint's upper bound; only the ones
+                    // before it (all held, so no more than are in flight) can be due earlier, at
+                    // their lease's end. The earliest over the endpoints is the answer.
+                    let sql = format!(
+                        "{PENDING_ENDPOINTS}, free(id, due_at) AS (SELECT p.id, (SELECT d.next_attempt_at \
+                         FROM webhook_deliveries d WHERE d.endpoint_id = p.id AND d.status = 'pending' \
+                         AND d.next_attempt_at IS NOT NULL \
+                         AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= d.next_attempt_at) \
+                         ORDER BY d.next_attempt_at LIMIT 1) FROM pending p WHERE p.id IS NOT NULL) \
+                         SELECT MIN(due_at) FROM (SELECT due_at FROM free \
+                         UNION ALL SELECT (SELECT MIN(d.lease_expires_at) FROM webhook_deliveries d \
+                         WHERE d.endpoint_id = f.id AND d.status = 'pending' AND d.next_attempt_at < f.due_at \
+                         AND d.lease_expires_at > d.next_attempt_at) FROM free f WHERE f.due_at IS NOT NULL \
+                         UNION ALL SELECT (SELECT MIN(d.lease_expires_at) FROM webhook_deliveries d \
+                         WHERE d.endpoint_id = f.id AND d.status = 'pending' AND d.next_attempt_at IS NOT NULL \
+                         AND d.lease_expires_at > d.next_attempt_at) FROM free f WHERE f.due_at IS NULL) t"
                     );
-                    if let Some(free) = free {
-                        q.push(" AND next_attempt_at < ").push_bind(free);
-                    }
-                    let (held,): (Option<DbTime>,) =
-                        q.build_query_as().fetch_one(&self.pool).await.map_err(store_err)?;
-                    Ok(match (free, held) {
-                        (Some(a), Some(b)) => Some(a.0.min(b.0)),
-                        (a, b) => a.or(b).map(|t| t.0),
-                    })
+                    let (at,): (Option<DbTime>,) =
+                        sqlx::query_as(&sql).fetch_one(&self.pool).await.map_err(store_err)?;
+                    Ok(at.map(|t| t.0))
                 }
 
                 async fn get_delivery(&self, tenant: TenantId, id: DeliveryId) -> Result<WebhookDelivery> {

@@ -11,7 +11,8 @@ use crmcore::id::{DeliveryId, EventId, LeaseId, TenantId, WebhookEndpointId};
 use crmcore::ports::Store;
 use crmcore::testing::Fixture;
 use crmcore::webhook::{
-    CircuitState, DeliveryAttempt, DeliveryOutcome, DeliveryStatus, EndpointHealth, NewEndpoint, WebhookDelivery,
+    CircuitState, ClaimLimits, DeliveryAttempt, DeliveryOutcome, DeliveryStatus, EndpointHealth, NewEndpoint,
+    WebhookDelivery,
 };
 
 /// Raw SQL on the store's database, for states the port cannot reach.
@@ -114,7 +115,11 @@ async fn concurrent_claimers_never_share_a_delivery(store: Arc<dyn Store>, _raw:
             let mut mine = Vec::new();
             loop {
                 let lease = LeaseId::new();
-                let claimed = store.webhooks().claim_due(t0, lease, t0 + Duration::minutes(1), 7, &[]).await.unwrap();
+                let claimed = store
+                    .webhooks()
+                    .claim_due(t0, lease, t0 + Duration::minutes(1), ClaimLimits::total(7))
+                    .await
+                    .unwrap();
                 if claimed.is_empty() {
                     return mine;
                 }
@@ -143,7 +148,7 @@ async fn outcome_batches_behave_like_sequential_writes(store: Arc<dyn Store>, ra
     let (a, b, c) = (delivery(f.tenant.id, e, t0), delivery(f.tenant.id, e, t0), delivery(f.tenant.id, e, t0));
     repo.insert_deliveries(&[a.clone(), b.clone(), c.clone()]).await.unwrap();
     let lease = LeaseId::new();
-    assert_eq!(repo.claim_due(t0, lease, t0 + Duration::minutes(1), 10, &[]).await.unwrap().len(), 3);
+    assert_eq!(repo.claim_due(t0, lease, t0 + Duration::minutes(1), ClaimLimits::total(10)).await.unwrap().len(), 3);
     // `c` loses its payload while in flight (retention never purges pending deliveries through
     // the port; the write must not bring a payload back however it went).
     raw.execute(&format!("UPDATE webhook_deliveries SET payload = NULL WHERE id = '{}'", c.id)).await;
@@ -206,9 +211,11 @@ async fn next_due_waits_for_held_deliveries(store: Arc<dyn Store>, _raw: Raw) {
     let second = delivery(f.tenant.id, e, t0 + Duration::seconds(20));
     repo.insert_deliveries(&[first.clone(), second.clone()]).await.unwrap();
     assert_eq!(repo.next_due().await.unwrap(), Some(t0));
-    repo.claim_due(t0, LeaseId::new(), t0 + Duration::seconds(30), 1, &[]).await.unwrap();
+    repo.claim_due(t0, LeaseId::new(), t0 + Duration::seconds(30), ClaimLimits::total(1)).await.unwrap();
     assert_eq!(repo.next_due().await.unwrap(), Some(t0 + Duration::seconds(20)), "the free one comes first");
-    repo.claim_due(t0 + Duration::seconds(20), LeaseId::new(), t0 + Duration::seconds(25), 1, &[]).await.unwrap();
+    repo.claim_due(t0 + Duration::seconds(20), LeaseId::new(), t0 + Duration::seconds(25), ClaimLimits::total(1))
+        .await
+        .unwrap();
     assert_eq!(repo.next_due().await.unwrap(), Some(t0 + Duration::seconds(25)), "both held: the earlier lease end");
 }
 
@@ -233,7 +240,7 @@ async fn deliveries_reference_endpoints_of_their_tenant(store: Arc<dyn Store>, _
     assert!(repo.enabled_endpoints(&[]).await.unwrap().is_empty());
     assert_eq!(repo.requeue(a.tenant.id, ea, Some(&[]), t0, t0).await.unwrap(), 0);
     assert_eq!(repo.record_outcomes(&[], &[], &[]).await.unwrap(), 0);
-    assert!(repo.claim_due(t0, LeaseId::new(), t0, 0, &[]).await.unwrap().is_empty());
+    assert!(repo.claim_due(t0, LeaseId::new(), t0, ClaimLimits::total(0)).await.unwrap().is_empty());
 }
 
 macro_rules! on_both {

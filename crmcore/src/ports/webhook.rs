@@ -6,7 +6,7 @@ use crate::event::DomainEvent;
 use crate::id::{DeliveryId, LeaseId, TenantId, WebhookEndpointId};
 use crate::page::{Page, PageRequest};
 use crate::webhook::{
-    DeliveryAttempt, DeliveryFilter, DeliveryOutcome, EndpointHealth, WebhookDelivery, WebhookEndpoint,
+    ClaimLimits, DeliveryAttempt, DeliveryFilter, DeliveryOutcome, EndpointHealth, WebhookDelivery, WebhookEndpoint,
 };
 
 /// Webhook endpoints, deliveries (which are their own durable queue) and the attempt log.
@@ -34,16 +34,19 @@ pub trait WebhookRepository: Send + Sync {
     /// Inserts pending deliveries, skipping any whose (endpoint, event) already exists, in one
     /// transaction. Returns how many were new.
     async fn insert_deliveries(&self, deliveries: &[WebhookDelivery]) -> Result<u64>;
-    /// Claims up to `limit` pending deliveries due at `now` whose lease is free or expired, of any
-    /// tenant, earliest due first, skipping the endpoints in `skip`. Each is leased to `lease`
+    /// Claims pending deliveries due at `now` whose lease is free or expired, of any tenant:
+    /// the earliest due of each endpoint, no more than its room ([`ClaimLimits::room_of`]), and
+    /// of those the earliest due first, no more than `limits.total`. Each is leased to `lease`
     /// until `until`.
+    ///
+    /// An endpoint with no room costs the claim nothing however many deliveries it has queued:
+    /// the claim MUST still return the due deliveries of the other endpoints.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease: LeaseId,
         until: DateTime<Utc>,
-        limit: u32,
-        skip: &[WebhookEndpointId],
+        limits: ClaimLimits<'_>,
     ) -> Result<Vec<WebhookDelivery>>;
     /// Writes outcomes whose lease still holds (the others are skipped) with their attempts, the
     /// endpoints' health, and the events, all in one transaction. Replacing a delivery releases its

@@ -1,5 +1,6 @@
 //! Contract checks for webhooks: endpoints round-trip with versions and isolation, deliveries are
-//! unique per (endpoint, event), claims are exclusive and leased, outcomes are written only under
+//! unique per (endpoint, event), claims are exclusive, leased and take each endpoint's
+//! deliveries only up to the room it was given, outcomes are written only under
 //! their lease together with attempts, health and events; requeue and retention; and the whole
 //! path from a CRM mutation to a signed, logged delivery through the worker.
 
@@ -19,8 +20,8 @@ use crate::id::{DeliveryId, EventId, LeaseId, TenantId, WebhookEndpointId};
 use crate::page::PageRequest;
 use crate::ports::{Clock, ManualClock, Store, TransportError, WebhookRequest, WebhookResponse, WebhookTransport};
 use crate::webhook::{
-    CircuitState, DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth, EndpointPatch,
-    ErrorClass, NewEndpoint, SigningSecret, WebhookDelivery, WebhookEndpoint, verify,
+    CircuitState, ClaimLimits, DeliveryAttempt, DeliveryFilter, DeliveryOutcome, DeliveryStatus, EndpointHealth,
+    EndpointPatch, ErrorClass, NewEndpoint, SigningSecret, WebhookDelivery, WebhookEndpoint, verify,
 };
 
 /// A transport that records every request and answers from a script (then with the default).
@@ -208,7 +209,7 @@ pub async fn webhook_endpoints_round_trip_with_versions_and_isolation(store: Arc
 }
 
 /// Deliveries are unique per (endpoint, event); claims are exclusive, due-ordered, skip the
-/// listed endpoints and expire; outcomes are written only under their lease, atomically with
+/// endpoints given no room and expire; outcomes are written only under their lease, atomically with
 /// attempts, health and events; requeue, retention and the log behave.
 pub async fn webhook_deliveries_claims_outcomes_and_replay(store: Arc<dyn Store>) {
     let a = Fixture::new(store.clone(), "Deliveries A").await;
@@ -231,16 +232,17 @@ pub async fn webhook_deliveries_claims_outcomes_and_replay(store: Arc<dyn Store>
 
     let lease = LeaseId::new();
     let until = t0 + Duration::seconds(30);
-    let skipped = repo.claim_due(t0, lease, until, 10, &[e1]).await.unwrap();
+    let skipped =
+        repo.claim_due(t0, lease, until, ClaimLimits { room: &[(e1, 0)], ..ClaimLimits::total(10) }).await.unwrap();
     assert_eq!(skipped.iter().map(|d| d.id).collect::<Vec<_>>(), [d3.id], "skip list honoured, future not due");
-    let claimed = repo.claim_due(t0, lease, until, 1, &[]).await.unwrap();
+    let claimed = repo.claim_due(t0, lease, until, ClaimLimits::total(1)).await.unwrap();
     assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), [d1.id], "earliest due first, limit holds");
     let other = LeaseId::new();
-    let rest = repo.claim_due(t0, other, until, 10, &[]).await.unwrap();
+    let rest = repo.claim_due(t0, other, until, ClaimLimits::total(10)).await.unwrap();
     assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), [d2.id], "leased deliveries are not handed out twice");
-    assert!(repo.claim_due(t0, LeaseId::new(), until, 10, &[]).await.unwrap().is_empty());
+    assert!(repo.claim_due(t0, LeaseId::new(), until, ClaimLimits::total(10)).await.unwrap().is_empty());
     let reclaim = LeaseId::new();
-    let expired = repo.claim_due(until, reclaim, until + Duration::seconds(30), 10, &[]).await.unwrap();
+    let expired = repo.claim_due(until, reclaim, until + Duration::seconds(30), ClaimLimits::total(10)).await.unwrap();
     assert_eq!(expired.len(), 3, "expired leases are claimable again");
 
     // Outcomes: only the current lease writes; attempts, health and events go in together.
@@ -317,9 +319,10 @@ pub async fn webhook_deliveries_claims_outcomes_and_replay(store: Arc<dyn Store>
     assert_eq!(e2_now.circuit.consecutive_failures, 1);
     assert_eq!(e2_now.version, 1, "health updates leave the version alone");
     // The retry is released and due at its time, not before.
-    assert!(repo.claim_due(until, LeaseId::new(), until + Duration::seconds(30), 10, &[e2]).await.unwrap().is_empty());
+    let skip_e2 = ClaimLimits { room: &[(e2, 0)], ..ClaimLimits::total(10) };
+    assert!(repo.claim_due(until, LeaseId::new(), until + Duration::seconds(30), skip_e2).await.unwrap().is_empty());
     let due =
-        repo.claim_due(until + Duration::seconds(5), LeaseId::new(), until + Duration::seconds(60), 10, &[e2]).await;
+        repo.claim_due(until + Duration::seconds(5), LeaseId::new(), until + Duration::seconds(60), skip_e2).await;
     assert_eq!(due.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [d2.id]);
 
     // Listing filters and pages newest first.
@@ -371,6 +374,54 @@ pub async fn webhook_deliveries_claims_outcomes_and_replay(store: Arc<dyn Store>
     assert_eq!(repo.get_delivery(a.tenant.id, failed[0].id).await.unwrap().payload, None);
     assert!(repo.get_delivery(a.tenant.id, d2.id).await.unwrap().payload.is_some(), "pending ones keep theirs");
     assert_eq!(repo.requeue(a.tenant.id, e2, Some(&[failed[0].id]), t0, t1).await.unwrap(), 0, "purged: no replay");
+}
+
+/// Claims go endpoint by endpoint: of each, its earliest due up to the room it was given, and of
+/// those the earliest due up to the total. An endpoint with no room is passed over however many
+/// of its deliveries are due before the others' (a slow endpoint at its in-flight cap).
+pub async fn webhook_claims_take_each_endpoint_up_to_its_room(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone(), "Claim rooms").await;
+    let repo = store.webhooks();
+    let (slow, _) = endpoint(&f, "https://slow.example.com/", &[]).await;
+    let (fast, _) = endpoint(&f, "https://fast.example.com/", &[]).await;
+    let (third, _) = endpoint(&f, "https://third.example.com/", &[]).await;
+    let t0 = now();
+    let at = |ms: i64| t0 - Duration::milliseconds(ms);
+    let queued: Vec<WebhookDelivery> = (0..40).map(|i| raw_delivery(f.tenant.id, slow, at(100_000 - i))).collect();
+    let fast_due: Vec<WebhookDelivery> = [50_000, 49_000, 48_000, 47_000, 46_000]
+        .into_iter()
+        .map(|ms| raw_delivery(f.tenant.id, fast, at(ms)))
+        .collect();
+    let third_due: Vec<WebhookDelivery> =
+        [49_500, 47_500, 45_500].into_iter().map(|ms| raw_delivery(f.tenant.id, third, at(ms))).collect();
+    let later = raw_delivery(f.tenant.id, fast, t0 + Duration::seconds(60));
+    let all: Vec<WebhookDelivery> = queued.iter().chain(&fast_due).chain(&third_due).chain([&later]).cloned().collect();
+    assert_eq!(repo.insert_deliveries(&all).await.unwrap(), 49);
+    let until = t0 + Duration::seconds(30);
+    let ids = |claimed: Vec<WebhookDelivery>| claimed.into_iter().map(|d| d.id).collect::<Vec<_>>();
+
+    let limits = ClaimLimits { total: 4, per_endpoint: 2, room: &[(slow, 0)] };
+    let first = repo.claim_due(t0, LeaseId::new(), until, limits).await.unwrap();
+    assert_eq!(
+        ids(first),
+        [fast_due[0].id, third_due[0].id, fast_due[1].id, third_due[1].id],
+        "the full endpoint is passed over; two of each other, earliest due first"
+    );
+    let limits = ClaimLimits { total: 2, per_endpoint: 10, room: &[(slow, 0), (third, 1)] };
+    let second = repo.claim_due(t0, LeaseId::new(), until, limits).await.unwrap();
+    assert_eq!(ids(second), [fast_due[2].id, fast_due[3].id], "the total holds, earliest due first");
+    let limits = ClaimLimits { total: 10, per_endpoint: 10, room: &[(slow, 3)] };
+    let third_claim = repo.claim_due(t0, LeaseId::new(), until, limits).await.unwrap();
+    assert_eq!(
+        ids(third_claim),
+        [queued[0].id, queued[1].id, queued[2].id, fast_due[4].id, third_due[2].id],
+        "a room of its own for one endpoint, the default for the others"
+    );
+    let rest = repo.claim_due(t0, LeaseId::new(), until, ClaimLimits::total(100)).await.unwrap();
+    assert_eq!(ids(rest), ids(queued[3..].to_vec()), "what is left, not the future one");
+    assert!(repo.claim_due(t0, LeaseId::new(), until, ClaimLimits::total(100)).await.unwrap().is_empty());
+    let none = ClaimLimits { total: 0, ..ClaimLimits::total(100) };
+    assert!(repo.claim_due(until, LeaseId::new(), until, none).await.unwrap().is_empty(), "a total of 0 takes none");
 }
 
 /// CRM mutations become signed deliveries to every matching endpoint through the worker:

@@ -263,6 +263,36 @@ pub struct DeliveryOutcome {
     pub attempt: Option<DeliveryAttempt>,
 }
 
+/// How many due deliveries one claim may take: in all, and of each endpoint.
+///
+/// A worker names the endpoints it already has requests in flight to, with the room they have
+/// left, so that a claim never hands it deliveries it could not start: a slow endpoint at its cap
+/// is passed over (`0`) and costs the claim nothing, while the other endpoints' deliveries are
+/// still taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimits<'a> {
+    /// At most this many deliveries in all.
+    pub total: u32,
+    /// At most this many of any endpoint not named in `room`.
+    pub per_endpoint: u32,
+    /// Endpoints with a room of their own (the first entry of an endpoint counts; `0` skips it).
+    pub room: &'a [(WebhookEndpointId, u32)],
+}
+
+impl ClaimLimits<'static> {
+    /// At most `total` deliveries, of any endpoints.
+    pub const fn total(total: u32) -> Self {
+        Self { total, per_endpoint: total, room: &[] }
+    }
+}
+
+impl ClaimLimits<'_> {
+    /// How many deliveries of `endpoint` the claim may take.
+    pub fn room_of(&self, endpoint: WebhookEndpointId) -> u32 {
+        self.room.iter().find(|(id, _)| *id == endpoint).map_or(self.per_endpoint, |(_, room)| *room)
+    }
+}
+
 /// An endpoint's health after some attempts: its circuit, and whether it was disabled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointHealth {

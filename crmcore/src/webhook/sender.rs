@@ -24,7 +24,8 @@ use super::circuit::{Admission, CircuitState};
 use super::retry::{AttemptOutcome, parse_retry_after};
 use super::signature::{SigningSecret, sign};
 use super::{
-    DeliveryAttempt, DeliveryOutcome, DeliveryStatus, EndpointHealth, ErrorClass, WebhookDelivery, WebhookEndpoint,
+    ClaimLimits, DeliveryAttempt, DeliveryOutcome, DeliveryStatus, EndpointHealth, ErrorClass, WebhookDelivery,
+    WebhookEndpoint,
 };
 use crate::actor::Actor;
 use crate::campaign::send::Pacer;
@@ -181,23 +182,30 @@ impl Sender {
         }
     }
 
-    /// Claims up to `limit` due deliveries, skipping endpoints that are at their concurrency cap
-    /// or whose circuit is open, and pairs each with its endpoint. Deliveries whose endpoint is
-    /// gone or disabled are failed at once.
+    /// Claims up to `limit` due deliveries, of each endpoint no more than it has slots free (none
+    /// of an endpoint at its concurrency cap or whose circuit is open), and pairs each with its
+    /// endpoint. Deliveries whose endpoint is gone or disabled are failed at once.
     async fn claim(&self, limit: u32) -> Result<Vec<(WebhookDelivery, Option<Arc<Target>>, LeaseId)>> {
         let config = self.crm.webhook_config();
         let now = self.crm.clock().now();
-        let skip: Vec<WebhookEndpointId> = {
+        let per_endpoint = config.per_endpoint_concurrency.max(1);
+        // Only endpoints with less room than an idle one are named: those with requests in
+        // flight or a circuit that is not closed, so the list stays as short as what is running.
+        let room: Vec<(WebhookEndpointId, u32)> = {
             let state = self.state();
             state
                 .runtime
                 .iter()
-                .filter(|(_, r)| r.in_flight >= r.slots(config.per_endpoint_concurrency, now))
-                .map(|(id, _)| *id)
+                .filter_map(|(id, r)| {
+                    let free = r.slots(config.per_endpoint_concurrency, now).saturating_sub(r.in_flight);
+                    (free < per_endpoint).then(|| (*id, u32::try_from(free).unwrap_or(u32::MAX)))
+                })
                 .collect()
         };
+        let limits =
+            ClaimLimits { total: limit, per_endpoint: u32::try_from(per_endpoint).unwrap_or(u32::MAX), room: &room };
         let lease = LeaseId::new();
-        let claimed = self.crm.store().webhooks().claim_due(now, lease, now + config.lease, limit, &skip).await?;
+        let claimed = self.crm.store().webhooks().claim_due(now, lease, now + config.lease, limits).await?;
         let mut out = Vec::with_capacity(claimed.len());
         let mut overflow = Vec::new();
         for delivery in claimed {
@@ -208,8 +216,9 @@ impl Sender {
                 runtime.circuit = Some(target.endpoint.circuit);
             }
             if runtime.in_flight >= runtime.slots(config.per_endpoint_concurrency, now) {
-                // More of one endpoint's deliveries than its slots: hand the rest back at once,
-                // so a slow endpoint never holds more than its share.
+                // More of one endpoint's deliveries than its slots (its circuit, just read
+                // with the endpoint, is open or half-open): hand the rest back at once, so
+                // a slow endpoint never holds more than its share.
                 overflow.push(DeliveryOutcome { delivery, lease, attempt: None });
                 continue;
             }
