@@ -288,9 +288,13 @@ async fn open(name: &str) -> Option<Target> {
     match name {
         "sqlite" => {
             let path = std::env::temp_dir().join(format!("crmcore-campaign-bench-{}.db", uuid::Uuid::now_v7()));
-            let store = crmcore_sqlx::SqliteStore::open(&format!("sqlite://{}?mode=rwc", path.display()))
-                .await
-                .expect("sqlite");
+            // `CRM_BENCH_SQLITE_CACHE_MIB`: the pool's page cache budget (default: the store's).
+            let mut settings = crmcore_sqlx::SqliteSettings::default();
+            if let Some(mib) = std::env::var("CRM_BENCH_SQLITE_CACHE_MIB").ok().and_then(|v| v.parse::<u64>().ok()) {
+                settings.page_cache_bytes = mib << 20;
+            }
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let store = crmcore_sqlx::SqliteStore::open_with(&url, settings).await.expect("sqlite");
             Some(Target::Sqlite(store, path))
         }
         _ => {

@@ -45,7 +45,7 @@ use crmcore::{CrmError, Result};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgLiveUpdates, PgStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteSettings, SqliteStore};
 
 /// The embedded migrations of each backend, for inspection (they are applied on open).
 pub mod migrators {

@@ -66,15 +66,56 @@ impl Drop for TempDatabase {
     }
 }
 
+/// How a [`SqliteStore`] pools its connections and how much memory they may hold.
+///
+/// SQLite gives every connection its own page cache, so the pool's memory is the per-connection
+/// cache times the connections open: the budget here is for the whole pool and is split across
+/// it. Reads beyond the cache come from the operating system's file cache, which the process
+/// does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// Most connections in the pool (an in-memory database always has exactly one).
+    pub max_connections: u32,
+    /// Page cache of the whole pool, in bytes; each connection gets an equal share, at least
+    /// 256 KiB.
+    pub page_cache_bytes: u64,
+    /// Bytes of the database file each connection memory-maps (`PRAGMA mmap_size`); 0 turns it
+    /// off. Mapped pages are shared between connections but count towards the process's
+    /// resident memory once read, so it is off unless asked for.
+    pub mmap_bytes: u64,
+}
+
+impl Default for SqliteSettings {
+    /// 8 connections sharing 32 MiB of page cache (4 MiB each, twice SQLite's default), no
+    /// memory-mapping.
+    fn default() -> Self {
+        Self { max_connections: 8, page_cache_bytes: 32 << 20, mmap_bytes: 0 }
+    }
+}
+
+impl SqliteSettings {
+    /// One connection's page cache in KiB, as the negative `cache_size` SQLite expects.
+    fn cache_size_pragma(&self, connections: u32) -> String {
+        let share = self.page_cache_bytes / u64::from(connections.max(1));
+        format!("-{}", (share / 1024).max(256))
+    }
+}
+
 impl SqliteStore {
     /// Opens (and migrates) the database at `url`, e.g. `sqlite://crm.db?mode=rwc` or
-    /// `sqlite::memory:`. An in-memory URL gets a single connection that never closes, since
-    /// every connection to `:memory:` would otherwise see its own empty database.
+    /// `sqlite::memory:`, with [`SqliteSettings::default`]. An in-memory URL gets a single
+    /// connection that never closes, since every connection to `:memory:` would otherwise see
+    /// its own empty database.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, SqliteSettings::default()).await
+    }
+
+    /// [`open`](Self::open) with explicit pool and cache settings.
+    pub async fn open_with(url: &str, settings: SqliteSettings) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| CrmError::invalid("database_url", "invalid", format!("invalid SQLite URL: {e}")))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::with_options(options, in_memory, None).await
+        Self::with_options(options, in_memory, None, settings).await
     }
 
     /// A fresh, empty database for tests: a uniquely named file in the temporary directory,
@@ -84,26 +125,31 @@ impl SqliteStore {
         let path = std::env::temp_dir().join(format!("crmcore-test-{}.db", uuid::Uuid::now_v7()));
         let guard = Arc::new(TempDatabase(path.clone()));
         let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
-        Self::with_options(options, false, Some(guard)).await
+        Self::with_options(options, false, Some(guard), SqliteSettings::default()).await
     }
 
     async fn with_options(
         options: SqliteConnectOptions,
         in_memory: bool,
         temp: Option<Arc<TempDatabase>>,
+        settings: SqliteSettings,
     ) -> Result<Self> {
+        let connections = if in_memory { 1 } else { settings.max_connections.max(1) };
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .synchronous(SqliteSynchronous::Normal)
-            // 64 MiB of page cache per connection (SQLite's default is 2 MiB): a dispatcher batch
-            // dirties thousands of index pages, which must not spill to the WAL mid-transaction.
-            .pragma("cache_size", "-65536");
+            // The pool's cache budget split across its connections. It was 64 MiB per connection
+            // once, so that a batch never spilled dirty pages mid-transaction; eight of those
+            // filled by a long campaign send held half a gigabyte, while a batch dirties a few
+            // hundred pages.
+            .pragma("cache_size", settings.cache_size_pragma(connections))
+            .pragma("mmap_size", settings.mmap_bytes.to_string());
         let pool = if in_memory {
             SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
         } else {
-            SqlitePoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10))
+            SqlitePoolOptions::new().max_connections(connections).acquire_timeout(Duration::from_secs(10))
         };
         let pool = pool.connect_with(options).await.map_err(store_err)?;
         migrate::run(&pool).await?;
