@@ -6,12 +6,6 @@
 //! leaves the recipient `sending`; when the lease expires it is claimed and sent again, so nobody
 //! is skipped and the duplicates are bounded by the batch in flight. Pausing stops claiming; the
 //! batch in flight is recorded as usual, so resuming sends nothing twice.
-//!
-//! A batch's outcomes are written while the next batch's first messages render (the store and
-//! the renderers work at once), before any of them is sent and always before the job returns;
-//! until written, its recipients are `sending` under their lease exactly as during the send, so
-//! a crash still duplicates at most one batch. Messages are rendered a chunk at a time and sent
-//! before the next chunk renders, so a batch's bodies are never all in memory at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -143,36 +137,6 @@ fn campaign_ref(id: CampaignId) -> EntityRef {
 /// Runs one slice of a campaign's send. Returns when to run again, or `None` when there is
 /// nothing left to do (sent, paused, cancelled).
 pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<Option<DateTime<Utc>>> {
-    let mut unrecorded = None;
-    let result = run_slice(crm, tenant, id, &mut unrecorded).await;
-    // Whatever ended the slice, the last batch sent is written before the job lets go.
-    let recorded = record(crm, unrecorded.take()).await;
-    let next = result?;
-    recorded?;
-    Ok(next)
-}
-
-/// The outcomes of a sent batch, not yet written: they are written while the next batch's first
-/// chunk renders, before it sends anything, and always before the job returns. Until then their
-/// recipients stay `sending` under the lease, as during the send itself.
-struct Unrecorded {
-    tenant: TenantId,
-    outcomes: Vec<RecipientOutcome>,
-    events: Vec<DomainEvent>,
-}
-
-/// Writes a sent batch's ledger, statuses and `email.sent` events in one transaction.
-async fn record(crm: &Crm, batch: Option<Unrecorded>) -> Result<()> {
-    let Some(batch) = batch.filter(|b| !b.outcomes.is_empty()) else { return Ok(()) };
-    crm.store().campaigns().record_outcomes(batch.tenant, &batch.outcomes, &batch.events).await
-}
-
-async fn run_slice(
-    crm: &Crm,
-    tenant: TenantId,
-    id: CampaignId,
-    unrecorded: &mut Option<Unrecorded>,
-) -> Result<Option<DateTime<Utc>>> {
     let config = crm.campaign_config().clone();
     let started = crm.clock().now();
     let mut templates: HashMap<u16, Arc<CompiledTemplate>> = HashMap::new();
@@ -199,8 +163,6 @@ async fn run_slice(
         let batch_size = rate.map_or(config.batch_size, |r| config.batch_size.min(r.saturating_mul(5).max(1)));
         let batch = repo.claim_recipients(tenant, id, now, lease_until, batch_size).await?;
         if batch.is_empty() {
-            // The counts must see the last batch sent.
-            record(crm, unrecorded.take()).await?;
             let counts = repo.recipient_counts(tenant, id).await?;
             if counts.is_done() {
                 return complete(crm, &campaign).await.map(|()| None);
@@ -219,7 +181,7 @@ async fn run_slice(
             let wake = retry_at.unwrap_or(now + Duration::seconds(5)).min(now + config.lease);
             return Ok(Some(wake.max(now + Duration::milliseconds(200))));
         }
-        send_batch(crm, &config, &campaign, batch, &mut templates, unrecorded).await?;
+        send_batch(crm, &config, &campaign, batch, &mut templates).await?;
     }
 }
 
@@ -496,7 +458,6 @@ async fn send_batch(
     campaign: &Campaign,
     batch: Vec<Recipient>,
     templates: &mut HashMap<u16, Arc<CompiledTemplate>>,
-    unrecorded: &mut Option<Unrecorded>,
 ) -> Result<()> {
     let repo = crm.store().campaigns();
     let emails: Vec<EmailAddress> = batch.iter().map(|r| r.email.clone()).collect();
@@ -516,37 +477,60 @@ async fn send_batch(
         tracking: config.tracking.clone(),
         from: from_header(campaign),
     });
-    // Rendered in chunks, each sent before the next renders: a message's 20-odd KB live only
-    // from its render to its send, not for the whole batch. The previous batch's outcomes are
-    // written while the first chunk renders, and before anything of this batch is sent, so a
-    // crash leaves at most one batch sent but unrecorded.
+    let prepared = render_all(context, work).await?;
     let campaign_pacer = campaign.rate_limit_per_second.map(Pacer::new);
-    let chunk_size = RENDER_CHUNK.max(config.concurrency.saturating_mul(4));
-    let mut previous = unrecorded.take();
-    let mut outcomes = Vec::with_capacity(work.len());
-    let mut work = work.into_iter().peekable();
-    let mut delivered = Ok(());
-    while work.peek().is_some() {
-        let chunk: Vec<_> = work.by_ref().take(chunk_size).collect();
-        let rendering = render_all(context.clone(), chunk);
-        let prepared = match previous.take() {
-            Some(batch) => {
-                let (prepared, recorded) = futures::future::join(rendering, record(crm, Some(batch))).await;
-                recorded.and(prepared)
+    let outcomes: Vec<RecipientOutcome> = futures::stream::iter(prepared)
+        .map(|(recipient, prepared)| {
+            let campaign_pacer = campaign_pacer.as_ref();
+            async move {
+                let number = recipient.attempts + 1;
+                let attempt = |outcome, response: String| Attempt {
+                    recipient_id: recipient.id,
+                    number,
+                    at: crm.clock().now(),
+                    outcome,
+                    message_id: message_id(recipient.id, &campaign.from_email),
+                    response,
+                };
+                let message = match prepared {
+                    Prepared::Done(outcome, status, response) => {
+                        return RecipientOutcome { attempt: attempt(outcome, response), status, retry_at: None };
+                    }
+                    Prepared::Message(message) => message,
+                };
+                if let Some(pacer) = campaign_pacer {
+                    pacer.wait().await;
+                }
+                if let Some(pacer) = crm.transport_pacer() {
+                    pacer.wait().await;
+                }
+                match mailer.send(&message).await {
+                    Ok(receipt) => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Sent, receipt.response),
+                        status: RecipientStatus::Sent,
+                        retry_at: None,
+                    },
+                    Err(MailError::Permanent(response)) => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Permanent, response),
+                        status: RecipientStatus::Failed,
+                        retry_at: None,
+                    },
+                    Err(MailError::Transient(response)) if number >= config.max_attempts => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Transient, response),
+                        status: RecipientStatus::Failed,
+                        retry_at: None,
+                    },
+                    Err(MailError::Transient(response)) => RecipientOutcome {
+                        attempt: attempt(AttemptOutcome::Transient, response),
+                        status: RecipientStatus::Pending,
+                        retry_at: Some(crm.clock().now() + config.retry_delay(number)),
+                    },
+                }
             }
-            None => rendering.await,
-        };
-        match prepared {
-            Ok(prepared) => {
-                outcomes.extend(send_prepared(crm, config, campaign, mailer, campaign_pacer.as_ref(), prepared).await)
-            }
-            // What was sent is still recorded; the rest stays leased and is claimed again.
-            Err(e) => {
-                delivered = Err(e);
-                break;
-            }
-        }
-    }
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
     // One `email.sent` per accepted message, written with the ledger (webhooks follow them).
     let actor = Actor::system(campaign.tenant_id);
     let now = crm.clock().now();
@@ -562,72 +546,5 @@ async fn send_batch(
             DomainEvent::new(&actor, EventType::EmailSent, campaign_ref(campaign.id), data, now)
         })
         .collect();
-    // Whatever failed, what this batch sent is still written before the job ends.
-    *unrecorded = Some(Unrecorded { tenant: campaign.tenant_id, outcomes, events });
-    delivered
-}
-
-/// Messages rendered and sent at a time (at least four per concurrent send).
-const RENDER_CHUNK: usize = 64;
-
-/// Hands rendered messages to the mailer, `concurrency` at a time, paced; returns each one's
-/// outcome.
-async fn send_prepared(
-    crm: &Crm,
-    config: &CampaignConfig,
-    campaign: &Campaign,
-    mailer: &dyn crate::ports::Mailer,
-    campaign_pacer: Option<&Pacer>,
-    prepared: Vec<(Recipient, Prepared)>,
-) -> Vec<RecipientOutcome> {
-    let sent: Vec<RecipientOutcome> = futures::stream::iter(prepared)
-        .map(|(recipient, prepared)| async move {
-            let number = recipient.attempts + 1;
-            let attempt = |outcome, response: String| Attempt {
-                recipient_id: recipient.id,
-                number,
-                at: crm.clock().now(),
-                outcome,
-                message_id: message_id(recipient.id, &campaign.from_email),
-                response,
-            };
-            let message = match prepared {
-                Prepared::Done(outcome, status, response) => {
-                    return RecipientOutcome { attempt: attempt(outcome, response), status, retry_at: None };
-                }
-                Prepared::Message(message) => message,
-            };
-            if let Some(pacer) = campaign_pacer {
-                pacer.wait().await;
-            }
-            if let Some(pacer) = crm.transport_pacer() {
-                pacer.wait().await;
-            }
-            match mailer.send(&message).await {
-                Ok(receipt) => RecipientOutcome {
-                    attempt: attempt(AttemptOutcome::Sent, receipt.response),
-                    status: RecipientStatus::Sent,
-                    retry_at: None,
-                },
-                Err(MailError::Permanent(response)) => RecipientOutcome {
-                    attempt: attempt(AttemptOutcome::Permanent, response),
-                    status: RecipientStatus::Failed,
-                    retry_at: None,
-                },
-                Err(MailError::Transient(response)) if number >= config.max_attempts => RecipientOutcome {
-                    attempt: attempt(AttemptOutcome::Transient, response),
-                    status: RecipientStatus::Failed,
-                    retry_at: None,
-                },
-                Err(MailError::Transient(response)) => RecipientOutcome {
-                    attempt: attempt(AttemptOutcome::Transient, response),
-                    status: RecipientStatus::Pending,
-                    retry_at: Some(crm.clock().now() + config.retry_delay(number)),
-                },
-            }
-        })
-        .buffer_unordered(config.concurrency.max(1))
-        .collect()
-        .await;
-    sent
+    repo.record_outcomes(campaign.tenant_id, &outcomes, &events).await
 }
