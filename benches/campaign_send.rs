@@ -28,6 +28,10 @@ use crmcore::{Actor, Crm};
 use serde_json::json;
 use sqlx::QueryBuilder;
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::{reset_peak, rss_kib};
+
 /// Accepts every message at once: the figure is the CRM's own cost.
 #[derive(Debug, Default)]
 struct AcceptingMailer(AtomicU64);
@@ -227,22 +231,6 @@ fn template_html() -> String {
     }
     html.push_str("<p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p></body></html>");
     html
-}
-
-/// Resets the peak-RSS mark (`VmHWM`), so the next reading is the peak from now on.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 async fn crm_for(target: &Target, mailer: Arc<AcceptingMailer>) -> (Crm, Actor) {

@@ -20,25 +20,13 @@ use crmcore_http::{Secret, Settings};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::{reset_peak, rss_kib};
+
 const MIB: usize = 1024 * 1024;
 const PASSWORD: &str = "correct horse battery staple";
 const BOUNDARY: &str = "crmcore-bench-boundary";
-
-/// Resets the peak-RSS mark (`VmHWM`), so the next reading is the peak from now on.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 /// MiB `index` of a CSV file: rows that differ from MiB to MiB, so no two files share content.
 fn csv_piece(file: usize, index: usize) -> Vec<u8> {
