@@ -357,9 +357,13 @@ impl<'a> DocumentService<'a> {
         file: FileUpload,
         source: &Source,
     ) -> Result<(Document, DocumentVersion)> {
-        self.checked_new(actor, &input, &file.filename).await?;
+        let checked = self.checked_new(actor, &input, &file.filename).await?;
         let staged = self.stage_bytes(actor, &file).await?;
-        self.upload_staged(actor, input, staged, source).await
+        let created = self.create(actor, input, checked, &staged, source).await;
+        if created.is_err() {
+            self.discard(staged).await;
+        }
+        created
     }
 
     async fn stage_bytes(&self, actor: &Actor, file: &FileUpload) -> Result<StagedFile> {
@@ -376,7 +380,11 @@ impl<'a> DocumentService<'a> {
         file: StagedFile,
         source: &Source,
     ) -> Result<(Document, DocumentVersion)> {
-        match self.create(actor, input, &file, source).await {
+        let created = match self.checked_new(actor, &input, &file.filename).await {
+            Ok(checked) => self.create(actor, input, checked, &file, source).await,
+            Err(error) => Err(error),
+        };
+        match created {
             Ok(created) => Ok(created),
             Err(error) => {
                 self.discard(file).await;
@@ -389,10 +397,10 @@ impl<'a> DocumentService<'a> {
         &self,
         actor: &Actor,
         input: NewDocument,
+        (owner, title, tags): (MemberId, String, Vec<Tag>),
         file: &StagedFile,
         source: &Source,
     ) -> Result<(Document, DocumentVersion)> {
-        let (owner, title, tags) = self.checked_new(actor, &input, &file.filename).await?;
         let id = DocumentId::new();
         let first = self.version_of(actor, id, 1, file, input.note)?;
         let now = self.crm.clock().now();
