@@ -4,9 +4,14 @@
 //!   ([`jwt`]) plus a single-use refresh token; replaying a spent refresh token revokes its family.
 //! - Machines send an API key (`crm_…`, [`api_key`]), stored only as its SHA-256.
 //!
-//! Both arrive as `Authorization: Bearer …`; the token's tenant scopes every request.
+//! - The web console signs people in with a session cookie ([`cookie`]); state-changing
+//!   requests made with it must carry the session's CSRF token.
+//!
+//! Tokens arrive as `Authorization: Bearer …`, which wins over a cookie; the credential's tenant
+//! scopes every request.
 
 pub mod api_key;
+pub mod cookie;
 pub mod jwt;
 pub mod password;
 pub mod session;
@@ -54,11 +59,30 @@ impl FromRequestParts<AppState> for CurrentActor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let actor = if token.starts_with(API_KEY_PREFIX) {
-            api_key::authenticate(state, token).await?
+        let cookie_token = if parts.headers.contains_key(header::AUTHORIZATION) {
+            None
         } else {
-            session::authenticate(state, token).await?
+            cookie::session_token(&parts.headers)
+        };
+        let actor = if let Some(token) = cookie_token {
+            let session = cookie::resume(state, token).await?;
+            if !parts.method.is_safe() {
+                let presented = parts.headers.get(cookie::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                if !session.csrf_matches(presented) {
+                    return Err(crmcore::CrmError::Forbidden(
+                        "a request signed in by cookie must carry the session's X-CSRF-Token header".into(),
+                    )
+                    .into());
+                }
+            }
+            session.actor
+        } else {
+            let token = bearer(parts)?;
+            if token.starts_with(API_KEY_PREFIX) {
+                api_key::authenticate(state, token).await?
+            } else {
+                session::authenticate(state, token).await?
+            }
         };
         state.rate_limit(&principal_key(&actor))?;
         Ok(CurrentActor(actor))

@@ -137,6 +137,13 @@ pub struct ServeArgs {
     /// Argon2 memory cost in KiB.
     #[arg(long, env = "CRM_PASSWORD_HASH_MEMORY_KIB", default_value_t = 19_456)]
     pub password_hash_memory_kib: u32,
+    /// Web console session lifetime in seconds.
+    #[arg(long, env = "CRM_CONSOLE_SESSION_TTL_SECS", default_value_t = 12 * 3600)]
+    pub console_session_ttl_secs: u64,
+    /// Send the console's session cookie without `Secure`: only for plain-HTTP deployments on a
+    /// host other than localhost.
+    #[arg(long, env = "CRM_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
 }
 
 impl std::fmt::Debug for Cli {
@@ -206,6 +213,8 @@ impl ServeArgs {
         settings.password_hashing =
             PasswordHashing { memory_kib: self.password_hash_memory_kib, ..PasswordHashing::default() };
         settings.run_worker = !self.no_worker;
+        settings.console_session_ttl = Duration::from_secs(self.console_session_ttl_secs.max(60));
+        settings.secure_cookies = !self.insecure_cookies;
         settings
     }
 }

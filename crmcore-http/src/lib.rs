@@ -9,6 +9,7 @@
 //! - [`error::ApiError`]: the one mapping from errors to RFC 9457 problem documents;
 //!   [`extract`] wraps axum's extractors so malformed requests get problems too.
 //! - `routes/`: one file per resource; handlers parse, call one crmcore service, map.
+//! - `console/` (feature `console`, default): the web console at `/`, server-rendered pages.
 //! - [`config`]: the binary's flags and `CRM_*` variables; [`admin`]: `create-admin`.
 //!
 //! # Example
@@ -26,6 +27,8 @@ pub mod admin;
 pub mod auth;
 pub mod backend;
 pub mod config;
+#[cfg(feature = "console")]
+mod console;
 pub mod error;
 pub mod extract;
 pub mod fs_blobs;

@@ -164,7 +164,10 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(documents::audit))
         .route("/audit/verify", get(documents::verify));
     let settings = state.settings().clone();
-    Router::new()
+    let router = Router::new();
+    #[cfg(feature = "console")]
+    let router = router.merge(crate::console::routes());
+    router
         .nest("/api/v1", api)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -180,7 +183,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(cors(&settings))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        // Console pages set a fuller policy of their own.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -73,6 +73,12 @@ pub struct Settings {
     pub password_hashing: PasswordHashing,
     /// Whether [`crate::serve`] runs the crmcore worker in-process.
     pub run_worker: bool,
+    /// Lifetime of a web console session (default 12 hours).
+    pub console_session_ttl: Duration,
+    /// Whether the console's session cookie is `Secure` (default `true`; browsers accept secure
+    /// cookies from `http://localhost` and `http://127.0.0.1`, so only plain-HTTP deployments on
+    /// other hosts need `false`).
+    pub secure_cookies: bool,
 }
 
 impl Settings {
@@ -89,6 +95,8 @@ impl Settings {
             auth_rate_limit: Some(RateLimit { per_minute: 20, burst: 10 }),
             password_hashing: PasswordHashing::default(),
             run_worker: true,
+            console_session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: true,
         }
     }
 }

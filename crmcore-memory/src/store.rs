@@ -582,6 +582,10 @@ impl CredentialRepository for MemoryStore {
         Ok(RefreshTokenUse::Fresh(before))
     }
 
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
+        Ok(self.lock().refresh_tokens.get(token_hash).cloned())
+    }
+
     async fn revoke_refresh_family(&self, family_id: Uuid, now: DateTime<Utc>) -> Result<()> {
         for token in self.lock().refresh_tokens.values_mut().filter(|t| t.family_id == family_id) {
             token.revoked_at.get_or_insert(now);

@@ -54,11 +54,18 @@ fn bad_credentials() -> CrmError {
 
 /// Verifies e-mail and password and issues a token pair.
 pub async fn login(state: &AppState, request: LoginRequest) -> Result<TokenResponse> {
+    let (tenant, member) = verify_password(state, &request).await?;
+    issue(state, tenant, &member, Uuid::now_v7()).await
+}
+
+/// The tenant and active member that e-mail and password sign in to: the check behind both
+/// API and console sign-in. Unknown e-mails take as long as wrong passwords.
+pub async fn verify_password(state: &AppState, request: &LoginRequest) -> Result<(TenantId, Member)> {
     let email = EmailAddress::parse(&request.email)
         .map_err(|_| CrmError::invalid("email", "invalid", "not a valid e-mail address"))?;
     let mut candidates = state.crm().store().credentials().login_candidates(&email).await?;
-    if let Some(slug) = &request.tenant {
-        candidates.retain(|c| &c.tenant.slug == slug);
+    if let Some(slug) = request.tenant.as_deref().filter(|slug| !slug.is_empty()) {
+        candidates.retain(|c| c.tenant.slug == slug);
     }
     candidates.retain(|c| c.member.active);
     if candidates.is_empty() {
@@ -74,7 +81,7 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<TokenRespo
     }
     match matched.as_slice() {
         [] => Err(bad_credentials()),
-        [one] => issue(state, one.tenant.id, &one.member, Uuid::now_v7()).await,
+        [one] => Ok((one.tenant.id, one.member.clone())),
         _ => Err(CrmError::invalid(
             "tenant",
             "required",
@@ -88,6 +95,10 @@ pub async fn refresh(state: &AppState, request: RefreshRequest) -> Result<TokenR
     let credentials = state.crm().store().credentials();
     let now = state.crm().clock().now();
     let invalid = || CrmError::Unauthenticated("invalid refresh token".into());
+    // Console session tokens share the table but are never exchanged for API tokens.
+    if !request.refresh_token.starts_with(REFRESH_TOKEN_PREFIX) {
+        return Err(invalid());
+    }
     let token = match credentials.use_refresh_token(&hash_token(&request.refresh_token), now).await? {
         RefreshTokenUse::Fresh(token) => token,
         RefreshTokenUse::AlreadyUsed(token) => {

@@ -37,7 +37,11 @@ mod api_keys;
 mod approvals;
 mod auth;
 mod binary;
+#[cfg(feature = "console")]
+mod browser;
 mod campaigns;
+#[cfg(feature = "console")]
+mod console;
 mod contacts;
 mod deals;
 #[cfg(all(feature = "ocr", feature = "pdf"))]

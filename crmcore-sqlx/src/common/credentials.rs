@@ -162,6 +162,16 @@ macro_rules! credential_repository {
                 })
             }
 
+            async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
+                let sql = format!("SELECT {REFRESH_TOKEN_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+                let row = sqlx::query_as::<_, RefreshTokenRow>(&sql)
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+                Ok(row.map(RefreshTokenRow::into_domain))
+            }
+
             async fn revoke_refresh_family(&self, family_id: Uuid, now: DateTime<Utc>) -> Result<()> {
                 sqlx::query("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE family_id = $1")
                     .bind(DbId(family_id))

@@ -109,6 +109,9 @@ pub trait CredentialRepository: Send + Sync {
     /// Atomically marks the token with this hash used, reporting whether it was fresh. Two
     /// concurrent uses of one token MUST see exactly one `Fresh`.
     async fn use_refresh_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<RefreshTokenUse>;
+    /// The token with this hash as it stands, without using it (console sessions are checked
+    /// this way on every request).
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
     /// Revokes every token of a family (on replay or logout).
     async fn revoke_refresh_family(&self, family_id: Uuid, now: DateTime<Utc>) -> Result<()>;
 }

@@ -89,6 +89,8 @@ pub async fn credentials_passwords_api_keys_and_refresh_rotation(store: Arc<dyn 
     let family = uuid::Uuid::now_v7();
     let first = refresh(&a, "r1", family);
     creds.insert_refresh_token(&first).await.unwrap();
+    assert_eq!(creds.find_refresh_token(&first.token_hash).await.unwrap(), Some(first.clone()));
+    assert_eq!(creds.find_refresh_token(&hash_token("nope")).await.unwrap(), None);
     let used_at = now();
     match creds.use_refresh_token(&first.token_hash, used_at).await.unwrap() {
         RefreshTokenUse::Fresh(t) => assert_eq!(t, first),
@@ -105,6 +107,8 @@ pub async fn credentials_passwords_api_keys_and_refresh_rotation(store: Arc<dyn 
     creds.insert_refresh_token(&unrelated).await.unwrap();
     let revoked = now();
     creds.revoke_refresh_family(family, revoked).await.unwrap();
+    let found = creds.find_refresh_token(&second.token_hash).await.unwrap().expect("still stored");
+    assert_eq!((found.revoked_at, found.used_at), (Some(revoked), None), "finding does not use");
     match creds.use_refresh_token(&second.token_hash, now()).await.unwrap() {
         RefreshTokenUse::Fresh(t) => assert_eq!(t.revoked_at, Some(revoked), "revocation is visible to the caller"),
         other => panic!("expected fresh-but-revoked, got {other:?}"),
