@@ -4,16 +4,18 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const STYLESHEET: &str = include_str!("assets/console.css");
-const SCRIPT: &str = include_str!("assets/console.js");
+/// Name, content type, body.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("console.css", "text/css; charset=utf-8", include_str!("assets/console.css")),
+    ("console.js", "text/javascript; charset=utf-8", include_str!("assets/console.js")),
+];
 
-/// `GET /assets/{name}`: `console.css` or `console.js`.
+/// `GET /assets/{name}`: the stylesheet and scripts.
 pub(super) async fn serve(Path(name): Path<String>) -> Response {
-    let (body, content_type) = match name.as_str() {
-        "console.css" => (STYLESHEET, "text/css; charset=utf-8"),
-        "console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
-        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(asset, _, _)| *asset == name) else {
+        return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
+    let (content_type, body) = (*content_type, *body);
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
