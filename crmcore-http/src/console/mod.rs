@@ -7,7 +7,9 @@
 //! - Every page is `Content-Security-Policy: default-src 'self'`: no inline script or style.
 //! - Errors render as a page that says what went wrong and what to do about it.
 
+mod analytics;
 mod assets;
+mod campaigns;
 mod pages;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/deals", get(pages::deals))
         .route("/deals/{id}", get(pages::deal))
         .route("/assets/{name}", get(assets::serve))
+        .merge(campaigns::routes())
+        .merge(analytics::routes())
 }
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -57,7 +61,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every page's templates: the shared ones and the CRM pages here, the others beside their handlers.
-const TEMPLATE_SOURCES: &[&[(&str, &str)]] = &[BASE_TEMPLATES];
+const TEMPLATE_SOURCES: &[&[(&str, &str)]] = &[BASE_TEMPLATES, campaigns::TEMPLATES, analytics::TEMPLATES];
 
 const BASE_TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
