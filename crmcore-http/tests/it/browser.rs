@@ -12,6 +12,29 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+/// What makes a page hard to use, as a list of offending elements (empty when fine).
+const USABILITY_CHECK: &str = r#"
+const bad = [];
+const shown = (el) => !el.closest('[hidden]') && el.getClientRects().length > 0;
+for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  if (!shown(el)) continue;
+  const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  if (!named) bad.push('unlabelled: ' + el.outerHTML.slice(0, 120));
+}
+for (const el of document.querySelectorAll('button, a[href]')) {
+  if (shown(el) && !(el.textContent.trim() || el.getAttribute('aria-label'))) bad.push('nameless: ' + el.outerHTML.slice(0, 120));
+}
+for (const el of document.querySelectorAll('img')) {
+  if (!el.hasAttribute('alt')) bad.push('no alt: ' + el.outerHTML.slice(0, 120));
+}
+if (!document.documentElement.lang) bad.push('no lang on <html>');
+if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+  const wide = Array.from(document.querySelectorAll('body *')).filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-wrap'));
+  bad.push('scrolls sideways (' + document.documentElement.scrollWidth + ' > ' + window.innerWidth + '): ' + wide.slice(0, 3).map((el) => el.tagName + '.' + el.className).join(', '));
+}
+return bad;
+"#;
+
 /// Headless Chromium behind chromedriver, and where its screenshots go.
 pub(crate) struct Browser {
     /// The WebDriver session.
@@ -124,11 +147,15 @@ impl Browser {
         panic!("never reached a URL with {fragment:?}");
     }
 
-    /// Saves the page at desktop and phone width.
+    /// Saves the page at desktop and phone width, after checking at each width that it is
+    /// usable: every visible control has a label, every button a name, every image an `alt`,
+    /// and nothing scrolls sideways.
     pub(crate) async fn shoot(&self, name: &str) {
         for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
             self.client.set_window_size(width, height).await.expect("resize");
             tokio::time::sleep(Duration::from_millis(150)).await;
+            let problems = self.client.execute(USABILITY_CHECK, vec![]).await.expect("usability check");
+            assert_eq!(problems, json!([]), "{name} at {label} width");
             let png = self.client.screenshot().await.expect("screenshot");
             assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
             std::fs::write(self.shots.join(format!("{name}-{label}.png")), png).expect("save screenshot");

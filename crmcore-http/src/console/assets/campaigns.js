@@ -44,6 +44,31 @@
     refresh();
   }
 
+  // ---- A sending campaign's page follows its progress -------------------------------------
+  const live = document.getElementById('campaign-live');
+  if (live && ['sending', 'scheduled'].includes(live.dataset.status)) {
+    let last = null;
+    const poll = async () => {
+      try {
+        const counts = await api('GET', `/api/v1/campaigns/${live.dataset.campaignId}/counts`);
+        const now = JSON.stringify(counts);
+        if (last !== null && now !== last) {
+          await Promise.all(['delivery', 'engagement', 'campaign-head'].map((id) => window.crmRefresh(id)));
+        }
+        last = now;
+        const status = document.getElementById('campaign-status');
+        if (status && !['sending', 'scheduled'].includes(status.textContent.trim())) {
+          location.reload();
+          return;
+        }
+      } catch (e) {
+        // A failed poll is retried on the next tick.
+      }
+      setTimeout(poll, 2000);
+    };
+    setTimeout(poll, 2000);
+  }
+
   // ---- Segment builder ---------------------------------------------------------------------
   const builder = document.getElementById('segment-builder');
   const form = document.getElementById('campaign-form');

@@ -173,6 +173,7 @@
     const current = document.getElementById(id);
     if (fresh && current) current.replaceWith(fresh);
   }
+  window.crmRefresh = refreshSection;
 
   // ---- The activity panel --------------------------------------------------------------------
   function panelEntity(el) {
