@@ -372,6 +372,15 @@ async fn console_integrations_in_a_browser() {
     assert_eq!(endpoint["header_names"], json!(["X-Shop"]));
     assert_eq!(endpoint["rate_limit_per_second"], 20);
 
+    // Settings: the description and the headers change; the filter stays as it was.
+    browser.fill("#edit-description", "Order system EU").await;
+    browser.fill("#edit-headers", "X-Region: eu").await;
+    browser.click("form[data-method='PATCH'] button[type=submit]").await;
+    browser.wait_text("h1", "Order system EU").await;
+    let endpoint = server.get(&format!("/api/v1/webhook-endpoints/{id}"), &token).await.ok(200).clone();
+    assert_eq!(endpoint["header_names"], json!(["X-Region"]));
+    assert_eq!(endpoint["event_types"], json!(["contact.created", "deal.*"]));
+
     // A test event: the in-process worker delivers it and the log shows the attempt.
     browser.click("#test-form button[type=submit]").await;
     browser.wait_text("#test-status", "Delivered").await;
@@ -420,7 +429,7 @@ async fn console_integrations_in_a_browser() {
     // OAuth: a provider through the form; "Connect" goes to its authorization URL, which comes
     // back to the callback page and on to the connection.
     browser.go(&format!("{base}/integrations")).await;
-    browser.wait_text("#webhooks", "Order system").await;
+    browser.wait_text("#webhooks", "Order system EU").await;
     browser.fill("#provider-name", "Partner CRM").await;
     browser.fill("#provider-authorize", &format!("{oauth_base}/authorize")).await;
     browser.fill("#provider-token", &format!("{oauth_base}/token")).await;
