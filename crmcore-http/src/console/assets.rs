@@ -9,6 +9,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("console.css", "text/css; charset=utf-8", include_str!("assets/console.css")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("assets/console.js")),
     ("campaigns.js", "text/javascript; charset=utf-8", include_str!("assets/campaigns.js")),
+    ("integrations.js", "text/javascript; charset=utf-8", include_str!("assets/integrations.js")),
 ];
 
 /// `GET /assets/{name}`: the stylesheet and scripts.

@@ -10,6 +10,7 @@
 mod analytics;
 mod assets;
 mod campaigns;
+mod integrations;
 mod pages;
 
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/assets/{name}", get(assets::serve))
         .merge(campaigns::routes())
         .merge(analytics::routes())
+        .merge(integrations::routes())
 }
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -61,7 +63,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every page's templates: the shared ones and the CRM pages here, the others beside their handlers.
-const TEMPLATE_SOURCES: &[&[(&str, &str)]] = &[BASE_TEMPLATES, campaigns::TEMPLATES, analytics::TEMPLATES];
+const TEMPLATE_SOURCES: &[&[(&str, &str)]] =
+    &[BASE_TEMPLATES, campaigns::TEMPLATES, analytics::TEMPLATES, integrations::TEMPLATES];
 
 const BASE_TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),

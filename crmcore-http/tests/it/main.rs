@@ -44,6 +44,8 @@ mod campaigns;
 mod console;
 #[cfg(feature = "console")]
 mod console_campaigns;
+#[cfg(feature = "console")]
+mod console_integrations;
 mod contacts;
 mod deals;
 #[cfg(all(feature = "ocr", feature = "pdf"))]
