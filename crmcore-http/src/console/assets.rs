@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 const ASSETS: &[(&str, &str, &str)] = &[
     ("console.css", "text/css; charset=utf-8", include_str!("assets/console.css")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("assets/console.js")),
+    ("documents.js", "text/javascript; charset=utf-8", include_str!("assets/documents.js")),
 ];
 
 /// `GET /assets/{name}`: the stylesheet and scripts.

@@ -8,6 +8,7 @@
 //! - Errors render as a page that says what went wrong and what to do about it.
 
 mod assets;
+mod documents;
 mod pages;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/deals", get(pages::deals))
         .route("/deals/{id}", get(pages::deal))
         .route("/assets/{name}", get(assets::serve))
+        .merge(documents::routes())
 }
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -57,7 +59,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Every page's templates: the shared ones and the CRM pages here, the others beside their handlers.
-const TEMPLATE_SOURCES: &[&[(&str, &str)]] = &[BASE_TEMPLATES];
+const TEMPLATE_SOURCES: &[&[(&str, &str)]] = &[BASE_TEMPLATES, documents::TEMPLATES];
 
 const BASE_TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),

@@ -25,7 +25,7 @@ use crate::auth::session::LoginRequest;
 use crate::state::AppState;
 
 /// Rows per list page.
-const PAGE_ROWS: u32 = 50;
+pub(super) const PAGE_ROWS: u32 = 50;
 
 /// `?next=` of the sign-in form.
 #[derive(Debug, Deserialize)]
@@ -151,17 +151,17 @@ pub(super) async fn logout(
 }
 
 /// The tenant's members (for names, owner pickers and @mention completion).
-async fn members(state: &AppState, viewer: &Viewer) -> Result<Vec<Member>> {
+pub(super) async fn members(state: &AppState, viewer: &Viewer) -> Result<Vec<Member>> {
     Ok(state.crm().members().list(viewer.actor(), PageRequest::first(200)).await?.items)
 }
 
 /// Member id → display name.
-fn names(members: &[Member]) -> BTreeMap<String, String> {
+pub(super) fn names(members: &[Member]) -> BTreeMap<String, String> {
     members.iter().map(|m| (m.id.to_string(), m.display_name.clone())).collect()
 }
 
 /// The activity panel of an entity: its comment threads, its feed and whether the viewer follows it.
-async fn activity_panel(state: &AppState, viewer: &Viewer, entity: EntityRef) -> Result<Value> {
+pub(super) async fn activity_panel(state: &AppState, viewer: &Viewer, entity: EntityRef) -> Result<Value> {
     let activity = state.crm().activity();
     let thread = activity.thread(viewer.actor(), entity).await?;
     let feed =
@@ -201,7 +201,7 @@ pub(super) async fn contacts(
     render(&state, &viewer, "contacts.html", ctx).await
 }
 
-fn parse_id<T: From<uuid::Uuid>>(raw: &str, entity: &'static str) -> Result<T> {
+pub(super) fn parse_id<T: From<uuid::Uuid>>(raw: &str, entity: &'static str) -> Result<T> {
     uuid::Uuid::parse_str(raw).map(T::from).map_err(|_| CrmError::not_found(entity, raw))
 }
 
