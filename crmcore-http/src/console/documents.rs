@@ -263,7 +263,14 @@ pub(super) async fn document(
         let (entries, complete) = document_audit(&state, &viewer, id, &link_ids).await?;
         let rows: Vec<Value> = entries
             .iter()
-            .map(|e| json!({"entry": e, "who": who(&e.actor, &names), "what": describe(e, &names)}))
+            .map(|e| {
+                let by = if e.action == AuditAction::ShareDownload {
+                    "Someone with a share link".to_owned()
+                } else {
+                    who(&e.actor, &names)
+                };
+                json!({"entry": e, "who": by, "what": describe(e, &names)})
+            })
             .collect();
         json!({"entries": rows, "complete": complete})
     } else {
