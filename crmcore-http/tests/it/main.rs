@@ -42,6 +42,8 @@ mod browser;
 mod campaigns;
 #[cfg(feature = "console")]
 mod console;
+#[cfg(feature = "console")]
+mod console_documents;
 mod contacts;
 mod deals;
 #[cfg(all(feature = "ocr", feature = "pdf"))]
