@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crmcore::document::DocumentConfig;
+
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::multipart::{Form, Part};
@@ -11,6 +13,9 @@ use serde_json::{Value, json};
 
 use crate::browser::browser;
 use crate::support::{Backend, PASSWORD, TestServer};
+
+/// The upload cap of the browser test's server.
+const CAP: u64 = 64 * 1024;
 
 /// A client that keeps redirects visible.
 fn plain_client() -> reqwest::Client {
@@ -120,6 +125,22 @@ async fn documents_pages(backend: Backend) {
     assert!(html.contains("uploaded version 1 (notes.txt)"), "the audit trail");
     assert!(html.contains("id=\"activity\""), "the activity panel");
 
+    // A member asked to approve sees the decision form, not the audit trail.
+    let bob = json!({"email": "bob@docs.test", "handle": "bob", "display_name": "Bob Stone", "role": "member", "password": PASSWORD});
+    let bob_id = server.post("/api/v1/members", &token, bob).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let steps = json!({"steps": [{"approvers": [bob_id], "rule": {"kind": "any"}}]});
+    server.post(&format!("/api/v1/documents/{id}/approvals"), &token, steps).await.ok(201);
+    let bob_cookie = sign_in(&server, "bob@docs.test").await;
+    let (status, html) = page(&server, &bob_cookie, &format!("/documents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("class=\"stack decide-form\""), "Bob decides");
+    assert!(html.contains("Only owners and admins of the workspace see the audit trail"));
+    let (_, html) = page(&server, &cookie, &format!("/documents/{id}")).await;
+    assert!(
+        !html.contains("decide-form") && html.contains("Withdraw request"),
+        "Ada requested it: she may withdraw it"
+    );
+
     // Downloads are links to the API, which takes the session cookie on reads.
     let download = plain_client()
         .get(format!("{}/api/v1/documents/{id}/content?version=1", server.base))
@@ -162,7 +183,8 @@ crate::e2e!(documents_pages);
 #[tokio::test]
 async fn console_documents_in_a_browser() {
     let Some(browser) = browser().await else { return };
-    let server = TestServer::start(Backend::Sqlite).await;
+    let config = DocumentConfig { max_upload_bytes: CAP, ..DocumentConfig::default() };
+    let server = TestServer::start_built(Backend::Sqlite, |b| b.document_config(config), |_| {}).await;
     let (tenant, _owner) = server.admin("Paper Co", "ada@paper.test").await;
     let ada_token = server.login("ada@paper.test", Some(&tenant.slug)).await;
     let bob = json!({"email": "bob@paper.test", "handle": "bob", "display_name": "Bob Stone", "role": "member", "password": PASSWORD});
@@ -175,6 +197,11 @@ async fn console_documents_in_a_browser() {
     let second = files.path().join("pricing-memo-v2.txt");
     std::fs::write(&second, "Pricing memo, second draft. No discounts this year.").unwrap();
 
+    let mismatch = files.path().join("photo.txt");
+    std::fs::write(&mismatch, b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR").unwrap();
+    let big = files.path().join("big.txt");
+    std::fs::write(&big, vec![b'a'; CAP as usize + 1]).unwrap();
+
     browser.go(&format!("{base}/documents")).await;
     browser.wait_url("/login").await;
     browser.fill("#email", "ada@paper.test").await;
@@ -182,6 +209,19 @@ async fn console_documents_in_a_browser() {
     browser.click("form[action='/login'] button[type=submit]").await;
     browser.wait_url("/documents").await;
     browser.wait_text("main", "No documents yet").await;
+
+    // Refused uploads say what to do: too large (checked before sending, and by the server),
+    // content that does not match the name.
+    browser.find("#upload-file").await.send_keys(big.to_str().unwrap()).await.expect("choose the file");
+    browser.click("#upload-form button[type=submit]").await;
+    browser.wait_text("#upload-form .form-error", "larger than the 65.5 kB the server accepts. Compress it").await;
+    browser.client.execute("document.getElementById('upload-form').dataset.maxBytes = '0'", vec![]).await.unwrap();
+    browser.click("#upload-form button[type=submit]").await;
+    browser.wait_text("#upload-form .form-error", "the server accepts").await;
+    browser.find("#upload-file").await.send_keys(mismatch.to_str().unwrap()).await.expect("choose the file");
+    browser.click("#upload-form button[type=submit]").await;
+    browser.wait_text("#upload-form .form-error", "does not match its name or type").await;
+    browser.shoot("documents-upload-error").await;
 
     // Upload through the form: the progress bar fills, then the new document is listed.
     browser.find("#upload-file").await.send_keys(first.to_str().unwrap()).await.expect("choose the file");
