@@ -10,6 +10,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("console.js", "text/javascript; charset=utf-8", include_str!("assets/console.js")),
     ("campaigns.js", "text/javascript; charset=utf-8", include_str!("assets/campaigns.js")),
     ("integrations.js", "text/javascript; charset=utf-8", include_str!("assets/integrations.js")),
+    ("documents.js", "text/javascript; charset=utf-8", include_str!("assets/documents.js")),
 ];
 
 /// `GET /assets/{name}`: the stylesheet and scripts.

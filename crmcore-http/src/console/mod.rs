@@ -10,6 +10,7 @@
 mod analytics;
 mod assets;
 mod campaigns;
+mod documents;
 mod integrations;
 mod pages;
 
@@ -48,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(campaigns::routes())
         .merge(analytics::routes())
         .merge(integrations::routes())
+        .merge(documents::routes())
 }
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -64,7 +66,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// Every page's templates: the shared ones and the CRM pages here, the others beside their handlers.
 const TEMPLATE_SOURCES: &[&[(&str, &str)]] =
-    &[BASE_TEMPLATES, campaigns::TEMPLATES, analytics::TEMPLATES, integrations::TEMPLATES];
+    &[BASE_TEMPLATES, campaigns::TEMPLATES, analytics::TEMPLATES, integrations::TEMPLATES, documents::TEMPLATES];
 
 const BASE_TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),

@@ -25,7 +25,7 @@ use crate::auth::session::LoginRequest;
 use crate::state::AppState;
 
 /// Rows per list page.
-const PAGE_ROWS: u32 = 50;
+pub(super) const PAGE_ROWS: u32 = 50;
 
 /// `?next=` of the sign-in form.
 #[derive(Debug, Deserialize)]

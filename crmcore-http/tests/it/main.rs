@@ -45,6 +45,8 @@ mod console;
 #[cfg(feature = "console")]
 mod console_campaigns;
 #[cfg(feature = "console")]
+mod console_documents;
+#[cfg(feature = "console")]
 mod console_integrations;
 mod contacts;
 mod deals;
