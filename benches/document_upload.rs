@@ -1,7 +1,9 @@
 //! Streaming uploads and downloads over the real server: files of growing size go up as one
 //! multipart `POST /api/v1/documents` (written by the client a MiB at a time, never held whole)
-//! and come back down; the process's peak RSS growth is read for each. Memory must not grow with
-//! the file size.
+//! and come back down; then the worker extracts the file's text. The process's peak RSS growth
+//! is read for each phase. The server runs without its in-process worker and the bench runs the
+//! jobs itself after the download, so no phase overlaps another. Memory must not grow with the
+//! file size.
 //!
 //! `cargo bench --bench document_upload` — SQLite; with `CRM_TEST_POSTGRES_URL` set, PostgreSQL
 //! too (`-- sqlite` or `-- postgres` runs one). `CRM_BENCH_UPLOAD_MIB` (default `16,64,256`)
@@ -83,10 +85,11 @@ async fn run(name: &str, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, sizes
     let mut settings = Settings::new(Secret::new(random_bytes(32).expect("secret")));
     settings.rate_limit = None;
     settings.password_hashing = cost;
+    settings.run_worker = false;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crmcore_http::serve(crm, settings, listener, async {
+    let server = tokio::spawn(crmcore_http::serve(crm.clone(), settings, listener, async {
         let _ = stop_rx.await;
     }));
     let client = reqwest::Client::new();
@@ -117,10 +120,24 @@ async fn run(name: &str, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, sizes
         let down = started.elapsed();
         let down_peak = rss_kib("VmHWM:").saturating_sub(before) / 1024;
         assert_eq!(received, mib * MIB);
+
+        reset_peak();
+        let before = rss_kib("VmRSS:");
+        let started = Instant::now();
+        let report = crm.worker().run_until_idle().await.expect("worker");
+        let extract = started.elapsed();
+        let extract_peak = rss_kib("VmHWM:").saturating_sub(before) / 1024;
+        assert_eq!((report.retried, report.dead), (0, 0), "jobs after the upload of {mib} MiB: {report:?}");
+        let url = format!("http://{addr}/api/v1/documents/{id}/versions/1/text");
+        let text = client.get(url).bearer_auth(&token).send().await.expect("text").json::<Value>().await.expect("text");
+        assert_eq!(text["status"], "done", "text of {mib} MiB");
         println!(
-            "{name:8} {mib:5} MiB  upload {:7.1} MiB/s, peak RSS growth {up_peak:4} MiB  download {:7.1} MiB/s, peak RSS growth {down_peak:4} MiB",
+            "{name:8} {mib:5} MiB  upload {:7.1} MiB/s, peak RSS growth {up_peak:4} MiB  \
+             download {:7.1} MiB/s, peak RSS growth {down_peak:4} MiB  \
+             text {:6.2} s, peak RSS growth {extract_peak:4} MiB",
             mib as f64 / up.as_secs_f64(),
             mib as f64 / down.as_secs_f64(),
+            extract.as_secs_f64(),
         );
     }
     let _ = stop_tx.send(());

@@ -97,22 +97,41 @@ macro_rules! blob_store {
                     .ok_or_else(|| CrmError::not_found("blob", key))
             }
 
-            /// The chunks `first..=last` of `key`, concatenated.
-            async fn chunks(pool: &sqlx::Pool<$db>, key: &BlobKey, first: i32, last: i32) -> Result<Vec<u8>> {
-                let rows = sqlx::query_as::<_, (Vec<u8>,)>(
-                    "SELECT bytes FROM blob_chunks WHERE key = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
-                )
-                .bind(key.as_str())
-                .bind(first)
-                .bind(last)
-                .fetch_all(pool)
-                .await
-                .map_err(store_err)?;
-                if rows.len() != usize::try_from(last - first + 1).unwrap_or_default() {
-                    // Deleted between the two reads.
-                    return Err(CrmError::not_found("blob", key));
+            /// Appends the bytes `start..end` of the chunked blob `key` to `out`, reading one
+            /// chunk row at a time: a read holds what it returns and a single row, never the
+            /// rows of the whole range.
+            async fn read_chunks(
+                pool: &sqlx::Pool<$db>,
+                key: &BlobKey,
+                start: u64,
+                end: u64,
+                out: &mut Vec<u8>,
+            ) -> Result<()> {
+                use sqlx::Row as _;
+
+                let chunk = CHUNK as u64;
+                let mut at = start;
+                while at < end {
+                    let seq = at / chunk;
+                    let row = sqlx::query("SELECT bytes FROM blob_chunks WHERE key = $1 AND seq = $2")
+                        .bind(key.as_str())
+                        .bind(i32::try_from(seq).map_err(|_| CrmError::not_found("blob", key))?)
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(store_err)?
+                        // Deleted since its size was read.
+                        .ok_or_else(|| CrmError::not_found("blob", key))?;
+                    let bytes: &[u8] = row.try_get(0).map_err(store_err)?;
+                    let base = seq * chunk;
+                    let piece =
+                        slice_at(bytes, at - base, usize::try_from(end.min(base + chunk) - at).unwrap_or(CHUNK));
+                    if piece.is_empty() {
+                        return Err(CrmError::not_found("blob", key));
+                    }
+                    out.extend_from_slice(piece);
+                    at += piece.len() as u64;
                 }
-                Ok(rows.into_iter().flat_map(|(bytes,)| bytes).collect())
+                Ok(())
             }
 
             #[async_trait]
@@ -147,25 +166,25 @@ macro_rules! blob_store {
                     if chunk_total == 0 {
                         return inline_bytes(&self.pool, key).await;
                     }
-                    let bytes = chunks(&self.pool, key, 0, chunk_total - 1).await?;
-                    debug_assert_eq!(bytes.len() as u64, size);
+                    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
+                    read_chunks(&self.pool, key, 0, size, &mut bytes).await?;
                     Ok(bytes)
                 }
 
                 async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>> {
                     let (size, chunk_total) = meta(&self.pool, key).await?;
-                    if chunk_total == 0 {
-                        return Ok(slice_at(&inline_bytes(&self.pool, key).await?, offset, len).to_vec());
-                    }
                     let end = offset.saturating_add(len as u64).min(size);
-                    if offset >= end {
-                        return Ok(Vec::new());
+                    let start = offset.min(end);
+                    if chunk_total == 0 {
+                        let mut bytes = inline_bytes(&self.pool, key).await?;
+                        let end = usize::try_from(end).unwrap_or(usize::MAX).min(bytes.len());
+                        bytes.truncate(end);
+                        bytes.drain(..usize::try_from(start).unwrap_or(end).min(end));
+                        return Ok(bytes);
                     }
-                    let chunk = CHUNK as u64;
-                    let (first, last) = (offset / chunk, (end - 1) / chunk);
-                    let seq = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
-                    let bytes = chunks(&self.pool, key, seq(first), seq(last)).await?;
-                    Ok(slice_at(&bytes, offset - first * chunk, len).to_vec())
+                    let mut bytes = Vec::with_capacity(usize::try_from(end - start).unwrap_or_default());
+                    read_chunks(&self.pool, key, start, end, &mut bytes).await?;
+                    Ok(bytes)
                 }
 
                 async fn delete(&self, key: &BlobKey) -> Result<()> {

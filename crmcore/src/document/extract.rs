@@ -14,6 +14,13 @@ use super::{TextOutcome, TextStatus};
 
 /// Most text kept per version, in bytes (cut at a character boundary).
 pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// Types whose bytes are their text (decoded as UTF-8, invalid sequences replaced).
+const PLAIN_TEXT: [&str; 3] = ["text/plain", "text/markdown", "text/csv"];
+/// Bytes of a plain-text file read for its text: the text kept is the first [`MAX_TEXT_BYTES`],
+/// lossy decoding never makes text shorter than the bytes it decodes, and the 4 bytes past them
+/// complete a character cut there. Reading only these keeps the memory an extraction takes
+/// independent of the file's size.
+const PLAIN_TEXT_READ: usize = MAX_TEXT_BYTES + 4;
 /// A PDF page with fewer letters or digits than this in its text layer is treated as scanned.
 const MIN_PAGE_CHARS: usize = 16;
 
@@ -63,7 +70,14 @@ pub(crate) async fn extract_text(
     if version.text_status != TextStatus::Pending {
         return Ok(());
     }
-    let bytes = match crm.blobs()?.get(&version.content_key).await {
+    let blobs = crm.blobs()?;
+    // Other types are parsed whole (markup, PDF, images): they are read whole.
+    let read = if PLAIN_TEXT.contains(&version.mime.as_str()) {
+        blobs.read_at(&version.content_key, 0, PLAIN_TEXT_READ).await
+    } else {
+        blobs.get(&version.content_key).await
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(CrmError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e),
@@ -97,11 +111,17 @@ fn cap(mut text: String) -> String {
     text
 }
 
+/// The text of a plain-text file from its first bytes (at least [`PLAIN_TEXT_READ`] of them
+/// when there are more), at most [`MAX_TEXT_BYTES`]: only the part kept is decoded.
+fn plain_text(bytes: &[u8]) -> String {
+    cap(String::from_utf8_lossy(&bytes[..bytes.len().min(PLAIN_TEXT_READ)]).into_owned())
+}
+
 /// The text of a file of type `mime`.
 async fn text_of(crm: &Crm, mime: &str, bytes: &[u8]) -> Result<String> {
     let config = crm.document_config();
     match mime {
-        "text/plain" | "text/markdown" | "text/csv" => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        plain if PLAIN_TEXT.contains(&plain) => Ok(plain_text(bytes)),
         "text/html" => Ok(crate::template::html_to_text(&String::from_utf8_lossy(bytes))),
         "application/pdf" => {
             let reader = crm.pdf_reader().map_err(|_| unsupported("reading PDFs needs a PDF reader"))?;
@@ -154,6 +174,29 @@ mod tests {
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines, ["Quarterly report", "Revenue & costs €5 A", "A bold claim"], "{text:?}");
         assert_eq!(crate::template::html_to_text("a &bogus; b & c <unclosed"), "a &bogus; b & c");
+    }
+
+    #[test]
+    fn plain_text_reads_only_the_bytes_it_keeps() {
+        // The text from the first PLAIN_TEXT_READ bytes is the text from all of them, whatever
+        // straddles the cut: multi-byte characters, invalid bytes, or both.
+        let whole = |bytes: &[u8]| cap(String::from_utf8_lossy(bytes).into_owned());
+        for shift in 0..12 {
+            for lead in [&b""[..], b"\xe2\x82"] {
+                for tail in ["\u{1F600}", "€uro", "\u{ff}\u{fe}ab", "ok"] {
+                    let mut bytes = vec![b'a'; MAX_TEXT_BYTES - 6 + shift];
+                    bytes.extend_from_slice(lead);
+                    bytes.extend_from_slice(tail.as_bytes());
+                    bytes.extend_from_slice(&[0xff, 0xc3, b'z']);
+                    bytes.extend(std::iter::repeat_n(b'b', 64));
+                    let text = plain_text(&bytes);
+                    assert_eq!(text, whole(&bytes), "shift {shift}, lead {lead:?}, tail {tail:?}");
+                    let read = plain_text(&bytes[..PLAIN_TEXT_READ]);
+                    assert_eq!(read, text, "shift {shift}, lead {lead:?}, tail {tail:?}");
+                }
+            }
+        }
+        assert_eq!(plain_text(b"a,b\n1,2\n"), "a,b\n1,2\n");
     }
 
     #[test]
