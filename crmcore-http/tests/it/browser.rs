@@ -29,7 +29,10 @@ for (const el of document.querySelectorAll('img')) {
 }
 if (!document.documentElement.lang) bad.push('no lang on <html>');
 if (document.documentElement.scrollWidth > window.innerWidth + 1) {
-  const wide = Array.from(document.querySelectorAll('body *')).filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-wrap'));
+  const inTable = (el) => el.parentElement && el.parentElement.closest('.table-wrap');
+  const spills = (el) => el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'visible' && el.clientWidth > 0;
+  const wide = Array.from(document.querySelectorAll('body *')).filter((el) => !inTable(el)
+    && (el.getBoundingClientRect().right > window.innerWidth + 1 || (spills(el) && !Array.from(el.children).some(spills))));
   bad.push('scrolls sideways (' + document.documentElement.scrollWidth + ' > ' + window.innerWidth + '): ' + wide.slice(0, 3).map((el) => el.tagName + '.' + el.className).join(', '));
 }
 return bad;
