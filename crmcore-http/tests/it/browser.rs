@@ -28,6 +28,25 @@ for (const el of document.querySelectorAll('img')) {
   if (!el.hasAttribute('alt')) bad.push('no alt: ' + el.outerHTML.slice(0, 120));
 }
 if (!document.documentElement.lang) bad.push('no lang on <html>');
+// Text contrast (WCAG AA: 4.5:1, 3:1 for large text) against the nearest opaque background.
+const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+  .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+const background = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+for (const el of document.querySelectorAll('body *')) {
+  if (!shown(el) || el.closest('svg, iframe, .visually-hidden, .skip') || el.disabled) continue;
+  if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  const style = getComputedStyle(el);
+  const ratio = ((a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05))(lum(rgb(style.color)), lum(background(el)));
+  const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) bad.push('low contrast ' + ratio.toFixed(2) + ': ' + el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 40) + '"');
+}
 if (document.documentElement.scrollWidth > window.innerWidth + 1) {
   const inTable = (el) => el.parentElement && el.parentElement.closest('.table-wrap');
   const spills = (el) => el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'visible' && el.clientWidth > 0;
@@ -150,11 +169,11 @@ impl Browser {
         panic!("never reached a URL with {fragment:?}");
     }
 
-    /// Saves the page at desktop and phone width, after checking at each width that it is
-    /// usable: every visible control has a label, every button a name, every image an `alt`,
-    /// and nothing scrolls sideways.
+    /// Saves the page at desktop, tablet and phone width, after checking at each width that it
+    /// is usable: every visible control has a label, every button a name, every image an `alt`,
+    /// text has AA contrast, and nothing scrolls sideways.
     pub(crate) async fn shoot(&self, name: &str) {
-        for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        for (label, width, height) in [("desktop", 1280, 900), ("tablet", 820, 1180), ("phone", 390, 844)] {
             self.client.set_window_size(width, height).await.expect("resize");
             tokio::time::sleep(Duration::from_millis(150)).await;
             let problems = self.client.execute(USABILITY_CHECK, vec![]).await.expect("usability check");
