@@ -48,7 +48,7 @@ use crate::routes::{
         integrations::set_schedule, integrations::sync_now, integrations::sync_logs,
         documents::upload, documents::list, documents::get, documents::update, documents::trash, documents::untrash,
         documents::purge, documents::versions, documents::upload_version, documents::restore_version,
-        documents::download, documents::audit, documents::verify, documents::share, documents::share_links,
+        documents::download, documents::audit, documents::document_audit, documents::verify, documents::share, documents::share_links,
         documents::revoke_share_link, documents::open_share, documents::open_share_with_password, documents::search,
         documents::grants, documents::put_grant, documents::delete_grant, documents::version_text,
         documents::templates, documents::create_template, documents::template, documents::update_template,

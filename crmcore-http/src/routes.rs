@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
         .route("/approvals/{id}/cancel", post(approvals::cancel))
+        .route("/documents/{id}/audit", get(documents::document_audit))
         .route("/audit", get(documents::audit))
         .route("/audit/verify", get(documents::verify));
     let settings = state.settings().clone();

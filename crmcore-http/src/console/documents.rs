@@ -4,7 +4,7 @@
 //! through the JSON API from `assets/documents.js`; downloads are plain links to the API, which
 //! accepts the session cookie on reads.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -15,7 +15,7 @@ use crmcore::document::{
     SearchRequest, Source, Visibility,
 };
 use crmcore::event::{EntityKind, EntityRef};
-use crmcore::id::{DocumentId, ShareLinkId};
+use crmcore::id::DocumentId;
 use crmcore::page::PageRequest;
 use crmcore::value::Tag;
 use crmcore::{CrmError, Result};
@@ -30,10 +30,6 @@ use crate::state::AppState;
 const SEARCH_ROWS: u32 = 20;
 /// Most audit entries shown on a document's page.
 const AUDIT_SHOWN: usize = 100;
-/// Most entries of the tenant's audit chain read back, newest first, to find one document's.
-const AUDIT_SCAN: i64 = 20_000;
-/// Entries read per request while scanning the chain.
-const AUDIT_BATCH: i64 = 1000;
 
 /// The documents pages' routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -259,8 +255,7 @@ pub(super) async fn document(
         .collect();
     let approval_views: Vec<Value> = approvals.iter().map(|a| approval_view(a, me, is_admin, &names)).collect();
     let audit = if actor.require(Permission::ViewAuditLog).is_ok() {
-        let link_ids: HashSet<ShareLinkId> = links.iter().map(|l| l.id).collect();
-        let (entries, complete) = document_audit(&state, &viewer, id, &link_ids).await?;
+        let (entries, complete) = document_audit(&state, &viewer, id).await?;
         let rows: Vec<Value> = entries
             .iter()
             .map(|e| {
@@ -404,54 +399,14 @@ fn describe(entry: &AuditEntry, names: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// The newest entries of the tenant's audit chain about one document (its own, and the
-/// revocations of its share links), newest first, and whether the scan reached the start of
-/// the chain. The chain is read backwards from its end in batches, at most [`AUDIT_SCAN`]
-/// entries: its sequence numbers are contiguous from 1, so the end is found by probing.
-async fn document_audit(
-    state: &AppState,
-    viewer: &Viewer,
-    id: DocumentId,
-    links: &HashSet<ShareLinkId>,
-) -> Result<(Vec<AuditEntry>, bool)> {
-    let service = state.crm().documents();
-    let actor = viewer.actor();
-    let exists = async |seq: i64| -> Result<bool> { Ok(!service.audit_trail(actor, seq - 1, 1).await?.is_empty()) };
-    if !exists(1).await? {
-        return Ok((Vec::new(), true));
-    }
-    let mut present = 1;
-    while exists(present * 2).await? {
-        present *= 2;
-    }
-    let mut absent = present * 2;
-    while absent - present > 1 {
-        let middle = present + (absent - present) / 2;
-        if exists(middle).await? {
-            present = middle;
-        } else {
-            absent = middle;
-        }
-    }
-    let about = |entry: &AuditEntry| {
-        entry.document_id == Some(id)
-            || (entry.action == AuditAction::Unshare
-                && entry
-                    .detail
-                    .get("link_id")
-                    .and_then(|v| serde_json::from_value::<ShareLinkId>(v.clone()).ok())
-                    .is_some_and(|link| links.contains(&link)))
-    };
-    let mut found = Vec::new();
-    let mut end = present;
-    while end > 0 && present - end < AUDIT_SCAN && found.len() < AUDIT_SHOWN {
-        let start = (end - AUDIT_BATCH).max(0);
-        let batch = service.audit_trail(actor, start, u32::try_from(end - start).unwrap_or(1000)).await?;
-        found.extend(batch.into_iter().rev().filter(|e| about(e)));
-        end = start;
-    }
-    found.truncate(AUDIT_SHOWN);
-    Ok((found, end == 0))
+/// The newest entries of the tenant's audit chain about one document, newest first, and
+/// whether they are all of them.
+async fn document_audit(state: &AppState, viewer: &Viewer, id: DocumentId) -> Result<(Vec<AuditEntry>, bool)> {
+    let limit = u32::try_from(AUDIT_SHOWN).unwrap_or(100);
+    let mut entries = state.crm().documents().document_audit(viewer.actor(), id, None, limit + 1).await?;
+    let complete = entries.len() <= AUDIT_SHOWN;
+    entries.truncate(AUDIT_SHOWN);
+    Ok((entries, complete))
 }
 
 #[cfg(test)]

@@ -679,6 +679,30 @@ pub(crate) async fn audit(
     Ok(Json(entries))
 }
 
+/// Page of `GET /api/v1/documents/{id}/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DocumentAuditQuery {
+    /// Entries before this sequence number (default: from the newest).
+    before: Option<i64>,
+    /// At most this many (1–1000, default 100).
+    limit: Option<u32>,
+}
+
+/// One document's audit entries, newest first.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/audit", tag = "documents", params(("id" = uuid::Uuid, Path), DocumentAuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn document_audit(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<DocumentId>,
+    Query(query): Query<DocumentAuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let entries = state.crm().documents().document_audit(&actor, id, query.before, query.limit.unwrap_or(100)).await?;
+    Ok(Json(entries))
+}
+
 /// Checks every link and hash of the tenant's audit chain.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "documents", security(("bearer" = [])),
     responses((status = 200, body = ChainReport), (status = 403, body = Problem)))]

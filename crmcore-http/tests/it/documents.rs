@@ -108,6 +108,8 @@ async fn documents_are_uploaded_versioned_downloaded_and_audited(backend: Backen
     upload(&server, &viewer, "/api/v1/documents", form("a.txt", b"hi".to_vec(), None)).await.problem(403);
     server.get(&path, &viewer).await.ok(200);
     server.get("/api/v1/audit", &viewer).await.problem(403);
+    server.get(&format!("{path}/audit"), &viewer).await.problem(403);
+    server.get(&format!("{path}/audit"), &other_token).await.problem(404);
 
     // Share links: the token once, a password, a download limit, revocation; public /s/{token}.
     let body = json!({"password": "open sesame", "max_downloads": 2, "expires_in_hours": 24});
@@ -175,6 +177,14 @@ async fn documents_are_uploaded_versioned_downloaded_and_audited(backend: Backen
         assert!(actions.contains(&action), "{action} audited: {actions:?}");
     }
     assert_eq!(trail[0]["source"], "127.0.0.1");
+    // The purged document's own entries, newest first, in pages.
+    let own: Vec<&Value> = trail.as_array().unwrap().iter().rev().filter(|e| e["document_id"] == id).collect();
+    let listed = server.get(&format!("{path}/audit?limit=1000"), &token).await.ok(200).clone();
+    assert_eq!(listed.as_array().unwrap().iter().collect::<Vec<_>>(), own);
+    let page = server.get(&format!("{path}/audit?limit=2"), &token).await.ok(200).clone();
+    let before = page[1]["seq"].as_i64().unwrap();
+    let rest = server.get(&format!("{path}/audit?before={before}&limit=1000"), &token).await.ok(200).clone();
+    assert_eq!(rest.as_array().unwrap().len() + 2, own.len());
     let verified = server.get("/api/v1/audit/verify", &token).await.ok(200).clone();
     assert_eq!(verified["valid"], true, "{verified}");
     assert_eq!(verified["entries"], trail.as_array().unwrap().len());

@@ -487,4 +487,22 @@ impl DocumentRepository for MemoryStore {
             .map(|chain| chain.iter().filter(|e| e.seq > after_seq).take(limit as usize).cloned().collect())
             .unwrap_or_default())
     }
+
+    async fn document_audit_entries(
+        &self,
+        tenant: TenantId,
+        document: DocumentId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let state = self.lock();
+        let Some(chain) = state.document.audit.get(&tenant) else { return Ok(Vec::new()) };
+        Ok(chain
+            .iter()
+            .rev()
+            .filter(|e| e.document_id == Some(document) && before_seq.is_none_or(|before| e.seq < before))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
 }

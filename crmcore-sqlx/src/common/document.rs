@@ -925,6 +925,28 @@ macro_rules! document_repository {
                         .map_err(store_err)?;
                     rows.into_iter().map(AuditEntryRow::into_domain).collect()
                 }
+
+                async fn document_audit_entries(
+                    &self,
+                    tenant: TenantId,
+                    document: DocumentId,
+                    before_seq: Option<i64>,
+                    limit: u32,
+                ) -> Result<Vec<AuditEntry>> {
+                    let sql = format!(
+                        "SELECT {AUDIT_ENTRY_COLUMNS} FROM audit_entries WHERE tenant_id = $1 AND document_id = $2 \
+                         AND seq < $3 ORDER BY seq DESC LIMIT $4"
+                    );
+                    let rows: Vec<AuditEntryRow> = sqlx::query_as(&sql)
+                        .bind(DbId(tenant.0))
+                        .bind(DbId(document.0))
+                        .bind(before_seq.unwrap_or(i64::MAX))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_err)?;
+                    rows.into_iter().map(AuditEntryRow::into_domain).collect()
+                }
             }
         };
     };

@@ -801,6 +801,29 @@ impl<'a> DocumentService<'a> {
         self.crm.store().documents().audit_entries(actor.tenant_id, after_seq, limit.clamp(1, 1000)).await
     }
 
+    /// One document's audit entries, newest first, before `before_seq` (needs `view_audit_log`
+    /// and sight of the document; a purged document's entries are still listed).
+    pub async fn document_audit(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        actor.require(Permission::ViewAuditLog)?;
+        let entries = self
+            .crm
+            .store()
+            .documents()
+            .document_audit_entries(actor.tenant_id, id, before_seq, limit.clamp(1, 1000))
+            .await?;
+        if entries.is_empty() {
+            // Nothing recorded: the document does not exist for this actor.
+            self.visible(actor, id, Access::View).await?;
+        }
+        Ok(entries)
+    }
+
     /// Walks the tenant's whole audit chain and checks every link and hash.
     pub async fn verify_audit_trail(&self, actor: &Actor) -> Result<ChainReport> {
         actor.require(Permission::ViewAuditLog)?;
@@ -895,7 +918,7 @@ impl<'a> DocumentService<'a> {
             at: now,
             actor: actor.principal,
             action: AuditAction::Unshare,
-            document_id: None,
+            document_id: Some(found.document_id),
             detail: json!({"link_id": link}),
             source: source.0.clone(),
         };

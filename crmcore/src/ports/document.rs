@@ -84,6 +84,15 @@ pub trait DocumentRepository: Send + Sync {
     async fn record_audit(&self, audit: &AuditDraft) -> Result<AuditEntry>;
     /// The tenant's chain from `after_seq` (exclusive), ascending, at most `limit`.
     async fn audit_entries(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// One document's entries of the tenant's chain, newest first: those before `before_seq`
+    /// (all when `None`), at most `limit`.
+    async fn document_audit_entries(
+        &self,
+        tenant: TenantId,
+        document: DocumentId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
 
     /// Records a version's extraction outcome (and indexes the text when the version is its
     /// document's latest); `NotFound` when the version is absent.

@@ -315,6 +315,17 @@ pub async fn documents_versions_trash_purge_and_audit(store: Arc<dyn Store>) {
     let report = svc.verify_audit_trail(&a.actor).await.unwrap();
     assert!(report.valid && report.entries == trail.len() as u64, "{report:?}");
     assert!(matches!(svc.audit_trail(&viewer, 0, 10).await, Err(CrmError::Forbidden(_))));
+    // One document's entries: the chain's entries about it, newest first, in pages.
+    let own: Vec<i64> = trail.iter().rev().filter(|e| e.document_id == Some(doc.id)).map(|e| e.seq).collect();
+    assert!(own.len() >= 8, "{own:?}");
+    let listed = svc.document_audit(&a.actor, doc.id, None, 1000).await.unwrap();
+    assert_eq!(listed.iter().map(|e| e.seq).collect::<Vec<_>>(), own);
+    let first = svc.document_audit(&a.actor, doc.id, None, 3).await.unwrap();
+    let rest = svc.document_audit(&a.actor, doc.id, Some(first[2].seq), 1000).await.unwrap();
+    assert_eq!(first.iter().chain(&rest).map(|e| e.seq).collect::<Vec<_>>(), own);
+    assert_eq!(listed[0], *trail.iter().rev().find(|e| e.document_id == Some(doc.id)).unwrap());
+    assert!(matches!(svc.document_audit(&b.actor, doc.id, None, 10).await, Err(CrmError::NotFound { .. })));
+    assert!(matches!(svc.document_audit(&viewer, doc.id, None, 10).await, Err(CrmError::Forbidden(_))));
     let types: Vec<EventType> =
         store.outbox().list(a.tenant.id, None, 10_000).await.unwrap().into_iter().map(|e| e.event.event_type).collect();
     for t in [
@@ -455,6 +466,8 @@ pub async fn documents_share_links_expire_revoke_and_count(store: Arc<dyn Store>
     let count = |action: AuditAction| trail.iter().filter(|e| e.action == action).count();
     assert_eq!(count(AuditAction::Share), 5);
     assert_eq!(count(AuditAction::Unshare), 1);
+    let revoked = trail.iter().find(|e| e.action == AuditAction::Unshare).unwrap();
+    assert_eq!(revoked.document_id, Some(doc.id), "a link's revocation is about its document");
     assert_eq!(count(AuditAction::ShareDownload), 2 + 3 + 2 + 1);
     assert!(
         trail.iter().any(|e| e.action == AuditAction::ShareDownload && e.source.as_deref() == Some("198.51.100.4"))
