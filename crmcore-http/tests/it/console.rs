@@ -7,30 +7,7 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, S
 use serde_json::{Value, json};
 
 use crate::browser::browser;
-use crate::support::{Backend, PASSWORD, TestServer};
-
-/// A client that keeps redirects visible.
-fn plain_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
-/// Signs in through the form; returns the session cookie (`crm_session=…`).
-async fn sign_in(server: &TestServer, email: &str) -> String {
-    let response = plain_client()
-        .post(format!("{}/login", server.base))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("email", email), ("password", PASSWORD), ("next", "/deals")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[LOCATION], "/deals");
-    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
-        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
-    }
-    cookie.split(';').next().unwrap().to_owned()
-}
+use crate::support::{Backend, PASSWORD, TestServer, plain_client};
 
 /// The CSRF token a page carries for its scripts.
 fn csrf_of(html: &str) -> String {
@@ -78,8 +55,16 @@ async fn cookie_sessions_and_csrf(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(outward.headers()[LOCATION], "/");
+    let onward = client
+        .post(format!("{}/login", server.base))
+        .form(&[("email", "owner@console.test"), ("password", PASSWORD), ("next", "/deals?stage=won")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(onward.headers()[LOCATION], "/deals?stage=won", "back where the person was headed");
+    assert!(onward.headers()[SET_COOKIE].to_str().unwrap().starts_with("crm_session=crms_"));
 
-    let cookie = sign_in(&server, "owner@console.test").await;
+    let cookie = server.console_cookie("owner@console.test").await;
     let page = client.get(format!("{}/contacts", server.base)).header(COOKIE, &cookie).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mail_parser::MessageParser;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 use crate::browser::browser;
@@ -16,18 +16,6 @@ use crmcore_http::smtp::sink::{SinkConfig, SmtpSink};
 use crmcore_http::smtp::{SmtpMailer, SmtpSettings, TlsMode};
 
 const PUBLIC_URL: &str = "https://crm.console.test";
-
-/// Signs in through the form and returns the session cookie.
-async fn cookie(server: &TestServer, email: &str) -> String {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let response = client
-        .post(format!("{}/login", server.base))
-        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    response.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned()
-}
 
 async fn page(server: &TestServer, cookie: &str, path: &str) -> (StatusCode, String) {
     let response = server.client.get(format!("{}{path}", server.base)).header(COOKIE, cookie).send().await.unwrap();
@@ -38,7 +26,7 @@ async fn campaign_and_pipeline_pages(backend: Backend) {
     let server = TestServer::start_with(backend, |s| s.run_worker = false).await;
     let (_tenant, _owner, token) = server.tenant("Pages Co", "ada@pages.test").await;
     let (_other, _zed, other_token) = server.tenant("Other Co", "zed@other.test").await;
-    let session = cookie(&server, "ada@pages.test").await;
+    let session = server.console_cookie("ada@pages.test").await;
 
     let (status, html) = page(&server, &session, "/campaigns").await;
     assert_eq!(status, StatusCode::OK);

@@ -7,34 +7,15 @@ use std::time::Duration;
 use crmcore::document::DocumentConfig;
 
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::browser::browser;
-use crate::support::{Backend, PASSWORD, TestServer};
+use crate::support::{Backend, PASSWORD, TestServer, plain_client};
 
 /// The upload cap of the browser test's server.
 const CAP: u64 = 64 * 1024;
-
-/// A client that keeps redirects visible.
-fn plain_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
-/// Signs in through the form; returns the session cookie (`crm_session=…`).
-async fn sign_in(server: &TestServer, email: &str) -> String {
-    let response = plain_client()
-        .post(format!("{}/login", server.base))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("email", email), ("password", PASSWORD), ("next", "/documents")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    cookie.split(';').next().unwrap().to_owned()
-}
 
 /// A console page with the session cookie: status and HTML.
 async fn page(server: &TestServer, cookie: &str, path: &str) -> (StatusCode, String) {
@@ -69,7 +50,7 @@ async fn documents_pages(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (_tenant, _owner, token) = server.tenant("Docs Co", "ada@docs.test").await;
     let (_other, _o, other_token) = server.tenant("Other Co", "eve@other.test").await;
-    let cookie = sign_in(&server, "ada@docs.test").await;
+    let cookie = server.console_cookie("ada@docs.test").await;
 
     let hostile = upload(
         &server,
@@ -130,7 +111,7 @@ async fn documents_pages(backend: Backend) {
     let bob_id = server.post("/api/v1/members", &token, bob).await.ok(201)["id"].as_str().unwrap().to_owned();
     let steps = json!({"steps": [{"approvers": [bob_id], "rule": {"kind": "any"}}]});
     server.post(&format!("/api/v1/documents/{id}/approvals"), &token, steps).await.ok(201);
-    let bob_cookie = sign_in(&server, "bob@docs.test").await;
+    let bob_cookie = server.console_cookie("bob@docs.test").await;
     let (status, html) = page(&server, &bob_cookie, &format!("/documents/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("class=\"stack decide-form\""), "Bob decides");

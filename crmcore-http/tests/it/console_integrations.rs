@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crmcore::webhook::WebhookConfig;
 use crmcore_http::oauth_http::HttpOAuthClient;
 use crmcore_http::webhook_http::{HttpWebhookTransport, SsrfPolicy};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, browser};
-use crate::support::{Backend, PASSWORD, TestServer};
+use crate::support::{Backend, PASSWORD, TestServer, plain_client};
 
 type Inbox = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
@@ -83,24 +83,6 @@ async fn server(backend: Backend) -> TestServer {
     .await
 }
 
-/// A client that keeps redirects visible.
-fn plain_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
-/// Signs in through the form; returns the session cookie.
-async fn sign_in(server: &TestServer, email: &str) -> String {
-    let response = plain_client()
-        .post(format!("{}/login", server.base))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("email", email), ("password", PASSWORD), ("next", "/integrations")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    response.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned()
-}
-
 /// A console page: status and HTML.
 async fn page(server: &TestServer, cookie: &str, path: &str) -> (StatusCode, String) {
     let response =
@@ -133,7 +115,7 @@ async fn integrations_pages(backend: Backend) {
     let server = server(backend).await;
     let (_tenant, _owner, token) = server.tenant("Hooks Co", "ada@hooks.test").await;
     let (_other, _owner_b, other_token) = server.tenant("Other Co", "bob@other.test").await;
-    let cookie = sign_in(&server, "ada@hooks.test").await;
+    let cookie = server.console_cookie("ada@hooks.test").await;
 
     // Empty, the page says what to do in each section.
     let (status, html) = page(&server, &cookie, "/integrations").await;
@@ -297,7 +279,7 @@ async fn integrations_pages(backend: Backend) {
     let member =
         json!({"email": "cy@hooks.test", "handle": "cy", "display_name": "Cy", "role": "member", "password": PASSWORD});
     server.post("/api/v1/members", &token, member).await.ok(201);
-    let member_cookie = sign_in(&server, "cy@hooks.test").await;
+    let member_cookie = server.console_cookie("cy@hooks.test").await;
     let (status, html) = page(&server, &member_cookie, "/integrations").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("Ask an owner or admin"));

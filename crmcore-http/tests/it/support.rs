@@ -88,6 +88,11 @@ impl Reply {
     }
 }
 
+/// A client that keeps redirects visible.
+pub(crate) fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
 impl TestServer {
     pub(crate) async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
@@ -142,6 +147,24 @@ impl TestServer {
     pub(crate) async fn admin(&self, tenant: &str, email: &str) -> (Tenant, Member) {
         let hasher = PasswordHasher::new(FAST_HASHING).expect("hasher");
         crmcore_http::admin::create_admin(&self.crm, &hasher, tenant, email, PASSWORD).await.expect("create admin")
+    }
+
+    /// Signs in through the console's form (as a same-origin post) and returns the session
+    /// cookie as `crm_session=…`, after checking its attributes.
+    pub(crate) async fn console_cookie(&self, email: &str) -> String {
+        let response = plain_client()
+            .post(format!("{}/login", self.base))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "console sign-in of {email}");
+        let cookie = response.headers()[reqwest::header::SET_COOKIE].to_str().expect("cookie").to_owned();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+            assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+        }
+        cookie.split(';').next().expect("name=value").to_owned()
     }
 
     /// Signs in and returns the access token.

@@ -84,6 +84,8 @@
     if (first) first.focus();
   }
 
+  window.crmShowErrors = showErrors;
+
   function invalid(field, message) {
     return new ApiError('Check the highlighted fields.', 422, { errors: [{ field, message }] });
   }

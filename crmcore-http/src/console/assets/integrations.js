@@ -4,40 +4,8 @@
   'use strict';
   const api = window.crmApi;
 
-  // ---- Errors shown in a form, as the console's forms show them -----------------------------
-  function fieldInput(form, field) {
-    const base = String(field).split(/[.[]/)[0];
-    return form.querySelector(`[name="${CSS.escape(field)}"]`) || form.querySelector(`[name="${CSS.escape(base)}"]`);
-  }
-
-  function showProblem(form, err) {
-    const box = form.querySelector('.form-error');
-    form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
-    form.querySelectorAll('.field-error').forEach((el) => el.remove());
-    if (!err) {
-      if (box) { box.hidden = true; box.textContent = ''; }
-      return;
-    }
-    const unplaced = [];
-    let first = null;
-    for (const f of (err.problem && err.problem.errors) || []) {
-      const input = fieldInput(form, f.field);
-      if (!input) { unplaced.push(`${f.field}: ${f.message}`); continue; }
-      input.setAttribute('aria-invalid', 'true');
-      const msg = document.createElement('span');
-      msg.className = 'field-error';
-      msg.id = `${input.id || input.name}-error`;
-      msg.textContent = f.message;
-      input.insertAdjacentElement('afterend', msg);
-      input.setAttribute('aria-describedby', msg.id);
-      first = first || input;
-    }
-    if (box) {
-      box.textContent = [err.message].concat(unplaced).join(' ');
-      box.hidden = false;
-    }
-    if (first) first.focus();
-  }
+  // Errors are shown in a form as the console's own forms show them.
+  const showProblem = window.crmShowErrors;
 
   function invalid(field, message) {
     const err = new Error('Check the highlighted fields.');
