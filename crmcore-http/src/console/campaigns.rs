@@ -34,6 +34,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("campaign.html", include_str!("templates/campaign.html")),
     ("campaign_edit.html", include_str!("templates/campaign_edit.html")),
     ("email_template.html", include_str!("templates/email_template.html")),
+    ("mail_preview.html", include_str!("templates/mail_preview.html")),
 ];
 
 /// Cursor of the campaign list.
