@@ -14,7 +14,7 @@ use crate::support::{Backend, TestServer, postgres_url};
 
 /// A server on `backend` whose store also backs a second `Crm` on a manual clock, used to write
 /// a deal history spread over the past ~17 months.
-async fn server_with_history(backend: Backend) -> (TestServer, String, Crm, Option<tempfile::TempDir>) {
+pub(crate) async fn server_with_history(backend: Backend) -> (TestServer, String, Crm, Option<tempfile::TempDir>) {
     let (store, dir): (Arc<dyn Store>, _) = match backend {
         Backend::Memory => (Arc::new(crmcore_memory::MemoryStore::new()), None),
         Backend::Sqlite => {

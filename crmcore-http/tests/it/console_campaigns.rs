@@ -82,7 +82,31 @@ async fn campaign_and_pipeline_pages(backend: Backend) {
     server.stop().await;
 }
 
-crate::e2e!(campaign_and_pipeline_pages);
+crate::e2e!(campaign_and_pipeline_pages, the_pipeline_page_charts_a_history);
+
+/// With a generated history of won and lost deals, the pipeline page draws the forecast chart:
+/// the history, the prediction and its interval band(s), with the figures as a table.
+async fn the_pipeline_page_charts_a_history(backend: Backend) {
+    let (server, _token, _crm, _dir) = crate::analytics::server_with_history(backend).await;
+    let session = server.console_cookie("ada@acme.test").await;
+    let (status, html) = page(&server, &session, "/analytics/pipeline").await;
+    assert_eq!(status, StatusCode::OK);
+    for part in ["class=\"history\"", "class=\"forecast\"", "class=\"textbook\"", "Forecast as a table"] {
+        assert!(html.contains(part), "{part} on the page");
+    }
+    assert!(html.contains("id=\"health-score\""), "a score from the history");
+    if let Some(browser) = browser().await {
+        browser.go(&format!("{}/login?next=/analytics/pipeline", server.base)).await;
+        browser.fill("#email", "ada@acme.test").await;
+        browser.fill("#password", PASSWORD).await;
+        browser.click("form[action='/login'] button[type=submit]").await;
+        browser.wait_url("/analytics/pipeline").await;
+        browser.find(".chart svg polygon.textbook").await;
+        browser.shoot(&format!("pipeline-history-{backend:?}").to_lowercase()).await;
+        browser.client.clone().close().await.expect("close the browser");
+    }
+    server.stop().await;
+}
 
 #[tokio::test]
 async fn a_campaign_from_the_console_to_a_tracked_click() {
