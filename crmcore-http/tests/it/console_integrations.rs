@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::browser::{Browser, browser};
 use crate::support::{Backend, PASSWORD, TestServer, plain_client};
+use crate::webhooks::verify;
 
 type Inbox = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
@@ -299,17 +300,6 @@ async fn confirm(browser: &Browser) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no confirmation dialog opened");
-}
-
-fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
-    let mut converted = http::HeaderMap::new();
-    for (name, value) in headers {
-        converted.insert(
-            http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap(),
-            http::HeaderValue::from_bytes(value.as_bytes()).unwrap(),
-        );
-    }
-    standardwebhooks::Webhook::new(secret).unwrap().verify(body, &converted).is_ok()
 }
 
 #[tokio::test]

@@ -47,7 +47,8 @@ async fn server(backend: Backend) -> TestServer {
     .await
 }
 
-fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+/// Whether a delivery's signature verifies with the crates.io `standardwebhooks` verifier.
+pub(crate) fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     let mut converted = http::HeaderMap::new();
     for (name, value) in headers {
         converted.insert(
