@@ -14,7 +14,7 @@ use crmcore::page::PageRequest;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::pages::{activity_panel, members, names, parse_id};
+use super::pages::{activity_panel, parse_id};
 use super::{PageResult, Viewer, render};
 use crate::state::AppState;
 
@@ -108,7 +108,6 @@ async fn campaign(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
     let templates = campaigns.list_templates(viewer.actor(), PageRequest::first(200)).await?;
     let template_names: std::collections::BTreeMap<String, String> =
         templates.items.iter().map(|t| (t.id.to_string(), t.name.clone())).collect();
-    let members = members(&state, &viewer).await?;
     let entity = EntityRef { kind: EntityKind::Campaign, id: id.0 };
     let ctx = json!({
         "title": &campaign.name,
@@ -118,8 +117,6 @@ async fn campaign(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
         "recipients": recipients.items,
         "template_names": template_names,
         "activity": activity_panel(&state, &viewer, entity).await?,
-        "names": names(&members),
-        "members": members,
     });
     render(&state, &viewer, "campaign.html", ctx).await
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::pages::{PAGE_ROWS, activity_panel, members, names, parse_id};
-use super::{PageResult, Viewer, render};
+use super::{PageResult, Viewer, render, render_with_members};
 use crate::state::AppState;
 
 /// Hits per page of a search.
@@ -198,7 +198,6 @@ pub(super) async fn library(
         }
     };
     let latest = futures::future::try_join_all(documents.iter().map(|d| latest_of(&state, &viewer, d))).await?;
-    let members = members(&state, &viewer).await?;
     let mut tags: Vec<&str> = documents.iter().flat_map(|d| d.tags.iter().map(|t| t.as_str())).collect();
     tags.sort_unstable();
     tags.dedup();
@@ -207,7 +206,6 @@ pub(super) async fn library(
         map.insert("known_tags".into(), json!(tags));
         map.insert("documents".into(), json!(documents));
         map.insert("latest".into(), json!(latest));
-        map.insert("names".into(), json!(names(&members)));
     }
     render(&state, &viewer, "documents.html", ctx).await
 }
@@ -299,10 +297,8 @@ pub(super) async fn document(
         "activity": activity_panel(&state, &viewer, entity).await?,
         "max_upload_bytes": state.crm().document_config().max_upload_bytes,
         "max_upload": human_size(state.crm().document_config().max_upload_bytes),
-        "names": names,
-        "members": members,
     });
-    render(&state, &viewer, "document.html", ctx).await
+    render_with_members(&state, &viewer, "document.html", ctx, &members).await
 }
 
 /// An approval with what the viewer may do about it.

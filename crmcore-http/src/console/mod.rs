@@ -14,7 +14,6 @@ mod documents;
 mod integrations;
 mod pages;
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use axum::Router;
@@ -24,6 +23,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use crmcore::CrmError;
+use crmcore::member::Member;
 use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
@@ -103,13 +103,24 @@ fn when(value: Value) -> String {
         .unwrap_or(text)
 }
 
-/// Renders a page of a signed-in viewer with the layout's shared context (unread count, the
-/// names of the tenant's members for the notification list).
+/// Renders a page of a signed-in viewer with the layout's shared context: the unread count and
+/// the tenant's members (`members`, and `names`: id → display name, which the notification list
+/// and the pages use).
 async fn render(state: &AppState, viewer: &Viewer, template: &str, ctx: serde_json::Value) -> PageResult {
+    let members = pages::members(state, viewer).await?;
+    render_with_members(state, viewer, template, ctx, &members).await
+}
+
+/// [`render`] for a page that has already read the tenant's members.
+async fn render_with_members(
+    state: &AppState,
+    viewer: &Viewer,
+    template: &str,
+    ctx: serde_json::Value,
+    members: &[Member],
+) -> PageResult {
     let unread = state.crm().activity().unread_count(viewer.actor()).await?;
-    let members = state.crm().members().list(viewer.actor(), crmcore::page::PageRequest::first(200)).await?;
-    let names = members.items.iter().map(|m| (m.id.to_string(), m.display_name.clone())).collect();
-    Ok(page(template, viewer.context(unread, names, ctx)))
+    Ok(page(template, viewer.context(unread, members, ctx)))
 }
 
 /// A rendered page with the console's headers.
@@ -149,9 +160,10 @@ pub(crate) struct Viewer {
 
 impl Viewer {
     /// The page's own context with what every page's layout needs.
-    fn context(&self, unread: u64, member_names: BTreeMap<String, String>, mut page: serde_json::Value) -> Value {
+    fn context(&self, unread: u64, members: &[Member], mut page: serde_json::Value) -> Value {
         if let Some(map) = page.as_object_mut() {
-            map.insert("member_names".into(), serde_json::to_value(member_names).unwrap_or_default());
+            map.insert("names".into(), serde_json::to_value(pages::names(members)).unwrap_or_default());
+            map.insert("members".into(), serde_json::to_value(members).unwrap_or_default());
             map.insert("me".into(), serde_json::to_value(&self.session.member).unwrap_or_default());
             map.insert("csrf".into(), self.session.csrf.clone().into());
             map.insert("path".into(), self.path.clone().into());

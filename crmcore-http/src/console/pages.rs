@@ -189,15 +189,12 @@ pub(super) async fn contacts(
     let filter = ContactFilter { tag, owner_id: None, search };
     let page = PageRequest::parse(Some(PAGE_ROWS), query.cursor.as_deref().filter(|c| !c.is_empty()))?;
     let contacts = state.crm().contacts().list(viewer.actor(), &filter, page).await?;
-    let members = members(&state, &viewer).await?;
     let ctx = json!({
         "title": "Contacts",
         "contacts": contacts.items,
         "next_cursor": contacts.next_cursor,
         "q": query.q.unwrap_or_default(),
-        "tag": query.tag.unwrap_or_default(),
-        "names": names(&members),
-        "members": members,});
+        "tag": query.tag.unwrap_or_default(),});
     render(&state, &viewer, "contacts.html", ctx).await
 }
 
@@ -211,15 +208,12 @@ pub(super) async fn contact(State(state): State<AppState>, viewer: Viewer, Path(
     let contact = state.crm().contacts().get(viewer.actor(), id).await?;
     let filter = DealFilter { contact_id: Some(id), ..Default::default() };
     let deals = state.crm().deals().list(viewer.actor(), &filter, PageRequest::first(PAGE_ROWS)).await?;
-    let members = members(&state, &viewer).await?;
     let entity = EntityRef { kind: EntityKind::Contact, id: id.0 };
     let ctx = json!({
         "title": contact.display_name(),
         "contact": contact,
         "deals": deals.items,
         "activity": activity_panel(&state, &viewer, entity).await?,
-        "names": names(&members),
-        "members": members,
         "stages": state.crm().pipeline().stages(),});
     render(&state, &viewer, "contact.html", ctx).await
 }
@@ -249,7 +243,6 @@ pub(super) async fn deals(
         state.crm().contacts().list(viewer.actor(), &ContactFilter::default(), PageRequest::first(200)).await?;
     let contact_names: BTreeMap<String, String> =
         contacts.items.iter().map(|c| (c.id.to_string(), c.display_name())).collect();
-    let members = members(&state, &viewer).await?;
     let ctx = json!({
         "title": "Deals",
         "deals": deals.items,
@@ -258,9 +251,7 @@ pub(super) async fn deals(
         "stage": query.stage.unwrap_or_default(),
         "stages": state.crm().pipeline().stages(),
         "contacts": contacts.items,
-        "contact_names": contact_names,
-        "names": names(&members),
-        "members": members,});
+        "contact_names": contact_names,});
     render(&state, &viewer, "deals.html", ctx).await
 }
 
@@ -277,7 +268,6 @@ pub(super) async fn deal(State(state): State<AppState>, viewer: Viewer, Path(id)
         },
         None => None,
     };
-    let members = members(&state, &viewer).await?;
     let owner: Option<MemberId> = deal.owner_id;
     let entity = EntityRef { kind: EntityKind::Deal, id: id.0 };
     let ctx = json!({
@@ -287,8 +277,6 @@ pub(super) async fn deal(State(state): State<AppState>, viewer: Viewer, Path(id)
         "history": history,
         "contact_name": contact.as_ref().map(|c| c.display_name()),
         "activity": activity_panel(&state, &viewer, entity).await?,
-        "stages": state.crm().pipeline().stages(),
-        "names": names(&members),
-        "members": members,});
+        "stages": state.crm().pipeline().stages(),});
     render(&state, &viewer, "deal.html", ctx).await
 }
