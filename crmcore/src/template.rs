@@ -349,27 +349,42 @@ const PARAGRAPH_MARK: char = '\u{1e}';
 /// becomes as many line breaks as its strongest mark asks for (counting those already written),
 /// none at the start or the end.
 fn resolve_marks(text: &str) -> String {
+    let is_mark = |b: u8| b == LINE_MARK as u8 || b == PARAGRAPH_MARK as u8;
     let mut out = String::with_capacity(text.len());
     let mut pending = 0usize;
-    for c in text.chars() {
-        match c {
-            LINE_MARK => pending = pending.max(1),
-            PARAGRAPH_MARK => pending = pending.max(2),
-            ' ' | '\t' if pending > 0 => {}
-            c => {
-                if pending > 0 && !out.is_empty() {
-                    while out.ends_with([' ', '\t']) {
-                        out.pop();
+    let mut rest = text;
+    // Runs of plain text are copied whole; marks, and the spaces after them, byte by byte (all
+    // ASCII, so every cut is on a character boundary).
+    while let Some(&first) = rest.as_bytes().first() {
+        if pending > 0 || is_mark(first) {
+            let skipped = rest
+                .bytes()
+                .take_while(|&b| {
+                    match b {
+                        b if b == LINE_MARK as u8 => pending = pending.max(1),
+                        b if b == PARAGRAPH_MARK as u8 => pending = pending.max(2),
+                        b' ' | b'\t' if pending > 0 => {}
+                        _ => return false,
                     }
-                    let have = out.bytes().rev().take_while(|&b| b == b'\n').count();
-                    for _ in have..pending {
-                        out.push('\n');
-                    }
-                }
-                pending = 0;
-                out.push(c);
+                    true
+                })
+                .count();
+            rest = &rest[skipped..];
+            if rest.is_empty() {
+                break;
             }
+            if pending > 0 && !out.is_empty() {
+                out.truncate(out.trim_end_matches([' ', '\t']).len());
+                let have = out.bytes().rev().take_while(|&b| b == b'\n').count();
+                for _ in have..pending {
+                    out.push('\n');
+                }
+            }
+            pending = 0;
         }
+        let run = memchr::memchr2(LINE_MARK as u8, PARAGRAPH_MARK as u8, rest.as_bytes()).unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
     }
     out.truncate(out.trim_end().len());
     out
@@ -994,7 +1009,40 @@ mod tests {
         assert_eq!(html_to_text("<b>unclosed <i>tags"), "unclosed tags");
     }
 
+    /// The plain reading of [`resolve_marks`], one character at a time.
+    fn resolve_marks_by_char(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pending = 0usize;
+        for c in text.chars() {
+            match c {
+                LINE_MARK => pending = pending.max(1),
+                PARAGRAPH_MARK => pending = pending.max(2),
+                ' ' | '\t' if pending > 0 => {}
+                c => {
+                    if pending > 0 && !out.is_empty() {
+                        while out.ends_with([' ', '\t']) {
+                            out.pop();
+                        }
+                        let have = out.bytes().rev().take_while(|&b| b == b'\n').count();
+                        for _ in have..pending {
+                            out.push('\n');
+                        }
+                    }
+                    pending = 0;
+                    out.push(c);
+                }
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out
+    }
+
     proptest::proptest! {
+        #[test]
+        fn marks_resolve_as_read_one_character_at_a_time(s in "[a\u{1e}\u{1f} \t\né]{0,40}") {
+            proptest::prop_assert_eq!(resolve_marks(&s), resolve_marks_by_char(&s));
+        }
+
         #[test]
         fn html_to_text_never_panics(s in "\\PC*") {
             let _ = html_to_text(&s);
