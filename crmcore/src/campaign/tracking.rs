@@ -86,15 +86,21 @@ pub fn extract_links(html: &str) -> Vec<String> {
     links
 }
 
-/// Every `href="…"` / `href='…'` value with the byte range of the value.
+/// Every `href="…"` / `href='…'` value (the attribute name in any case) with the byte range of
+/// the value. Scans the bytes in place: every byte it matches is ASCII, so each range falls on
+/// character boundaries.
 fn hrefs(html: &str) -> Vec<(std::ops::Range<usize>, &str)> {
-    let lower = html.to_ascii_lowercase();
+    let bytes = html.as_bytes();
     let mut found = Vec::new();
     let mut from = 0;
-    while let Some(at) = lower[from..].find("href") {
-        let mut i = from + at + 4;
+    while let Some(at) = memchr::memchr2(b'h', b'H', &bytes[from..]) {
+        let mut i = from + at + 1;
         from = i;
-        let bytes = lower.as_bytes();
+        if !bytes.get(i..i + 3).is_some_and(|name| name.eq_ignore_ascii_case(b"ref")) {
+            continue;
+        }
+        i += 3;
+        from = i;
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }
@@ -107,7 +113,7 @@ fn hrefs(html: &str) -> Vec<(std::ops::Range<usize>, &str)> {
         }
         let Some(&quote) = bytes.get(i).filter(|q| **q == b'"' || **q == b'\'') else { continue };
         let start = i + 1;
-        let Some(len) = lower[start..].find(quote as char) else { break };
+        let Some(len) = memchr::memchr(quote, &bytes[start..]) else { break };
         found.push((start..start + len, &html[start..start + len]));
         from = start + len;
     }
@@ -132,7 +138,10 @@ pub(crate) fn rewrite_links(html: &str, links: &[String], url_for: impl Fn(usize
 /// Adds the open pixel just before `</body>` (or at the end).
 pub(crate) fn add_pixel(html: &mut String, url: &str) {
     let pixel = format!("<img src=\"{url}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">");
-    match html.to_ascii_lowercase().rfind("</body>") {
+    let bytes = html.as_bytes();
+    let body_end = memchr::memrchr_iter(b'<', bytes)
+        .find(|&at| bytes.get(at..at + 7).is_some_and(|tag| tag.eq_ignore_ascii_case(b"</body>")));
+    match body_end {
         Some(at) => html.insert_str(at, &pixel),
         None => html.push_str(&pixel),
     }
@@ -503,6 +512,16 @@ mod tests {
         let mut body = "<html><body><p>x</p></body></html>".to_owned();
         add_pixel(&mut body, "https://t.test/o/1");
         assert!(body.ends_with("style=\"display:none\"></body></html>"));
+        // Any case, around multi-byte text; the last closing tag counts.
+        let html = "ünïcödé <a hReF=\"https://é.test/ü\">é</a> thé hrefless href <p>href=noquote</p>";
+        let links = extract_links(html);
+        assert_eq!(links, ["https://é.test/ü"]);
+        let mut body = "<BODY>é</BODY>ü</Body >✓".to_owned();
+        add_pixel(&mut body, "u");
+        assert!(body.starts_with("<BODY>é<img src=\"u\"") && body.ends_with("</BODY>ü</Body >✓"), "{body}");
+        let mut bare = "é".to_owned();
+        add_pixel(&mut bare, "u");
+        assert!(bare.starts_with("é<img"));
     }
 
     #[test]
