@@ -403,21 +403,22 @@ macro_rules! document_repository {
                             q
                         }
                         Dialect::Postgres => {
-                            // The window of newest matches (ids and vectors only; the planner sees
-                            // the query constant, so it picks the GIN index for rare words and the
-                            // id order for words in most documents), ranked, then the page's rows.
+                            // The window of newest matches, each ranked as it is found (only ids
+                            // and ranks are kept, never the vectors; the planner sees the query
+                            // constant, so it picks the GIN index for rare words and the id order
+                            // for words in most documents), then the page's rows.
                             let tsquery = request.query.to_tsquery();
                             let mut q = QueryBuilder::new(
-                                "WITH candidates AS MATERIALIZED (SELECT id, search_vector FROM documents \
-                                 WHERE search_vector @@ to_tsquery('simple', ",
+                                "WITH candidates AS MATERIALIZED (SELECT id, -ts_rank(search_vector, \
+                                 to_tsquery('simple', ",
                             );
-                            q.push_bind(tsquery.clone()).push(") AND tenant_id = ").push_bind(DbId(tenant.0));
+                            q.push_bind(tsquery.clone());
+                            q.push("), 0)::float8 AS rank FROM documents WHERE search_vector @@ to_tsquery('simple', ");
+                            q.push_bind(tsquery).push(") AND tenant_id = ").push_bind(DbId(tenant.0));
                             q.push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
                             q.push(" ORDER BY id DESC LIMIT ").push_bind(window);
-                            q.push("), ranked AS (SELECT id, -ts_rank(search_vector, to_tsquery('simple', ");
-                            q.push_bind(tsquery);
-                            q.push("), 0)::float8 AS rank FROM candidates ORDER BY rank, id DESC LIMIT ")
+                            q.push("), ranked AS (SELECT id, rank FROM candidates ORDER BY rank, id DESC LIMIT ")
                                 .push_bind(i64::from(request.limit))
                                 .push(" OFFSET ")
                                 .push_bind(i64::from(request.offset));
