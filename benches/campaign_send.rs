@@ -265,8 +265,32 @@ async fn send(crm: &Crm, actor: &Actor, segment: SegmentRule) -> (u64, f64) {
     let campaign = crm.campaigns().create(actor, campaign).await.expect("campaign");
     let started = Instant::now();
     crm.campaigns().launch(actor, campaign.id).await.expect("launch");
+    // The phases: the audience frozen, the last recipient sent, every event dispatched.
+    let watcher = {
+        let (crm, actor, id) = (crm.clone(), *actor, campaign.id);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                if crm.campaigns().get(&actor, id).await.is_ok_and(|c| c.audience_frozen) {
+                    return started.elapsed().as_secs_f64();
+                }
+            }
+        })
+    };
     crm.worker().run_until_idle().await.expect("worker");
     let seconds = started.elapsed().as_secs_f64();
+    if watcher.is_finished()
+        && let Ok(frozen) = watcher.await
+    {
+        println!("  audience frozen after {frozen:.2} s");
+    }
+    let done = crm.campaigns().get(actor, campaign.id).await.expect("campaign");
+    if let (Some(launched), Some(completed)) = (done.launched_at, done.completed_at) {
+        println!(
+            "  launch to completed {:.2} s; every event dispatched by {seconds:.2} s",
+            (completed - launched).num_milliseconds() as f64 / 1_000.0
+        );
+    }
     let counts = crm.campaigns().counts(actor, campaign.id).await.expect("counts");
     assert!(counts.balanced() && counts.is_done(), "{counts:?}");
     (counts.sent, seconds)
