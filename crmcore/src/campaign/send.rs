@@ -546,5 +546,8 @@ async fn send_batch(
             DomainEvent::new(&actor, EventType::EmailSent, campaign_ref(campaign.id), data, now)
         })
         .collect();
-    repo.record_outcomes(campaign.tenant_id, &outcomes, &events).await
+    repo.record_outcomes(campaign.tenant_id, &outcomes, &events).await?;
+    // Each batch's `email.sent` events go out while the send goes on.
+    crm.wake_worker();
+    Ok(())
 }

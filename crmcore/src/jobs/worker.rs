@@ -5,6 +5,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use futures::future::FutureExt;
+use futures::stream::FuturesUnordered;
 
 use super::{Job, outbox_dispatcher};
 use crate::crm::Crm;
@@ -136,44 +137,51 @@ impl Worker {
         report
     }
 
+    /// Keeps up to `concurrency` jobs running, claiming into each slot as it frees: a long job
+    /// (a campaign's send slice, an OCR run) never holds back the others, such as the outbox
+    /// dispatcher behind webhooks and notifications.
     async fn run_jobs(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
         let mut shutdown = pin!(shutdown.fuse());
         let mut report = WorkerReport::default();
+        let slots = self.config.concurrency.max(1);
+        let mut running = FuturesUnordered::new();
         loop {
-            let ran = match self.tick().await {
-                Ok(step) => {
-                    report.add(step);
-                    step.total()
+            let free = slots - running.len();
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(claimed) => running.extend(claimed.into_iter().map(|job| self.execute(job))),
+                    Err(error) => tracing::warn!(%error, "worker poll failed"),
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "worker poll failed");
-                    0
-                }
-            };
-            if ran > 0 {
-                if (&mut shutdown).now_or_never().is_some() {
-                    return report;
-                }
-                continue;
             }
             let wake = self.crm.worker_wakeup().notified();
             tokio::select! {
-                _ = &mut shutdown => return report,
+                _ = &mut shutdown => {
+                    while let Some(done) = running.next().await {
+                        report.add(done);
+                    }
+                    return report;
+                }
+                Some(done) = running.next(), if !running.is_empty() => report.add(done),
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 _ = wake => {}
             }
         }
     }
 
-    /// One round: make sure pending events have a dispatcher queued, then claim and run a batch.
-    async fn tick(&self) -> Result<WorkerReport> {
+    /// Makes sure pending events have a dispatcher queued, then claims up to `limit` due jobs.
+    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedJob>> {
         let store = self.crm.store();
         let now = self.crm.clock().now();
         if !store.outbox().pending(1).await?.is_empty() {
             store.jobs().enqueue(Job::DispatchOutbox.to_new_job(now)?, now).await?;
         }
         crate::integration::sync::schedule_due(&self.crm, now).await?;
-        let claimed = store.jobs().claim(now, self.config.lease, self.config.concurrency.max(1) as u32).await?;
+        store.jobs().claim(now, self.config.lease, limit as u32).await
+    }
+
+    /// One round: make sure pending events have a dispatcher queued, then claim and run a batch.
+    async fn tick(&self) -> Result<WorkerReport> {
+        let claimed = self.claim(self.config.concurrency.max(1)).await?;
         let mut report = WorkerReport::default();
         let outcomes: Vec<WorkerReport> = futures::stream::iter(claimed)
             .map(|job| self.execute(job))
