@@ -3,9 +3,8 @@ use std::pin::pin;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use futures::StreamExt;
 use futures::future::FutureExt;
-use futures::stream::FuturesUnordered;
+use tokio::task::{JoinError, JoinSet};
 
 use super::{Job, outbox_dispatcher};
 use crate::crm::Crm;
@@ -108,13 +107,29 @@ impl Worker {
     pub async fn run_until_idle(&self) -> Result<WorkerReport> {
         let mut report = WorkerReport::default();
         let sender = Sender::new(self.crm.clone());
+        let slots = self.config.concurrency.max(1);
+        let mut running = JoinSet::new();
         loop {
-            let step = self.tick().await?;
-            report.add(step);
-            let sent = sender.run_until_idle().await?;
-            report.webhooks += sent;
-            if step.total() == 0 && sent == 0 {
-                return Ok(report);
+            let free = slots - running.len();
+            if free > 0 {
+                for job in self.claim(free).await? {
+                    running.spawn(self.clone().execute_owned(job));
+                }
+            }
+            if running.is_empty() {
+                let sent = sender.run_until_idle().await?;
+                report.webhooks += sent;
+                if sent == 0 {
+                    return Ok(report);
+                }
+                continue;
+            }
+            // A job that runs long (a send slice) wakes the worker as it commits events, which
+            // a dispatcher in a free slot then takes on.
+            let wake = self.crm.worker_wakeup().notified();
+            tokio::select! {
+                Some(done) = running.join_next() => report.add(finished(done)),
+                _ = wake => {}
             }
         }
     }
@@ -144,24 +159,30 @@ impl Worker {
         let mut shutdown = pin!(shutdown.fuse());
         let mut report = WorkerReport::default();
         let slots = self.config.concurrency.max(1);
-        let mut running = FuturesUnordered::new();
+        // Each job is a task of its own: it runs on while the loop claims (a claim waiting for
+        // the database's write lock must never wait on a job this loop is not polling).
+        let mut running = JoinSet::new();
         loop {
             let free = slots - running.len();
             if free > 0 {
                 match self.claim(free).await {
-                    Ok(claimed) => running.extend(claimed.into_iter().map(|job| self.execute(job))),
+                    Ok(claimed) => {
+                        for job in claimed {
+                            running.spawn(self.clone().execute_owned(job));
+                        }
+                    }
                     Err(error) => tracing::warn!(%error, "worker poll failed"),
                 }
             }
             let wake = self.crm.worker_wakeup().notified();
             tokio::select! {
                 _ = &mut shutdown => {
-                    while let Some(done) = running.next().await {
-                        report.add(done);
+                    while let Some(done) = running.join_next().await {
+                        report.add(finished(done));
                     }
                     return report;
                 }
-                Some(done) = running.next(), if !running.is_empty() => report.add(done),
+                Some(done) = running.join_next(), if !running.is_empty() => report.add(finished(done)),
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 _ = wake => {}
             }
@@ -179,19 +200,9 @@ impl Worker {
         store.jobs().claim(now, self.config.lease, limit as u32).await
     }
 
-    /// One round: make sure pending events have a dispatcher queued, then claim and run a batch.
-    async fn tick(&self) -> Result<WorkerReport> {
-        let claimed = self.claim(self.config.concurrency.max(1)).await?;
-        let mut report = WorkerReport::default();
-        let outcomes: Vec<WorkerReport> = futures::stream::iter(claimed)
-            .map(|job| self.execute(job))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for outcome in outcomes {
-            report.add(outcome);
-        }
-        Ok(report)
+    /// [`Worker::execute`] on an owned worker, for a task of its own.
+    async fn execute_owned(self, job: ClaimedJob) -> WorkerReport {
+        self.execute(job).await
     }
 
     /// Runs one claimed job and records its outcome in the queue. While it runs, its lease is
@@ -280,6 +291,15 @@ impl Worker {
             }
         }
     }
+}
+
+/// A job task's report; a task that panicked counts as a lost lease (the job is claimed again
+/// once its lease expires).
+fn finished(done: std::result::Result<WorkerReport, JoinError>) -> WorkerReport {
+    done.unwrap_or_else(|error| {
+        tracing::error!(%error, "a job task panicked; its lease will expire and the job rerun");
+        WorkerReport { lease_lost: 1, ..WorkerReport::default() }
+    })
 }
 
 #[cfg(test)]
