@@ -107,15 +107,9 @@ impl Worker {
     pub async fn run_until_idle(&self) -> Result<WorkerReport> {
         let mut report = WorkerReport::default();
         let sender = Sender::new(self.crm.clone());
-        let slots = self.config.concurrency.max(1);
         let mut running = JoinSet::new();
         loop {
-            let free = slots - running.len();
-            if free > 0 {
-                for job in self.claim(free).await? {
-                    running.spawn(self.clone().execute_owned(job));
-                }
-            }
+            self.fill(&mut running).await?;
             if running.is_empty() {
                 let sent = sender.run_until_idle().await?;
                 report.webhooks += sent;
@@ -158,21 +152,10 @@ impl Worker {
     async fn run_jobs(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
         let mut shutdown = pin!(shutdown.fuse());
         let mut report = WorkerReport::default();
-        let slots = self.config.concurrency.max(1);
-        // Each job is a task of its own: it runs on while the loop claims (a claim waiting for
-        // the database's write lock must never wait on a job this loop is not polling).
         let mut running = JoinSet::new();
         loop {
-            let free = slots - running.len();
-            if free > 0 {
-                match self.claim(free).await {
-                    Ok(claimed) => {
-                        for job in claimed {
-                            running.spawn(self.clone().execute_owned(job));
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "worker poll failed"),
-                }
+            if let Err(error) = self.fill(&mut running).await {
+                tracing::warn!(%error, "worker poll failed");
             }
             let wake = self.crm.worker_wakeup().notified();
             tokio::select! {
@@ -189,20 +172,26 @@ impl Worker {
         }
     }
 
-    /// Makes sure pending events have a dispatcher queued, then claims up to `limit` due jobs.
-    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedJob>> {
+    /// Claims due jobs into the free slots (up to `concurrency` running), each started as a
+    /// task of its own: it runs on while the loop claims again, since a claim waiting for the
+    /// database's write lock must never wait on a job the loop is not polling. First makes sure
+    /// pending events have a dispatcher queued.
+    async fn fill(&self, running: &mut JoinSet<WorkerReport>) -> Result<()> {
+        let free = self.config.concurrency.max(1).saturating_sub(running.len());
+        if free == 0 {
+            return Ok(());
+        }
         let store = self.crm.store();
         let now = self.crm.clock().now();
         if !store.outbox().pending(1).await?.is_empty() {
             store.jobs().enqueue(Job::DispatchOutbox.to_new_job(now)?, now).await?;
         }
         crate::integration::sync::schedule_due(&self.crm, now).await?;
-        store.jobs().claim(now, self.config.lease, limit as u32).await
-    }
-
-    /// [`Worker::execute`] on an owned worker, for a task of its own.
-    async fn execute_owned(self, job: ClaimedJob) -> WorkerReport {
-        self.execute(job).await
+        for job in store.jobs().claim(now, self.config.lease, free as u32).await? {
+            let worker = self.clone();
+            running.spawn(async move { worker.execute(job).await });
+        }
+        Ok(())
     }
 
     /// Runs one claimed job and records its outcome in the queue. While it runs, its lease is
