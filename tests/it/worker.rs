@@ -1,12 +1,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crmcore::campaign::{CampaignConfig, LinkConfig, NewCampaign, NewEmailTemplate, SegmentRule, Variant};
 use crmcore::contact::NewContact;
 use crmcore::event::EventType;
+use crmcore::id::{JobId, LeaseId};
 use crmcore::jobs::WorkerConfig;
-use crmcore::ports::{EmailMessage, JobState, MailError, Mailer, NewJob, SendReceipt, Store};
+use crmcore::ports::{
+    ActivityRepository, ApprovalRepository, CampaignRepository, ClaimedJob, CommentRepository, ContactRepository,
+    CredentialRepository, DealRepository, DocumentRepository, EmailMessage, Enqueued, FollowRepository,
+    IntegrationRepository, JobQueue, JobRecord, JobState, MailError, Mailer, MemberRepository, NewJob,
+    NotificationRepository, Outbox, QueueStats, SendReceipt, Store, TenantRepository, WebhookRepository,
+};
 use crmcore::tenant::NewOwner;
 use crmcore::{Actor, Crm};
 use crmcore_memory::MemoryStore;
@@ -143,4 +149,168 @@ async fn a_long_campaign_send_does_not_hold_back_other_jobs() {
 
     stop_tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), running).await.expect("worker stops").unwrap();
+}
+
+/// What a job's open transaction is on SQLite, for the test below: a send holds it while the
+/// mailer works, and a lease extension must wait for it.
+type Held = Arc<tokio::sync::Mutex<()>>;
+
+/// A mailer that holds [`Held`] for a while on every send.
+#[derive(Debug)]
+struct HoldingMailer(Held);
+
+#[async_trait::async_trait]
+impl Mailer for HoldingMailer {
+    async fn send(&self, message: &EmailMessage) -> Result<SendReceipt, MailError> {
+        let _held = self.0.lock().await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        Ok(SendReceipt { message_id: message.message_id.clone(), response: "250 2.0.0 OK".into() })
+    }
+}
+
+/// A memory store whose lease extensions wait for [`Held`].
+#[derive(Debug)]
+struct HoldingStore {
+    inner: MemoryStore,
+    held: Held,
+}
+
+#[async_trait::async_trait]
+impl JobQueue for HoldingStore {
+    async fn enqueue(&self, job: NewJob, now: DateTime<Utc>) -> crmcore::Result<Enqueued> {
+        self.inner.jobs().enqueue(job, now).await
+    }
+    async fn claim(&self, now: DateTime<Utc>, lease: chrono::Duration, limit: u32) -> crmcore::Result<Vec<ClaimedJob>> {
+        self.inner.jobs().claim(now, lease, limit).await
+    }
+    async fn complete(&self, id: JobId, lease: LeaseId, now: DateTime<Utc>) -> crmcore::Result<()> {
+        self.inner.jobs().complete(id, lease, now).await
+    }
+    async fn retry(
+        &self,
+        id: JobId,
+        lease: LeaseId,
+        run_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> crmcore::Result<()> {
+        self.inner.jobs().retry(id, lease, run_at, error, now).await
+    }
+    async fn dead_letter(&self, id: JobId, lease: LeaseId, error: &str, now: DateTime<Utc>) -> crmcore::Result<()> {
+        self.inner.jobs().dead_letter(id, lease, error, now).await
+    }
+    async fn extend_lease(&self, id: JobId, lease: LeaseId, until: DateTime<Utc>) -> crmcore::Result<()> {
+        let _held = self.held.lock().await;
+        self.inner.jobs().extend_lease(id, lease, until).await
+    }
+    async fn get(&self, id: JobId) -> crmcore::Result<JobRecord> {
+        self.inner.jobs().get(id).await
+    }
+    async fn stats(&self, now: DateTime<Utc>) -> crmcore::Result<QueueStats> {
+        self.inner.jobs().stats(now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for HoldingStore {
+    fn tenants(&self) -> &dyn TenantRepository {
+        self.inner.tenants()
+    }
+    fn members(&self) -> &dyn MemberRepository {
+        self.inner.members()
+    }
+    fn contacts(&self) -> &dyn ContactRepository {
+        self.inner.contacts()
+    }
+    fn deals(&self) -> &dyn DealRepository {
+        self.inner.deals()
+    }
+    fn campaigns(&self) -> &dyn CampaignRepository {
+        self.inner.campaigns()
+    }
+    fn credentials(&self) -> &dyn CredentialRepository {
+        self.inner.credentials()
+    }
+    fn activities(&self) -> &dyn ActivityRepository {
+        self.inner.activities()
+    }
+    fn comments(&self) -> &dyn CommentRepository {
+        self.inner.comments()
+    }
+    fn follows(&self) -> &dyn FollowRepository {
+        self.inner.follows()
+    }
+    fn notifications(&self) -> &dyn NotificationRepository {
+        self.inner.notifications()
+    }
+    fn webhooks(&self) -> &dyn WebhookRepository {
+        self.inner.webhooks()
+    }
+    fn documents(&self) -> &dyn DocumentRepository {
+        self.inner.documents()
+    }
+    fn approvals(&self) -> &dyn ApprovalRepository {
+        self.inner.approvals()
+    }
+    fn integrations(&self) -> &dyn IntegrationRepository {
+        self.inner.integrations()
+    }
+    fn outbox(&self) -> &dyn Outbox {
+        self.inner.outbox()
+    }
+    fn jobs(&self) -> &dyn JobQueue {
+        self
+    }
+    async fn ping(&self) -> crmcore::Result<()> {
+        self.inner.ping().await
+    }
+}
+
+/// A job's lease is extended beside the job: while an extension waits for something the job
+/// holds (on SQLite, the write lock of its open transaction), the job goes on and lets it go.
+/// Extended instead of the job, with the job paused, the two would wait on each other.
+#[tokio::test]
+async fn a_lease_extension_never_waits_on_the_paused_job() {
+    let held: Held = Arc::default();
+    let store = Arc::new(HoldingStore { inner: MemoryStore::new(), held: held.clone() });
+    let links = LinkConfig { public_url: Some("https://crm.acme.test".into()), ..LinkConfig::ephemeral().unwrap() };
+    let campaigns = CampaignConfig { concurrency: 1, links: Some(links), ..Default::default() };
+    // Extended every second, while each send holds for 1.5 s.
+    let worker_config = WorkerConfig { lease: chrono::Duration::seconds(3), ..WorkerConfig::default() };
+    let crm = Crm::builder()
+        .shared_store(store.clone())
+        .mailer(Arc::new(HoldingMailer(held)))
+        .campaign_config(campaigns)
+        .worker_config(worker_config)
+        .build()
+        .unwrap();
+    let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: None };
+    let (tenant, owner) = crm.tenants().create("Acme", owner).await.unwrap();
+    let me = Actor::member(tenant.id, owner.id, owner.role);
+    for i in 0..3 {
+        let contact = NewContact { email: Some(format!("c{i}@x.test")), ..Default::default() };
+        crm.contacts().create(&me, contact).await.unwrap();
+    }
+    let template = NewEmailTemplate { name: "T".into(), subject: "Hi".into(), html: "<p>Hi</p>".into(), text: None };
+    let template = crm.campaigns().create_template(&me, template).await.unwrap();
+    let campaign = NewCampaign {
+        name: "Held".into(),
+        from_email: "news@acme.test".into(),
+        from_name: None,
+        reply_to: None,
+        segment: SegmentRule::All { rules: vec![] },
+        variants: vec![Variant { name: "A".into(), weight: 1, template_id: template.id, subject: None }],
+        ab_test: None,
+        rate_limit_per_second: None,
+    };
+    let campaign = crm.campaigns().create(&me, campaign).await.unwrap();
+    crm.campaigns().launch(&me, campaign.id).await.unwrap();
+
+    let report = tokio::time::timeout(Duration::from_secs(20), crm.worker().run_until_idle())
+        .await
+        .expect("the send and its lease extensions waited on each other")
+        .unwrap();
+    assert_eq!(report.dead, 0, "{report:?}");
+    let counts = crm.campaigns().counts(&me, campaign.id).await.unwrap();
+    assert_eq!((counts.sent, counts.targeted), (3, 3), "{counts:?}");
 }

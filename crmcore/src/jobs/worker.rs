@@ -200,21 +200,28 @@ impl Worker {
     async fn execute(&self, job: ClaimedJob) -> WorkerReport {
         let result = match Job::from_claimed(&job) {
             Ok(decoded) => {
+                // The lease is extended beside the job, never instead of it: the job is polled
+                // while an extension waits. An extension awaited with the job paused could wait
+                // on the job itself — on SQLite for the write lock of the job's own open
+                // transaction, until the busy timeout ended it in "database is locked".
                 let work = self.perform(&decoded, job.attempt >= job.max_attempts);
-                tokio::pin!(work);
                 let every = (self.config.lease / 3).to_std().unwrap_or_default().max(std::time::Duration::from_secs(1));
-                let mut holding = true;
-                loop {
-                    tokio::select! {
-                        result = &mut work => break result,
-                        _ = tokio::time::sleep(every), if holding => {
-                            let until = self.crm.clock().now() + self.config.lease;
-                            if let Err(error) = self.crm.store().jobs().extend_lease(job.id, job.lease, until).await {
-                                tracing::warn!(job = %job.id, %error, "could not extend the lease of a running job");
-                                holding = !matches!(error, CrmError::Conflict { .. } | CrmError::NotFound { .. });
+                let keep_lease = async {
+                    loop {
+                        tokio::time::sleep(every).await;
+                        let until = self.crm.clock().now() + self.config.lease;
+                        if let Err(error) = self.crm.store().jobs().extend_lease(job.id, job.lease, until).await {
+                            tracing::warn!(job = %job.id, %error, "could not extend the lease of a running job");
+                            if matches!(error, CrmError::Conflict { .. } | CrmError::NotFound { .. }) {
+                                // The lease is gone: stop extending, let the job finish.
+                                std::future::pending::<()>().await;
                             }
                         }
                     }
+                };
+                tokio::select! {
+                    result = work => result,
+                    never = keep_lease => match never {},
                 }
             }
             Err(error) => Err(error),
