@@ -532,7 +532,7 @@ macro_rules! activity_repositories {
                     }
 
                     for chunk in dispatched.chunks(MAX_BINDS - 1) {
-                        let mut q = QueryBuilder::<$db>::new("UPDATE outbox SET dispatched_at = ");
+                        let mut q = QueryBuilder::<$db>::new(bulk::MARK_DISPATCHED);
                         q.push_bind(DbTime(now)).push(" WHERE dispatched_at IS NULL AND event_id");
                         bulk::push_in(&mut q, chunk.iter().map(|e| e.0).collect());
                         q.build().execute(&mut *tx).await.map_err(store_err)?;
