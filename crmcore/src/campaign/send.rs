@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 
 use super::ab_test;
 use super::recipient::{Attempt, AttemptOutcome, Recipient, RecipientOutcome, RecipientStatus};
@@ -417,6 +417,19 @@ impl RenderContext {
     }
 }
 
+/// Recipients rendered at a time: a slice of a claimed batch.
+const RENDER_SLICE: usize = 100;
+
+/// `items` in order, in runs of `size` (the last one shorter).
+fn split<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut runs = Vec::with_capacity(items.len().div_ceil(size.max(1)));
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        runs.push(items.by_ref().take(size.max(1)).collect());
+    }
+    runs
+}
+
 /// Renders a claimed batch on every core (rendering is CPU work; the mailer and the store are
 /// I/O), keeping the batch's order.
 async fn render_all(
@@ -425,12 +438,7 @@ async fn render_all(
 ) -> Result<Vec<(Recipient, Prepared)>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let per_thread = work.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<_>> = Vec::new();
-    let mut work = work.into_iter().peekable();
-    while work.peek().is_some() {
-        chunks.push(work.by_ref().take(per_thread).collect());
-    }
-    let handles: Vec<_> = chunks
+    let handles: Vec<_> = split(work, per_thread)
         .into_iter()
         .map(|chunk| {
             let context = context.clone();
@@ -477,10 +485,15 @@ async fn send_batch(
         tracking: config.tracking.clone(),
         from: from_header(campaign),
     });
-    let prepared = render_all(context, work).await?;
+    // Rendered a slice at a time as the mailer takes them, so a batch never holds more than a
+    // slice of messages (plus those in flight) in memory.
+    let prepared = futures::stream::iter(split(work, RENDER_SLICE))
+        .then(|slice| render_all(context.clone(), slice))
+        .map_ok(|rendered| futures::stream::iter(rendered.into_iter().map(Ok)))
+        .try_flatten();
     let campaign_pacer = campaign.rate_limit_per_second.map(Pacer::new);
-    let outcomes: Vec<RecipientOutcome> = futures::stream::iter(prepared)
-        .map(|(recipient, prepared)| {
+    let outcomes: Vec<RecipientOutcome> = prepared
+        .map_ok(|(recipient, prepared)| {
             let campaign_pacer = campaign_pacer.as_ref();
             async move {
                 let number = recipient.attempts + 1;
@@ -527,10 +540,11 @@ async fn send_batch(
                     },
                 }
             }
+            .map(Ok::<_, CrmError>)
         })
-        .buffer_unordered(config.concurrency.max(1))
-        .collect()
-        .await;
+        .try_buffer_unordered(config.concurrency.max(1))
+        .try_collect()
+        .await?;
     // One `email.sent` per accepted message, written with the ledger (webhooks follow them).
     let actor = Actor::system(campaign.tenant_id);
     let now = crm.clock().now();
