@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crmcore::campaign::{CampaignConfig, LinkConfig, NewCampaign, NewEmailTemplate, SegmentRule, Variant};
 use crmcore::contact::NewContact;
 use crmcore::event::EventType;
-use crmcore::id::{JobId, LeaseId};
+use crmcore::id::{CampaignId, JobId, LeaseId};
 use crmcore::jobs::WorkerConfig;
 use crmcore::ports::{
     ActivityRepository, ApprovalRepository, CampaignRepository, ClaimedJob, CommentRepository, ContactRepository,
@@ -67,6 +67,33 @@ async fn unknown_jobs_are_dead_lettered_not_retried_forever() {
     assert!(record.last_error.unwrap().contains("no.such.job"));
 }
 
+/// A tenant with `contacts` contacts, and a campaign to all of them, launched.
+async fn launched_campaign(crm: &Crm, contacts: usize) -> (Actor, CampaignId) {
+    let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: None };
+    let (tenant, owner) = crm.tenants().create("Acme", owner).await.unwrap();
+    let me = Actor::member(tenant.id, owner.id, owner.role);
+    for i in 0..contacts {
+        let contact =
+            NewContact { email: Some(format!("c{i}@x.test")), tags: vec!["all".into()], ..Default::default() };
+        crm.contacts().create(&me, contact).await.unwrap();
+    }
+    let template = NewEmailTemplate { name: "T".into(), subject: "Hi".into(), html: "<p>Hi</p>".into(), text: None };
+    let template = crm.campaigns().create_template(&me, template).await.unwrap();
+    let campaign = NewCampaign {
+        name: "News".into(),
+        from_email: "news@acme.test".into(),
+        from_name: None,
+        reply_to: None,
+        segment: SegmentRule::Tag { tag: "all".into() },
+        variants: vec![Variant { name: "A".into(), weight: 1, template_id: template.id, subject: None }],
+        ab_test: None,
+        rate_limit_per_second: None,
+    };
+    let campaign = crm.campaigns().create(&me, campaign).await.unwrap();
+    crm.campaigns().launch(&me, campaign.id).await.unwrap();
+    (me, campaign.id)
+}
+
 /// Takes 30 ms per message: a campaign of 100 sends for 3 s.
 #[derive(Debug)]
 struct SlowMailer;
@@ -92,34 +119,13 @@ async fn a_long_campaign_send_does_not_hold_back_other_jobs() {
         .worker_config(worker_config)
         .build()
         .unwrap();
-    let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: None };
-    let (tenant, owner) = crm.tenants().create("Acme", owner).await.unwrap();
-    let me = Actor::member(tenant.id, owner.id, owner.role);
-    for i in 0..100 {
-        let contact =
-            NewContact { email: Some(format!("c{i}@x.test")), tags: vec!["all".into()], ..Default::default() };
-        crm.contacts().create(&me, contact).await.unwrap();
-    }
-    let template = NewEmailTemplate { name: "T".into(), subject: "Hi".into(), html: "<p>Hi</p>".into(), text: None };
-    let template = crm.campaigns().create_template(&me, template).await.unwrap();
-    let campaign = NewCampaign {
-        name: "Slow".into(),
-        from_email: "news@acme.test".into(),
-        from_name: None,
-        reply_to: None,
-        segment: SegmentRule::Tag { tag: "all".into() },
-        variants: vec![Variant { name: "A".into(), weight: 1, template_id: template.id, subject: None }],
-        ab_test: None,
-        rate_limit_per_second: None,
-    };
-    let campaign = crm.campaigns().create(&me, campaign).await.unwrap();
-    crm.campaigns().launch(&me, campaign.id).await.unwrap();
+    let (me, campaign) = launched_campaign(&crm, 100).await;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = crm.worker();
     let running = tokio::spawn(async move { worker.run(async { stop_rx.await.ok().unwrap_or_default() }).await });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while crm.campaigns().counts(&me, campaign.id).await.unwrap().sent == 0 {
+    while crm.campaigns().counts(&me, campaign).await.unwrap().sent == 0 {
         assert!(tokio::time::Instant::now() < deadline, "the send did not start");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -136,7 +142,7 @@ async fn a_long_campaign_send_does_not_hold_back_other_jobs() {
         assert!(tokio::time::Instant::now() < deadline, "the new contact's event waited for the send");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let counts = crm.campaigns().counts(&me, campaign.id).await.unwrap();
+    let counts = crm.campaigns().counts(&me, campaign).await.unwrap();
     assert!(counts.sent < 100, "dispatched only once the send was over: {counts:?}");
     // `email.sent` events go out as their batches are recorded, not after the send.
     let sent_events = |pending: &[crmcore::event::OutboxEntry]| {
@@ -144,7 +150,7 @@ async fn a_long_campaign_send_does_not_hold_back_other_jobs() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pending = store.outbox().pending(10_000).await.unwrap();
-    let counts = crm.campaigns().counts(&me, campaign.id).await.unwrap();
+    let counts = crm.campaigns().counts(&me, campaign).await.unwrap();
     assert!(counts.sent < 100 && sent_events(&pending) < 20, "{counts:?}, {} pending", sent_events(&pending));
 
     stop_tx.send(()).unwrap();
@@ -284,33 +290,13 @@ async fn a_lease_extension_never_waits_on_the_paused_job() {
         .worker_config(worker_config)
         .build()
         .unwrap();
-    let owner = NewOwner { email: "o@acme.test".into(), display_name: None, handle: None };
-    let (tenant, owner) = crm.tenants().create("Acme", owner).await.unwrap();
-    let me = Actor::member(tenant.id, owner.id, owner.role);
-    for i in 0..3 {
-        let contact = NewContact { email: Some(format!("c{i}@x.test")), ..Default::default() };
-        crm.contacts().create(&me, contact).await.unwrap();
-    }
-    let template = NewEmailTemplate { name: "T".into(), subject: "Hi".into(), html: "<p>Hi</p>".into(), text: None };
-    let template = crm.campaigns().create_template(&me, template).await.unwrap();
-    let campaign = NewCampaign {
-        name: "Held".into(),
-        from_email: "news@acme.test".into(),
-        from_name: None,
-        reply_to: None,
-        segment: SegmentRule::All { rules: vec![] },
-        variants: vec![Variant { name: "A".into(), weight: 1, template_id: template.id, subject: None }],
-        ab_test: None,
-        rate_limit_per_second: None,
-    };
-    let campaign = crm.campaigns().create(&me, campaign).await.unwrap();
-    crm.campaigns().launch(&me, campaign.id).await.unwrap();
+    let (me, campaign) = launched_campaign(&crm, 3).await;
 
     let report = tokio::time::timeout(Duration::from_secs(20), crm.worker().run_until_idle())
         .await
         .expect("the send and its lease extensions waited on each other")
         .unwrap();
     assert_eq!(report.dead, 0, "{report:?}");
-    let counts = crm.campaigns().counts(&me, campaign.id).await.unwrap();
+    let counts = crm.campaigns().counts(&me, campaign).await.unwrap();
     assert_eq!((counts.sent, counts.targeted), (3, 3), "{counts:?}");
 }
