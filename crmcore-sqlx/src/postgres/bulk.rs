@@ -10,10 +10,10 @@ use crmcore::webhook::{DeliveryAttempt, DeliveryOutcome, EndpointHealth, Webhook
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-/// Appends `= ANY(<ids as one array>)` (the column precedes it).
 /// The start of the statement marking events dispatched by id.
 pub(crate) const MARK_DISPATCHED: &str = "UPDATE outbox SET dispatched_at = ";
 
+/// Appends `= ANY(<ids as one array>)` (the column precedes it).
 pub(crate) fn push_in(q: &mut QueryBuilder<'_, Postgres>, ids: Vec<Uuid>) {
     q.push(" = ANY(").push_bind(ids).push(")");
 }

@@ -14,12 +14,12 @@ use crate::common::types::{DbId, DbTime, opt_time};
 /// Most bind parameters per statement.
 const MAX_BINDS: usize = 30_000;
 
-/// Appends `IN (<ids>)` (the column precedes it).
 /// The start of the statement marking events dispatched by id: always through the unique index
 /// of event ids (the `UNIQUE (event_id)` constraint's), as statistics gathered while the outbox
 /// was small would have it scan the whole table for the list.
 pub(crate) const MARK_DISPATCHED: &str = "UPDATE outbox INDEXED BY sqlite_autoindex_outbox_1 SET dispatched_at = ";
 
+/// Appends `IN (<ids>)` (the column precedes it).
 pub(crate) fn push_in(q: &mut QueryBuilder<'_, Sqlite>, ids: Vec<Uuid>) {
     q.push(" IN (");
     let mut list = q.separated(", ");
