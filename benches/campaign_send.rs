@@ -305,6 +305,10 @@ async fn open(name: &str) -> Option<Target> {
             if let Some(mib) = std::env::var("CRM_BENCH_SQLITE_CACHE_MIB").ok().and_then(|v| v.parse::<u64>().ok()) {
                 settings.page_cache_bytes = mib << 20;
             }
+            // `CRM_BENCH_SQLITE_CONNECTIONS`: the pool's size (default: the store's).
+            if let Some(n) = std::env::var("CRM_BENCH_SQLITE_CONNECTIONS").ok().and_then(|v| v.parse::<u32>().ok()) {
+                settings.max_connections = n;
+            }
             let url = format!("sqlite://{}?mode=rwc", path.display());
             let store = crmcore_sqlx::SqliteStore::open_with(&url, settings).await.expect("sqlite");
             Some(Target::Sqlite(store, path))

@@ -85,11 +85,26 @@ pub struct SqliteSettings {
     pub mmap_bytes: u64,
 }
 
+/// Page cache per pooled connection in the default settings: twice SQLite's default.
+const DEFAULT_CACHE_PER_CONNECTION: u64 = 4 << 20;
+
 impl Default for SqliteSettings {
-    /// 8 connections sharing 32 MiB of page cache (4 MiB each, twice SQLite's default), no
+    /// Two connections per core, at least 4 and at most 8, each with 4 MiB of page cache; no
     /// memory-mapping.
+    ///
+    /// SQLite writes one transaction at a time and runs as many reads as there are cores, so
+    /// connections beyond that only wait; each one still fills its own cache, and each runs on
+    /// a thread whose allocations the system allocator keeps apart. On 2 cores, 4 connections
+    /// instead of 8 cut the growth of a 300,000-recipient campaign send from 46–49 MiB to
+    /// 33–35 MiB at the same speed.
     fn default() -> Self {
-        Self { max_connections: 8, page_cache_bytes: 32 << 20, mmap_bytes: 0 }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let connections = u32::try_from(cores.saturating_mul(2)).unwrap_or(u32::MAX).clamp(4, 8);
+        Self {
+            max_connections: connections,
+            page_cache_bytes: u64::from(connections) * DEFAULT_CACHE_PER_CONNECTION,
+            mmap_bytes: 0,
+        }
     }
 }
 
@@ -261,3 +276,18 @@ impl Store for SqliteStore {
 }
 
 crate::common::credentials::credential_repository!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_pool_has_two_connections_per_core_within_bounds_and_4_mib_of_cache_each() {
+        let settings = SqliteSettings::default();
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) as u32;
+        assert_eq!(settings.max_connections, (cores * 2).clamp(4, 8));
+        assert_eq!(settings.page_cache_bytes, u64::from(settings.max_connections) * (4 << 20));
+        assert_eq!(settings.cache_size_pragma(settings.max_connections), "-4096");
+        assert_eq!(settings.mmap_bytes, 0);
+    }
+}
