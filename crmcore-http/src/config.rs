@@ -31,7 +31,7 @@ pub struct Cli {
     #[arg(long, env = "CRM_JOB_LEASE_SECS", default_value_t = 60, global = true)]
     pub job_lease_secs: u32,
     /// Seconds a campaign recipient claimed for sending stays with its sender before another
-    /// may send it (after a crash, the batch in flight is sent again this long after).
+    /// may send it (after a crash, the batches in flight are sent again this long after).
     #[arg(long, env = "CRM_CAMPAIGN_LEASE_SECS", default_value_t = 300, global = true)]
     pub campaign_lease_secs: u32,
     /// A directory for document content (files named by their SHA-256); by default content is

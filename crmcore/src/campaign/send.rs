@@ -4,8 +4,9 @@
 //! Crash safety comes from the order of writes: a recipient is `sending` under a lease *before*
 //! its message leaves and `sent` only *after* the server accepted it. A crash between the two
 //! leaves the recipient `sending`; when the lease expires it is claimed and sent again, so nobody
-//! is skipped and the duplicates are bounded by the batch in flight. Pausing stops claiming; the
-//! batch in flight is recorded as usual, so resuming sends nothing twice.
+//! is skipped and the duplicates are bounded by the batches in flight: the one being sent and the
+//! one before it, whose outcomes are written while the next is rendered. Pausing stops claiming;
+//! the batches in flight are recorded as usual, so resuming sends nothing twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -137,6 +138,42 @@ fn campaign_ref(id: CampaignId) -> EntityRef {
 /// Runs one slice of a campaign's send. Returns when to run again, or `None` when there is
 /// nothing left to do (sent, paused, cancelled).
 pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<Option<DateTime<Utc>>> {
+    let mut unrecorded = None;
+    let result = run_slice(crm, tenant, id, &mut unrecorded).await;
+    // A batch already sent is recorded whatever ended the slice (its end, a pause, an error).
+    let recorded = match unrecorded {
+        Some(delivered) => record(crm, delivered).await,
+        None => Ok(()),
+    };
+    let next = result?;
+    recorded?;
+    Ok(next)
+}
+
+/// A sent batch's outcomes and `email.sent` events, not yet written.
+struct Delivered {
+    tenant: TenantId,
+    outcomes: Vec<RecipientOutcome>,
+    events: Vec<DomainEvent>,
+}
+
+/// Writes a sent batch's ledger, statuses and events in one transaction, then wakes the worker
+/// so the events go out while the send goes on.
+async fn record(crm: &Crm, delivered: Delivered) -> Result<()> {
+    crm.store().campaigns().record_outcomes(delivered.tenant, &delivered.outcomes, &delivered.events).await?;
+    crm.wake_worker();
+    Ok(())
+}
+
+/// The send loop of [`run`]. Each batch's outcomes are written while the next batch is rendered
+/// and sent (the store's writes and the rendering use different cores); the last sent batch is
+/// left in `unrecorded` for [`run`] to write.
+async fn run_slice(
+    crm: &Crm,
+    tenant: TenantId,
+    id: CampaignId,
+    unrecorded: &mut Option<Delivered>,
+) -> Result<Option<DateTime<Utc>>> {
     let config = crm.campaign_config().clone();
     let started = crm.clock().now();
     let mut templates: HashMap<u16, Arc<CompiledTemplate>> = HashMap::new();
@@ -163,6 +200,11 @@ pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<O
         let batch_size = rate.map_or(config.batch_size, |r| config.batch_size.min(r.saturating_mul(5).max(1)));
         let batch = repo.claim_recipients(tenant, id, now, lease_until, batch_size).await?;
         if batch.is_empty() {
+            // The counts below must see the last batch's outcomes.
+            if let Some(delivered) = unrecorded.take() {
+                record(crm, delivered).await?;
+                continue;
+            }
             let counts = repo.recipient_counts(tenant, id).await?;
             if counts.is_done() {
                 return complete(crm, &campaign).await.map(|()| None);
@@ -181,7 +223,15 @@ pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<O
             let wake = retry_at.unwrap_or(now + Duration::seconds(5)).min(now + config.lease);
             return Ok(Some(wake.max(now + Duration::milliseconds(200))));
         }
-        send_batch(crm, &config, &campaign, batch, &mut templates).await?;
+        let previous = unrecorded.take();
+        let (delivered, recorded) = tokio::join!(send_batch(crm, &config, &campaign, batch, &mut templates), async {
+            match previous {
+                Some(previous) => record(crm, previous).await,
+                None => Ok(()),
+            }
+        });
+        *unrecorded = Some(delivered?);
+        recorded?;
     }
 }
 
@@ -460,13 +510,14 @@ async fn render_all(
     Ok(rendered)
 }
 
+/// Renders and sends a claimed batch; returns its outcomes for [`record`].
 async fn send_batch(
     crm: &Crm,
     config: &CampaignConfig,
     campaign: &Campaign,
     batch: Vec<Recipient>,
     templates: &mut HashMap<u16, Arc<CompiledTemplate>>,
-) -> Result<()> {
+) -> Result<Delivered> {
     let repo = crm.store().campaigns();
     let emails: Vec<EmailAddress> = batch.iter().map(|r| r.email.clone()).collect();
     let suppressed: HashSet<EmailAddress> =
@@ -560,8 +611,5 @@ async fn send_batch(
             DomainEvent::new(&actor, EventType::EmailSent, campaign_ref(campaign.id), data, now)
         })
         .collect();
-    repo.record_outcomes(campaign.tenant_id, &outcomes, &events).await?;
-    // Each batch's `email.sent` events go out while the send goes on.
-    crm.wake_worker();
-    Ok(())
+    Ok(Delivered { tenant: campaign.tenant_id, outcomes, events })
 }
