@@ -141,10 +141,7 @@ pub(crate) async fn run(crm: &Crm, tenant: TenantId, id: CampaignId) -> Result<O
     let mut unrecorded = None;
     let result = run_slice(crm, tenant, id, &mut unrecorded).await;
     // A batch already sent is recorded whatever ended the slice (its end, a pause, an error).
-    let recorded = match unrecorded {
-        Some(delivered) => record(crm, delivered).await,
-        None => Ok(()),
-    };
+    let recorded = record(crm, unrecorded).await;
     let next = result?;
     recorded?;
     Ok(next)
@@ -158,8 +155,9 @@ struct Delivered {
 }
 
 /// Writes a sent batch's ledger, statuses and events in one transaction, then wakes the worker
-/// so the events go out while the send goes on.
-async fn record(crm: &Crm, delivered: Delivered) -> Result<()> {
+/// so the events go out while the send goes on; nothing when there is no batch.
+async fn record(crm: &Crm, delivered: Option<Delivered>) -> Result<()> {
+    let Some(delivered) = delivered else { return Ok(()) };
     crm.store().campaigns().record_outcomes(delivered.tenant, &delivered.outcomes, &delivered.events).await?;
     crm.wake_worker();
     Ok(())
@@ -201,8 +199,8 @@ async fn run_slice(
         let batch = repo.claim_recipients(tenant, id, now, lease_until, batch_size).await?;
         if batch.is_empty() {
             // The counts below must see the last batch's outcomes.
-            if let Some(delivered) = unrecorded.take() {
-                record(crm, delivered).await?;
+            if unrecorded.is_some() {
+                record(crm, unrecorded.take()).await?;
                 continue;
             }
             let counts = repo.recipient_counts(tenant, id).await?;
@@ -223,13 +221,8 @@ async fn run_slice(
             let wake = retry_at.unwrap_or(now + Duration::seconds(5)).min(now + config.lease);
             return Ok(Some(wake.max(now + Duration::milliseconds(200))));
         }
-        let previous = unrecorded.take();
-        let (delivered, recorded) = tokio::join!(send_batch(crm, &config, &campaign, batch, &mut templates), async {
-            match previous {
-                Some(previous) => record(crm, previous).await,
-                None => Ok(()),
-            }
-        });
+        let (delivered, recorded) =
+            tokio::join!(send_batch(crm, &config, &campaign, batch, &mut templates), record(crm, unrecorded.take()));
         *unrecorded = Some(delivered?);
         recorded?;
     }
