@@ -211,6 +211,22 @@ macro_rules! document_repository {
                 Ok(found.is_some())
             }
 
+            /// The runs of two or more whole tokens in the query's positive phrases (a trailing
+            /// prefix token left out), each joined by single spaces as the indexed fields are.
+            fn pair_phrases(query: &crmcore::document::SearchQuery) -> Vec<String> {
+                query
+                    .clauses()
+                    .iter()
+                    .filter_map(|clause| match clause {
+                        crmcore::document::search::Clause::Phrase { tokens, prefix } => {
+                            let whole = if *prefix { &tokens[..tokens.len().saturating_sub(1)] } else { &tokens[..] };
+                            (whole.len() >= 2).then(|| whole.join(" "))
+                        }
+                        crmcore::document::search::Clause::Not(_) => None,
+                    })
+                    .collect()
+            }
+
             /// Pushes the filters of `filter` (but `trashed`) and the viewer's permission check.
             fn push_filters(q: &mut QueryBuilder<'_, $db>, filter: &DocumentFilter, viewer: Viewer) {
             if let Some(category) = filter.category {
@@ -413,7 +429,17 @@ macro_rules! document_repository {
                                  to_tsquery('simple', ",
                             );
                             q.push_bind(tsquery.clone());
-                            q.push("), 0)::float8 AS rank FROM documents WHERE search_vector @@ to_tsquery('simple', ");
+                            q.push("), 0)::float8 AS rank FROM documents WHERE ");
+                            // A phrase's word pairs narrow it through their own index first
+                            // (migration 0017); the planner folds the buckets to a constant.
+                            let phrases = pair_phrases(&request.query);
+                            if !phrases.is_empty() {
+                                // Tokens are alphanumeric: `|` separates the phrases.
+                                q.push("search_pairs @> crm_word_pair_buckets(string_to_array(")
+                                    .push_bind(phrases.join("|"))
+                                    .push(", '|')) AND ");
+                            }
+                            q.push("search_vector @@ to_tsquery('simple', ");
                             q.push_bind(tsquery).push(") AND tenant_id = ").push_bind(DbId(tenant.0));
                             q.push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
