@@ -3,19 +3,19 @@
 -- A phrase of common words ("terms of service") matches few documents though each of its words
 -- is in most of them, so the word index cannot narrow it: every document holding the words had
 -- its vector decompressed and its positions checked. Each document now also keeps the set of its
--- adjacent token pairs (within one field: title, tags or text), each hashed to a 16-bit bucket
--- (the first four hex digits of the pair's MD5), as a sorted `int2[]` with a GIN index. A phrase
--- query adds `search_pairs @> crm_word_pair_buckets(its phrases)`: a necessary condition, exact
--- up to bucket collisions, which the vector match still removes. 65,536 buckets keep the index
--- about the size of the word index and the array small enough to stay in the row.
+-- adjacent token pairs (within one field: title, tags or text), each hashed to a 16-bit bucket,
+-- as a sorted `int2[]` with a GIN index. The hash is the high half of `hashtext`, which hash
+-- partitioning relies on staying the same across versions (and a restored dump recomputes the
+-- column). A phrase query adds `search_pairs @> crm_word_pair_buckets(its phrases)`: a necessary
+-- condition, exact up to bucket collisions, which the vector match still removes. 65,536 buckets
+-- keep the index about the size of the word index and the array small enough to stay in the row.
 
 CREATE FUNCTION crm_word_pair_buckets(fields text[]) RETURNS int2[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
     SELECT coalesce(pg_catalog.array_agg(DISTINCT bucket ORDER BY bucket), '{}')
     FROM (
-        SELECT ((('x' || pg_catalog.left(pg_catalog.md5(pg_catalog.convert_to(w[i] || ' ' || w[i + 1], 'UTF8')), 4))
-                 ::bit(16)::int) - 32768)::int2 AS bucket
+        SELECT (pg_catalog.hashtext(w[i] || ' ' || w[i + 1]) >> 16)::int2 AS bucket
         FROM pg_catalog.unnest(fields) AS field,
              LATERAL pg_catalog.string_to_array(field, ' ') AS w,
              LATERAL pg_catalog.generate_series(1, coalesce(pg_catalog.array_length(w, 1), 0) - 1) AS i
