@@ -436,8 +436,17 @@ macro_rules! campaign_repository {
                     let mut p = Predicate::new($dialect, vec![Bind::Id(tenant.0)]);
                     p.push(condition);
                     let sql = format!("SELECT COUNT(*) FROM contacts c WHERE c.tenant_id = $1 AND {}", p.sql);
+                    let mut conn = self.pool.acquire().await.map_err(store_err)?;
+                    if matches!($dialect, crate::common::segment::Dialect::Sqlite) {
+                        // A count reads the tenant's whole contact table, far more pages than a
+                        // connection caches, so it starts from an emptied cache: on a pooled
+                        // connection whose cache earlier work had filled, the same scan ran at
+                        // half the speed (100,000 contacts: 151–155 ms, 70–76 ms after
+                        // `shrink_memory`; `benches/campaign_send.rs`).
+                        sqlx::query("PRAGMA shrink_memory").execute(&mut *conn).await.map_err(store_err)?;
+                    }
                     let (count,): (i64,) =
-                        bind_all(sqlx::query_as(&sql), &p.binds).fetch_one(&self.pool).await.map_err(store_err)?;
+                        bind_all(sqlx::query_as(&sql), &p.binds).fetch_one(&mut *conn).await.map_err(store_err)?;
                     Ok(count as u64)
                 }
 
