@@ -9,6 +9,7 @@
 -- column). A phrase query adds `search_pairs @> crm_word_pair_buckets(its phrases)`: a necessary
 -- condition, exact up to bucket collisions, which the vector match still removes. 65,536 buckets
 -- keep the index about the size of the word index and the array small enough to stay in the row.
+-- Adding the stored column rewrites the documents table once, under an exclusive lock.
 
 CREATE FUNCTION crm_word_pair_buckets(fields text[]) RETURNS int2[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
