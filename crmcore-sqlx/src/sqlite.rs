@@ -168,6 +168,13 @@ impl SqliteStore {
         };
         let pool = pool.connect_with(options).await.map_err(store_err)?;
         migrate::run(&pool).await?;
+        if connections > 1 && shares_one_page_cache(&pool).await? {
+            tracing::warn!(
+                "SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT: the pool's connections share one page \
+                 cache and large reads run up to twice as slow; build with \
+                 LIBSQLITE3_FLAGS=-USQLITE_ENABLE_MEMORY_MANAGEMENT (see README)"
+            );
+        }
         Ok(Self { pool, _temp: temp })
     }
 
@@ -180,6 +187,13 @@ impl SqliteStore {
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
     }
+}
+
+/// Whether the linked SQLite puts every connection in one page-cache group
+/// (`SQLITE_ENABLE_MEMORY_MANAGEMENT`, on in libsqlite3-sys's bundled build).
+async fn shares_one_page_cache(pool: &SqlitePool) -> Result<bool> {
+    let options: Vec<(String,)> = sqlx::query_as("PRAGMA compile_options").fetch_all(pool).await.map_err(store_err)?;
+    Ok(options.iter().any(|(option,)| option == "ENABLE_MEMORY_MANAGEMENT"))
 }
 
 /// The embedded SQLite migrations (applied by [`SqliteStore::open`] and [`crate::migrate`]).

@@ -439,10 +439,13 @@ macro_rules! campaign_repository {
                     let mut conn = self.pool.acquire().await.map_err(store_err)?;
                     if matches!($dialect, crate::common::segment::Dialect::Sqlite) {
                         // A count reads the tenant's whole contact table, far more pages than a
-                        // connection caches, so it starts from an emptied cache: on a pooled
-                        // connection whose cache earlier work had filled, the same scan ran at
-                        // half the speed (100,000 contacts: 151–155 ms, 70–76 ms after
-                        // `shrink_memory`; `benches/campaign_send.rs`).
+                        // connection caches, so it starts by freeing unused cached pages. Where
+                        // SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT (libsqlite3-sys's
+                        // bundled default, turned off in this workspace's `.cargo/config.toml`)
+                        // every connection draws on one shared page-cache group, and a pooled
+                        // connection's scan competed with the pages the others kept: 100,000
+                        // contacts took 151–160 ms, 70–76 ms after this (71 ms with a cache per
+                        // connection, with or without it; `benches/campaign_send.rs`).
                         sqlx::query("PRAGMA shrink_memory").execute(&mut *conn).await.map_err(store_err)?;
                     }
                     let (count,): (i64,) =

@@ -466,11 +466,11 @@ macro_rules! document_repository {
                     // generic plan would not know how common the words are.
                     let mut conn = self.pool.acquire().await.map_err(store_err)?;
                     if matches!($dialect, Dialect::Sqlite) {
-                        // A search reads more pages than a connection caches; started from an
-                        // emptied cache it ran two to three times faster than on a connection
-                        // whose cache earlier searches had filled (100,000 documents: overall
-                        // p95 124–127 ms before, 44.5 ms after; `benches/document_search.rs`).
-                        // The segment count does the same.
+                        // A search reads more pages than a connection caches: it frees unused
+                        // cached pages first, as the segment count does and for the same reason
+                        // (a page-cache group shared by every connection, 100,000 documents:
+                        // overall p95 116–127 ms before, 44 ms after; 44–48 ms with a cache per
+                        // connection; `benches/document_search.rs`).
                         sqlx::query("PRAGMA shrink_memory").execute(&mut *conn).await.map_err(store_err)?;
                     }
                     let rows: Vec<SearchRow> =

@@ -112,3 +112,15 @@ async fn corrupt_rows_are_internal_errors() {
     let err = crmcore::ports::Store::contacts(&store).get(tenant.into(), contact.into()).await.unwrap_err();
     assert!(matches!(err, crmcore::CrmError::Internal(_)), "{err:?}");
 }
+
+/// This workspace links SQLite with a page cache per connection (`.cargo/config.toml` turns
+/// off libsqlite3-sys's SQLITE_ENABLE_MEMORY_MANAGEMENT, under which pooled connections shared
+/// one cache and large reads ran at half speed).
+#[tokio::test]
+async fn sqlite_is_built_with_a_page_cache_per_connection() {
+    let store = crmcore_sqlx::SqliteStore::open_in_memory().await.unwrap();
+    let options: Vec<(String,)> = sqlx::query_as("PRAGMA compile_options").fetch_all(store.pool()).await.unwrap();
+    let options: Vec<&str> = options.iter().map(|o| o.0.as_str()).collect();
+    assert!(options.contains(&"ENABLE_FTS5"), "{options:?}");
+    assert!(!options.contains(&"ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+}
