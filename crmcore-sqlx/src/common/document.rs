@@ -462,8 +462,6 @@ macro_rules! document_repository {
                     } else {
                         q.push(" ORDER BY rank, id DESC");
                     }
-                    // Planned for its own arguments every time (an unnamed statement): a cached
-                    // generic plan would not know how common the words are.
                     let mut conn = self.pool.acquire().await.map_err(store_err)?;
                     if matches!($dialect, Dialect::Sqlite) {
                         // A search reads more pages than a connection caches: it frees unused
@@ -473,8 +471,11 @@ macro_rules! document_repository {
                         // connection; `benches/document_search.rs`).
                         sqlx::query("PRAGMA shrink_memory").execute(&mut *conn).await.map_err(store_err)?;
                     }
+                    // Planned for its own arguments every time (an unnamed statement): a cached
+                    // generic plan would not know how common the words are.
                     let rows: Vec<SearchRow> =
                         q.build_query_as().persistent(false).fetch_all(&mut *conn).await.map_err(store_err)?;
+                    // Back to the pool before the texts' query: a pool of one would wait on itself.
                     drop(conn);
                     let mut hits = Vec::with_capacity(rows.len());
                     for row in rows {
