@@ -436,20 +436,8 @@ macro_rules! campaign_repository {
                     let mut p = Predicate::new($dialect, vec![Bind::Id(tenant.0)]);
                     p.push(condition);
                     let sql = format!("SELECT COUNT(*) FROM contacts c WHERE c.tenant_id = $1 AND {}", p.sql);
-                    let mut conn = self.pool.acquire().await.map_err(store_err)?;
-                    if matches!($dialect, crate::common::segment::Dialect::Sqlite) {
-                        // A count reads the tenant's whole contact table, far more pages than a
-                        // connection caches, so it starts by freeing unused cached pages. Where
-                        // SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT (libsqlite3-sys's
-                        // bundled default, turned off in this workspace's `.cargo/config.toml`)
-                        // every connection draws on one shared page-cache group, and a pooled
-                        // connection's scan competed with the pages the others kept: 100,000
-                        // contacts took 151–160 ms, 70–76 ms after this (71 ms with a cache per
-                        // connection, with or without it; `benches/campaign_send.rs`).
-                        sqlx::query("PRAGMA shrink_memory").execute(&mut *conn).await.map_err(store_err)?;
-                    }
                     let (count,): (i64,) =
-                        bind_all(sqlx::query_as(&sql), &p.binds).fetch_one(&mut *conn).await.map_err(store_err)?;
+                        bind_all(sqlx::query_as(&sql), &p.binds).fetch_one(&self.pool).await.map_err(store_err)?;
                     Ok(count as u64)
                 }
 

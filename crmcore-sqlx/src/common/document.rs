@@ -462,21 +462,10 @@ macro_rules! document_repository {
                     } else {
                         q.push(" ORDER BY rank, id DESC");
                     }
-                    let mut conn = self.pool.acquire().await.map_err(store_err)?;
-                    if matches!($dialect, Dialect::Sqlite) {
-                        // A search reads more pages than a connection caches: it frees unused
-                        // cached pages first, as the segment count does and for the same reason
-                        // (a page-cache group shared by every connection, 100,000 documents:
-                        // overall p95 116–127 ms before, 44 ms after; 44–48 ms with a cache per
-                        // connection; `benches/document_search.rs`).
-                        sqlx::query("PRAGMA shrink_memory").execute(&mut *conn).await.map_err(store_err)?;
-                    }
                     // Planned for its own arguments every time (an unnamed statement): a cached
                     // generic plan would not know how common the words are.
                     let rows: Vec<SearchRow> =
-                        q.build_query_as().persistent(false).fetch_all(&mut *conn).await.map_err(store_err)?;
-                    // Back to the pool before the texts' query: a pool of one would wait on itself.
-                    drop(conn);
+                        q.build_query_as().persistent(false).fetch_all(&self.pool).await.map_err(store_err)?;
                     let mut hits = Vec::with_capacity(rows.len());
                     for row in rows {
                         hits.push(StoredHit { document: row.document.into_domain()?, rank: -row.rank, text: None });
