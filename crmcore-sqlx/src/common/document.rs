@@ -21,6 +21,24 @@
 //! `UPDATE` re-check its condition against the row as the first one left it. An `UPDATE` that
 //! counts nothing reads the link to say why, as `ShareLink::refusal` does.
 
+/// The runs of two or more whole tokens in a query's positive phrases (a trailing prefix token
+/// left out), each joined by single spaces as the indexed fields are: what PostgreSQL's word-pair
+/// index (migration 0017) is asked for.
+pub(crate) fn pair_phrases(query: &crmcore::document::SearchQuery) -> Vec<String> {
+    use crmcore::document::search::Clause;
+    query
+        .clauses()
+        .iter()
+        .filter_map(|clause| match clause {
+            Clause::Phrase { tokens, prefix } => {
+                let whole = if *prefix { &tokens[..tokens.len().saturating_sub(1)] } else { &tokens[..] };
+                (whole.len() >= 2).then(|| whole.join(" "))
+            }
+            Clause::Not(_) => None,
+        })
+        .collect()
+}
+
 /// Implements `DocumentRepository` for `$store` on database `$db` with SQL dialect `$dialect`.
 /// `append_events`, `append_audit` and `missing_or_stale` must be in scope where it is expanded,
 /// and the backend's `approval` module beside it.
@@ -209,22 +227,6 @@ macro_rules! document_repository {
                     .await
                     .map_err(store_err)?;
                 Ok(found.is_some())
-            }
-
-            /// The runs of two or more whole tokens in the query's positive phrases (a trailing
-            /// prefix token left out), each joined by single spaces as the indexed fields are.
-            fn pair_phrases(query: &crmcore::document::SearchQuery) -> Vec<String> {
-                query
-                    .clauses()
-                    .iter()
-                    .filter_map(|clause| match clause {
-                        crmcore::document::search::Clause::Phrase { tokens, prefix } => {
-                            let whole = if *prefix { &tokens[..tokens.len().saturating_sub(1)] } else { &tokens[..] };
-                            (whole.len() >= 2).then(|| whole.join(" "))
-                        }
-                        crmcore::document::search::Clause::Not(_) => None,
-                    })
-                    .collect()
             }
 
             /// Pushes the filters of `filter` (but `trashed`) and the viewer's permission check.
@@ -432,7 +434,7 @@ macro_rules! document_repository {
                             q.push("), 0)::float8 AS rank FROM documents WHERE ");
                             // A phrase's word pairs narrow it through their own index first
                             // (migration 0017); the planner folds the buckets to a constant.
-                            let phrases = pair_phrases(&request.query);
+                            let phrases = $crate::common::document::pair_phrases(&request.query);
                             if !phrases.is_empty() {
                                 // Tokens are alphanumeric: `|` separates the phrases.
                                 q.push("search_pairs @> crm_word_pair_buckets(string_to_array(")
