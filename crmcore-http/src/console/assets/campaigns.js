@@ -54,6 +54,9 @@
         const now = JSON.stringify(counts);
         if (last !== null && now !== last) {
           await Promise.all(['delivery', 'engagement', 'campaign-head'].map((id) => window.crmRefresh(id)));
+        } else if (counts.targeted > 0 && counts.pending === 0 && counts.sending === 0) {
+          // Every recipient is settled: the status turns "sent" without the counts changing.
+          await window.crmRefresh('campaign-head');
         }
         last = now;
         const status = document.getElementById('campaign-status');
