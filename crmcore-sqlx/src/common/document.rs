@@ -21,22 +21,28 @@
 //! `UPDATE` re-check its condition against the row as the first one left it. An `UPDATE` that
 //! counts nothing reads the link to say why, as `ShareLink::refusal` does.
 
-/// The runs of two or more whole tokens in a query's positive phrases (a trailing prefix token
-/// left out), each joined by single spaces as the indexed fields are: what PostgreSQL's word-pair
-/// index (migration 0017) is asked for.
-pub(crate) fn pair_phrases(query: &crmcore::document::SearchQuery) -> Vec<String> {
+/// A query as PostgreSQL's word-pair index (migrations 0017, 0018) narrows it: the runs of two
+/// or more whole tokens in its positive phrases (a trailing prefix token left out), each joined
+/// by single spaces as the indexed fields are; and, as `tsquery` input (empty when none), its
+/// other positive clauses, the words and prefixes the word index narrows.
+pub(crate) fn pair_split(query: &crmcore::document::SearchQuery) -> (Vec<String>, String) {
     use crmcore::document::search::Clause;
-    query
-        .clauses()
-        .iter()
-        .filter_map(|clause| match clause {
+    let mut phrases = Vec::new();
+    let mut others = Vec::new();
+    for clause in query.clauses() {
+        match clause {
             Clause::Phrase { tokens, prefix } => {
                 let whole = if *prefix { &tokens[..tokens.len().saturating_sub(1)] } else { &tokens[..] };
-                (whole.len() >= 2).then(|| whole.join(" "))
+                if whole.len() >= 2 {
+                    phrases.push(whole.join(" "));
+                } else {
+                    others.push(clause.to_tsquery());
+                }
             }
-            Clause::Not(_) => None,
-        })
-        .collect()
+            Clause::Not(_) => {}
+        }
+    }
+    (phrases, others.join(" & "))
 }
 
 /// Implements `DocumentRepository` for `$store` on database `$db` with SQL dialect `$dialect`.
@@ -432,17 +438,28 @@ macro_rules! document_repository {
                             );
                             q.push_bind(tsquery.clone());
                             q.push("), 0)::float8 AS rank FROM documents WHERE ");
-                            // A phrase's word pairs narrow it through their own index first
-                            // (migration 0017); the planner folds the buckets to a constant.
-                            let phrases = $crate::common::document::pair_phrases(&request.query);
-                            if !phrases.is_empty() {
-                                // Tokens are alphanumeric: `|` separates the phrases.
-                                q.push("search_pairs @> crm_word_pair_buckets(string_to_array(")
+                            let (phrases, others) = $crate::common::document::pair_split(&request.query);
+                            if phrases.is_empty() {
+                                q.push("search_vector @@ to_tsquery('simple', ");
+                                q.push_bind(tsquery).push(")");
+                            } else {
+                                // Phrases are narrowed by their word pairs' index alone (migration
+                                // 0017; the planner folds the buckets to a constant), other words by
+                                // the word index; the whole query is then matched with `@@~`, `@@`
+                                // that no index answers (migration 0018): the word index would
+                                // intersect the long lists of a phrase's common words for nothing.
+                                // It comes first, so a walk in id order checks the pairs only of
+                                // the rows it matches.
+                                q.push("search_vector @@~ to_tsquery('simple', ");
+                                q.push_bind(tsquery).push(")");
+                                q.push(" AND search_pairs @> crm_word_pair_buckets(string_to_array(")
                                     .push_bind(phrases.join("|"))
-                                    .push(", '|')) AND ");
+                                    .push(", '|'))");
+                                if !others.is_empty() {
+                                    q.push(" AND search_vector @@ to_tsquery('simple', ").push_bind(others).push(")");
+                                }
                             }
-                            q.push("search_vector @@ to_tsquery('simple', ");
-                            q.push_bind(tsquery).push(") AND tenant_id = ").push_bind(DbId(tenant.0));
+                            q.push(" AND tenant_id = ").push_bind(DbId(tenant.0));
                             q.push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
                             q.push(" ORDER BY id DESC LIMIT ").push_bind(window);
@@ -982,3 +999,26 @@ macro_rules! document_repository {
 }
 
 pub(crate) use document_repository;
+
+#[cfg(test)]
+mod tests {
+    use crmcore::document::SearchQuery;
+
+    use super::pair_split;
+
+    #[test]
+    fn phrases_go_to_the_pair_index_and_the_other_words_to_the_word_index() {
+        let split = |q: &str| pair_split(&SearchQuery::parse(q).expect("query"));
+        assert_eq!(split("acme invoice*"), (vec![], "('acme') & ('invoice':*)".to_owned()));
+        assert_eq!(split("net-30-pri*"), (vec!["net 30".to_owned()], String::new()));
+        assert_eq!(
+            split("acme \"draft audit\" -\"net 30\" \"renewal invoice net\""),
+            (vec!["draft audit".to_owned(), "renewal invoice net".to_owned()], "('acme')".to_owned())
+        );
+        // A prefix with one whole word before it has no whole pair: the word index narrows it.
+        assert_eq!(
+            split("net-pri* \"zürich pricing\""),
+            (vec!["zürich pricing".to_owned()], "('net' <-> 'pri':*)".to_owned())
+        );
+    }
+}

@@ -98,6 +98,24 @@ pub enum Clause {
     Not(Vec<String>),
 }
 
+impl Clause {
+    /// This clause alone as `to_tsquery('simple', …)` input (see [`SearchQuery::to_tsquery`]).
+    pub fn to_tsquery(&self) -> String {
+        let phrase = |tokens: &[String], prefix: bool| {
+            let parts: Vec<String> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| if prefix && i + 1 == tokens.len() { format!("'{t}':*") } else { format!("'{t}'") })
+                .collect();
+            format!("({})", parts.join(" <-> "))
+        };
+        match self {
+            Clause::Phrase { tokens, prefix } => phrase(tokens, *prefix),
+            Clause::Not(tokens) => format!("!{}", phrase(tokens, false)),
+        }
+    }
+}
+
 /// A parsed search: words and `"phrases"` that must all occur (in title, tags or text), `word*`
 /// prefixes, and `-word` exclusions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,22 +218,7 @@ impl SearchQuery {
     /// `&` and `!`. (The stored vector separates title, tags and text with a `|` lexeme no
     /// query holds, so a phrase never spans two fields.)
     pub fn to_tsquery(&self) -> String {
-        let phrase = |tokens: &[String], prefix: bool| {
-            let parts: Vec<String> = tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| if prefix && i + 1 == tokens.len() { format!("'{t}':*") } else { format!("'{t}'") })
-                .collect();
-            format!("({})", parts.join(" <-> "))
-        };
-        self.clauses
-            .iter()
-            .map(|clause| match clause {
-                Clause::Phrase { tokens, prefix } => phrase(tokens, *prefix),
-                Clause::Not(tokens) => format!("!{}", phrase(tokens, false)),
-            })
-            .collect::<Vec<_>>()
-            .join(" & ")
+        self.clauses.iter().map(Clause::to_tsquery).collect::<Vec<_>>().join(" & ")
     }
 
     /// Whether an indexed document matches: every phrase occurs in one of its fields, no
