@@ -423,6 +423,28 @@ macro_rules! document_repository {
                             q.push_bind(request.query.to_fts5());
                             q.push(" AND tenant_id = ").push_bind(DbId(tenant.0)).push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
+                            // A date range bounds the walk's rowids too (migration 0015): the
+                            // matches outside them are never read. No document in the range: a
+                            // NULL bound, and no match.
+                            let bounds = [
+                                (request.filter.created_from, " AND document_fts.rowid >= (SELECT min(search_id)", " >= "),
+                                (request.filter.created_before, " AND document_fts.rowid <= (SELECT max(search_id)", " < "),
+                            ];
+                            for (at, bound, op) in bounds {
+                                let Some(at) = at else { continue };
+                                q.push(bound).push(" FROM documents WHERE tenant_id = ").push_bind(DbId(tenant.0));
+                                q.push(" AND trashed_at IS NULL AND created_at").push(op).push_bind(DbTime(at)).push(")");
+                            }
+                            // A category's documents are read from their index once (migration 0015),
+                            // and each match is looked up among them before its row is read. (`+`:
+                            // not a rowid lookup FTS5 would make for each of them.)
+                            if let Some(category) = request.filter.category {
+                                q.push(" AND +document_fts.rowid IN (SELECT search_id FROM documents WHERE tenant_id = ")
+                                    .push_bind(DbId(tenant.0))
+                                    .push(" AND trashed_at IS NULL AND category = ")
+                                    .push_bind(category.as_str())
+                                    .push(")");
+                            }
                             q.push(" ORDER BY document_fts.rowid DESC LIMIT ").push_bind(window).push(")");
                             q
                         }

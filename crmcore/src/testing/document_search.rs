@@ -317,6 +317,10 @@ pub async fn documents_search_agrees_with_the_domain(store: Arc<dyn Store>) {
         DocumentFilter { tag: Some(crate::value::Tag::parse("legal").unwrap()), ..DocumentFilter::default() },
         DocumentFilter { owner_id: Some(alice.id), ..DocumentFilter::default() },
         DocumentFilter { created_from: Some(middle), ..DocumentFilter::default() },
+        DocumentFilter { created_before: Some(middle), ..DocumentFilter::default() },
+        // An empty range, and a category within a range.
+        DocumentFilter { created_from: Some(middle), created_before: Some(middle), ..DocumentFilter::default() },
+        DocumentFilter { category: Some(Category::Proposal), created_from: Some(middle), ..DocumentFilter::default() },
     ];
     let queries = [
         "acme",
