@@ -438,8 +438,8 @@ macro_rules! document_repository {
                             // A category's documents are read from their index once (migration 0015),
                             // and each match is looked up among them before its row is read. (`+`:
                             // not a rowid lookup FTS5 would make for each of them.) Reading the set
-                            // takes time in proportion to the category: 2–3 ms for 14,000
-                            // documents, 26–28 ms for 143,000.
+                            // takes time in proportion to the category's size, which a rare word
+                            // in a large category pays for.
                             if let Some(category) = request.filter.category {
                                 q.push(" AND +document_fts.rowid IN (SELECT search_id FROM documents WHERE tenant_id = ")
                                     .push_bind(DbId(tenant.0))
