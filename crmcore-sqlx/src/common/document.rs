@@ -45,6 +45,42 @@ pub(crate) fn pair_split(query: &crmcore::document::SearchQuery) -> (Vec<String>
     (phrases, others.join(" & "))
 }
 
+/// Separates the two tokens of a word pair in SQLite's pair columns (migration 0016): a
+/// private-use character, which FTS5's tokenizer keeps inside a token and no normalized token
+/// holds.
+const PAIR_SEPARATOR: char = '\u{E000}';
+
+/// A query in SQLite FTS5 `MATCH` syntax over the index of migration 0016: a single word or
+/// prefix in the word columns; a phrase of n words as the phrase of its n - 1 word pairs in the
+/// pair columns (a trailing prefix as a prefix of the last pair), which is exact and lets bm25
+/// count the pair's short list rather than check positions over the word lists; `AND`, `NOT`.
+/// Tokens are alphanumeric, so quoting them is exact.
+pub(crate) fn fts5_query(query: &crmcore::document::SearchQuery) -> String {
+    use crmcore::document::search::Clause;
+    let phrase = |tokens: &[String], prefix: bool| {
+        let star = if prefix { " *" } else { "" };
+        if let [word] = tokens {
+            return format!("{{search_title search_tags search_body}} : \"{word}\"{star}");
+        }
+        let pairs: Vec<String> = tokens.windows(2).map(|w| format!("{}{PAIR_SEPARATOR}{}", w[0], w[1])).collect();
+        format!("{{pairs_title pairs_tags pairs_body}} : \"{}\"{star}", pairs.join(" "))
+    };
+    let mut positive = Vec::new();
+    let mut negative = Vec::new();
+    for clause in query.clauses() {
+        match clause {
+            Clause::Phrase { tokens, prefix } => positive.push(phrase(tokens, *prefix)),
+            Clause::Not(tokens) => negative.push(phrase(tokens, false)),
+        }
+    }
+    let mut out = positive.join(" AND ");
+    for excluded in negative {
+        out.push_str(" NOT ");
+        out.push_str(&excluded);
+    }
+    out
+}
+
 /// Implements `DocumentRepository` for `$store` on database `$db` with SQL dialect `$dialect`.
 /// `append_events`, `append_audit` and `missing_or_stale` must be in scope where it is expanded,
 /// and the backend's `approval` module beside it.
@@ -417,10 +453,16 @@ macro_rules! document_repository {
                             // pass the filters); the page is the best of the window.
                             let mut q = QueryBuilder::new(format!(
                                 "SELECT {DOCUMENT_COLUMNS}, rank FROM (SELECT {DOCUMENT_COLUMNS}, \
-                                 bm25(document_fts, 10.0, 5.0, 1.0) AS rank FROM document_fts JOIN documents \
+                                 bm25(document_fts, 10.0, 5.0, 1.0, 10.0, 5.0, 1.0, 0.0) AS rank FROM document_fts JOIN documents \
                                  ON documents.search_id = document_fts.rowid WHERE document_fts MATCH "
                             ));
-                            q.push_bind(request.query.to_fts5());
+                            // A category is matched in the index too (migration 0016): FTS5 walks
+                            // the category's list beside the words', skipping ahead in each.
+                            let mut fts = $crate::common::document::fts5_query(&request.query);
+                            if let Some(category) = request.filter.category {
+                                fts = format!("{{search_category}} : \"{}\" AND ({fts})", category.as_str());
+                            }
+                            q.push_bind(fts);
                             q.push(" AND tenant_id = ").push_bind(DbId(tenant.0)).push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
                             // A date range bounds the walk's rowids too (migration 0015): the
@@ -434,18 +476,6 @@ macro_rules! document_repository {
                                 let Some(at) = at else { continue };
                                 q.push(bound).push(" FROM documents WHERE tenant_id = ").push_bind(DbId(tenant.0));
                                 q.push(" AND trashed_at IS NULL AND created_at").push(op).push_bind(DbTime(at)).push(")");
-                            }
-                            // A category's documents are read from their index once (migration 0015),
-                            // and each match is looked up among them before its row is read. (`+`:
-                            // not a rowid lookup FTS5 would make for each of them.) Reading the set
-                            // takes time in proportion to the category's size, which a rare word
-                            // in a large category pays for.
-                            if let Some(category) = request.filter.category {
-                                q.push(" AND +document_fts.rowid IN (SELECT search_id FROM documents WHERE tenant_id = ")
-                                    .push_bind(DbId(tenant.0))
-                                    .push(" AND trashed_at IS NULL AND category = ")
-                                    .push_bind(category.as_str())
-                                    .push(")");
                             }
                             q.push(" ORDER BY document_fts.rowid DESC LIMIT ").push_bind(window).push(")");
                             q
@@ -1028,7 +1058,7 @@ pub(crate) use document_repository;
 mod tests {
     use crmcore::document::SearchQuery;
 
-    use super::pair_split;
+    use super::{fts5_query, pair_split};
 
     #[test]
     fn phrases_go_to_the_pair_index_and_the_other_words_to_the_word_index() {
@@ -1044,5 +1074,27 @@ mod tests {
             split("net-pri* \"zürich pricing\""),
             (vec!["zürich pricing".to_owned()], "('net' <-> 'pri':*)".to_owned())
         );
+    }
+
+    #[test]
+    fn fts5_queries_match_words_in_the_word_columns_and_phrases_as_pair_phrases() {
+        let fts = |q: &str| fts5_query(&SearchQuery::parse(q).expect("query"));
+        let words = "{search_title search_tags search_body} : ";
+        let pairs = "{pairs_title pairs_tags pairs_body} : ";
+        assert_eq!(
+            fts(r#"Invoice "net 30" acme* -draft"#),
+            format!("{words}\"invoice\" AND {pairs}\"net\u{E000}30\" AND {words}\"acme\" * NOT {words}\"draft\"")
+        );
+        assert_eq!(fts("foo-bar-ba*"), format!("{pairs}\"foo\u{E000}bar bar\u{E000}ba\" *"));
+        assert_eq!(fts("a -\"b c\""), format!("{words}\"a\" NOT {pairs}\"b\u{E000}c\""));
+    }
+
+    #[test]
+    fn hostile_input_cannot_escape_the_fts5_query() {
+        let fts = fts5_query(&SearchQuery::parse(r#"a" OR 1=1 -- ' ; DROP "b NEAR(c)"#).expect("query"));
+        let quoted: Vec<&str> = fts.split('"').skip(1).step_by(2).collect();
+        assert!(quoted.iter().all(|t| t.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '\u{E000}')), "{fts}");
+        let outside: String = fts.split('"').step_by(2).collect();
+        assert!(outside.chars().all(|c| "{}_: *".contains(c) || c.is_ascii_alphabetic()), "{fts}");
     }
 }

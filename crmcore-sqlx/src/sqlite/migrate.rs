@@ -51,3 +51,87 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<()> {
         tracing::info!(version = next.version, description = %next.description, "applied migration");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 0016 indexes the documents that were there before it, pairs and all.
+    #[tokio::test]
+    async fn the_pair_index_is_built_for_existing_documents() {
+        let pool =
+            sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.expect("pool");
+        for migration in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration() && m.version < 16) {
+            sqlx::raw_sql(&migration.sql).execute(&pool).await.expect("old migration");
+        }
+        sqlx::raw_sql(
+            "INSERT INTO tenants VALUES ('t', 'T', 't', '2026-01-01T00:00:00Z');
+             INSERT INTO members VALUES ('t', 'm', 'm', 'M', 'm@x.test', 'owner', 1, '', '', 1);
+             INSERT INTO documents (tenant_id, id, title, description, category, tags, links, owner_id,
+                 latest_version, created_at, updated_at, version, search_title, search_tags, search_body)
+             VALUES ('t', 'a', 'Net 30', '', 'other', '[]', '[]', 'm', 1, '', '', 1, 'net 30', '',
+                     'renewal invoice net 30 terms'),
+                    ('t', 'b', 'Other', '', 'other', '[]', '[]', 'm', 1, '', '', 1, 'other', 'legal',
+                     'net invoice 30 renewal');",
+        )
+        .execute(&pool)
+        .await
+        .expect("documents before 0016");
+        let applied: Vec<(i64, String)> = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && m.version < 16)
+            .map(|m| (m.version, hex(&m.checksum)))
+            .collect();
+        sqlx::raw_sql(
+            "CREATE TABLE crmcore_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .expect("table");
+        for (version, checksum) in applied {
+            sqlx::query("INSERT INTO crmcore_migrations VALUES ($1, '', $2, '')")
+                .bind(version)
+                .bind(checksum)
+                .execute(&pool)
+                .await
+                .expect("record");
+        }
+        run(&pool).await.expect("0016 and later");
+
+        let found = async |q: String| -> Vec<String> {
+            sqlx::query_scalar(
+                "SELECT id FROM documents JOIN document_fts ON document_fts.rowid = documents.search_id \
+                 WHERE document_fts MATCH $1 ORDER BY id",
+            )
+            .bind(q)
+            .fetch_all(&pool)
+            .await
+            .expect("search")
+        };
+        let fts = |q: &str| crate::common::document::fts5_query(&crmcore::document::SearchQuery::parse(q).unwrap());
+        assert_eq!(found(fts("\"invoice net 30\"")).await, ["a"]);
+        assert_eq!(found(fts("\"net 30\"")).await, ["a"], "in the title and the text of one document");
+        assert_eq!(found(fts("invoice-ne*")).await, ["a"]);
+        assert_eq!(found(fts("invoice")).await, ["a", "b"]);
+        assert_eq!(found(fts("ne* -\"invoice net\"")).await, ["b"]);
+        // Changed and new documents are indexed by the triggers, the same way.
+        sqlx::raw_sql(
+            "UPDATE documents SET search_body = 'net invoice 30 renewal' WHERE id = 'a';
+             INSERT INTO documents (tenant_id, id, title, description, category, tags, links, owner_id,
+                 latest_version, created_at, updated_at, version, search_title, search_tags, search_body)
+             VALUES ('t', 'c', 'C', '', 'other', '[]', '[]', 'm', 1, '', '', 1, 'c', '', 'invoice net 30');",
+        )
+        .execute(&pool)
+        .await
+        .expect("writes after 0016");
+        assert_eq!(found(fts("\"invoice net 30\"")).await, ["c"]);
+        assert_eq!(found(fts("\"net 30\"")).await, ["a", "c"], "the title still holds it");
+        assert_eq!(found(fts("\"net invoice\"")).await, ["a", "b"]);
+        // The category is a column of its own, kept in step too.
+        assert_eq!(found("{search_category} : \"other\" AND invoice".to_owned()).await, ["a", "b", "c"]);
+        sqlx::query("UPDATE documents SET category = 'contract' WHERE id = 'b'").execute(&pool).await.expect("update");
+        assert_eq!(found("{search_category} : \"contract\" AND invoice".to_owned()).await, ["b"]);
+        assert_eq!(found("{search_category} : \"other\" AND invoice".to_owned()).await, ["a", "c"]);
+    }
+}

@@ -4,8 +4,9 @@
 //! ([`normalize`]: lowercase alphanumeric tokens joined by single spaces, at most
 //! [`MAX_INDEXED_TOKENS`]), so SQLite's FTS5 (`unicode61`, no diacritic folding) and PostgreSQL's
 //! `simple` text search configuration split them exactly as the domain does. A [`SearchQuery`]
-//! compiles to FTS5 `MATCH` syntax and to a `tsquery`, built only from normalized tokens, so no
-//! user input ever reaches either query language unescaped; [`SearchQuery::matches`] is the
+//! holds only normalized tokens, so no user input reaches a store's query language unescaped
+//! (it compiles to a `tsquery` here, to FTS5 `MATCH` syntax in the SQLite store, whose index
+//! also holds word pairs); [`SearchQuery::matches`] is the
 //! reference the stores are held to. Snippets are cut and highlighted here, from the stored
 //! original text, the same way for every store.
 
@@ -184,32 +185,6 @@ impl SearchQuery {
                     out.push((t.as_str(), *prefix && i + 1 == tokens.len()));
                 }
             }
-        }
-        out
-    }
-
-    /// The query in SQLite FTS5 `MATCH` syntax: quoted phrases (tokens are alphanumeric, so
-    /// quoting is exact), `*` prefixes, `AND`/`NOT`.
-    pub fn to_fts5(&self) -> String {
-        let phrase = |tokens: &[String], prefix: bool| {
-            let mut s = format!("\"{}\"", tokens.join(" "));
-            if prefix {
-                s.push_str(" *");
-            }
-            s
-        };
-        let mut positive = Vec::new();
-        let mut negative = Vec::new();
-        for clause in &self.clauses {
-            match clause {
-                Clause::Phrase { tokens, prefix } => positive.push(phrase(tokens, *prefix)),
-                Clause::Not(tokens) => negative.push(phrase(tokens, false)),
-            }
-        }
-        let mut out = positive.join(" AND ");
-        for n in negative {
-            out.push_str(" NOT ");
-            out.push_str(&n);
         }
         out
     }
@@ -433,9 +408,8 @@ mod tests {
     #[test]
     fn queries_parse_into_words_phrases_prefixes_and_exclusions() {
         let q = SearchQuery::parse(r#"Invoice "net 30" acme* -draft"#).unwrap();
-        assert_eq!(q.to_fts5(), r#""invoice" AND "net 30" AND "acme" * NOT "draft""#);
         assert_eq!(q.to_tsquery(), "('invoice') & ('net' <-> '30') & ('acme':*) & !('draft')");
-        assert_eq!(SearchQuery::parse("foo-bar").unwrap().to_fts5(), r#""foo bar""#);
+        assert_eq!(SearchQuery::parse("foo-bar").unwrap().to_tsquery(), "('foo' <-> 'bar')");
     }
 
     #[test]
@@ -449,10 +423,8 @@ mod tests {
     }
 
     #[test]
-    fn hostile_input_cannot_escape_either_query_language() {
+    fn hostile_input_cannot_escape_the_tsquery() {
         let q = SearchQuery::parse(r#"a" OR 1=1 -- ' ; DROP "b NEAR(c)"#).unwrap();
-        let fts = q.to_fts5();
-        assert!(fts.chars().all(|c| c.is_alphanumeric() || " \"*".contains(c) || c.is_uppercase()), "{fts}");
         let ts = q.to_tsquery();
         assert!(!ts.contains(';') && !ts.contains("--"), "{ts}");
     }
