@@ -7,8 +7,8 @@
 //! loaded in bulk through their pools.
 //!
 //! `cargo bench --bench document_search` (add `sqlite` or `postgres` to run one store;
-//! `CRM_BENCH_DOCUMENTS=N` to change the count; `CRM_BENCH_KEEP=1` keeps the PostgreSQL schema
-//! to look at plans afterwards).
+//! `CRM_BENCH_DOCUMENTS=N` to change the count; `CRM_BENCH_KEEP=1` keeps the SQLite file and the
+//! PostgreSQL schema to look at plans afterwards).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -377,8 +377,13 @@ fn main() {
             let pool = store.pool().clone();
             measure("sqlite", Arc::new(store.clone()), async |_, data| load_sqlite(&pool, data).await).await;
             pool.close().await;
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            if std::env::var_os("CRM_BENCH_KEEP").is_some() {
+                let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                println!("sqlite: kept {} ({:.0} MB)", path.display(), bytes as f64 / 1e6);
+            } else {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
             }
         }
         if wanted("postgres") {

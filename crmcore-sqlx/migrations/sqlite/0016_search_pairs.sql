@@ -13,8 +13,12 @@
 -- FTS5 intersects with the words' lists as it walks them, skipping ahead in each.
 --
 -- The pairs are computed here from the normalized fields, which hold alphanumeric tokens joined
--- by single spaces (so quoting them makes a JSON array). The index keeps no copy of the text
--- (`content=''`): the documents hold it, and nothing reads it back from the index.
+-- by single spaces (so quoting them makes a JSON array). `group_concat` joins them in the order
+-- the window emits them, the tokens' order, which phrases of three words or more rely on (the
+-- contract suite checks it). (An `ORDER BY` inside `group_concat` would say so, but a SQLite
+-- older than 3.44, such as a system's `sqlite3` shell, could then not read this schema at all.)
+-- The index keeps no copy of the text (`content=''`): the documents hold it, and nothing reads it
+-- back from the index.
 
 DROP TRIGGER documents_search_insert;
 DROP TRIGGER documents_search_update;
@@ -30,16 +34,16 @@ SELECT
     d.search_tags,
     d.search_body,
     d.category AS search_category,
-    (SELECT coalesce(group_concat(pair, ' ' ORDER BY key), '') FROM (
-        SELECT key, value || char(57344) || lead(value) OVER (ORDER BY key) AS pair
+    (SELECT coalesce(group_concat(pair, ' '), '') FROM (
+        SELECT value || char(57344) || lead(value) OVER (ORDER BY key) AS pair
         FROM json_each('["' || replace(d.search_title, ' ', '","') || '"]')
     ) WHERE pair IS NOT NULL) AS pairs_title,
-    (SELECT coalesce(group_concat(pair, ' ' ORDER BY key), '') FROM (
-        SELECT key, value || char(57344) || lead(value) OVER (ORDER BY key) AS pair
+    (SELECT coalesce(group_concat(pair, ' '), '') FROM (
+        SELECT value || char(57344) || lead(value) OVER (ORDER BY key) AS pair
         FROM json_each('["' || replace(d.search_tags, ' ', '","') || '"]')
     ) WHERE pair IS NOT NULL) AS pairs_tags,
-    (SELECT coalesce(group_concat(pair, ' ' ORDER BY key), '') FROM (
-        SELECT key, value || char(57344) || lead(value) OVER (ORDER BY key) AS pair
+    (SELECT coalesce(group_concat(pair, ' '), '') FROM (
+        SELECT value || char(57344) || lead(value) OVER (ORDER BY key) AS pair
         FROM json_each('["' || replace(d.search_body, ' ', '","') || '"]')
     ) WHERE pair IS NOT NULL) AS pairs_body
 FROM documents AS d;

@@ -128,6 +128,19 @@ mod tests {
         assert_eq!(found(fts("\"invoice net 30\"")).await, ["c"]);
         assert_eq!(found(fts("\"net 30\"")).await, ["a", "c"], "the title still holds it");
         assert_eq!(found(fts("\"net invoice\"")).await, ["a", "b"]);
+        // A long text's pairs stay in the tokens' order: a phrase of five words far into it.
+        let long: Vec<String> = (0..3000).map(|i| format!("w{}", i % 1000)).collect();
+        sqlx::query(
+            "INSERT INTO documents (tenant_id, id, title, description, category, tags, links, owner_id, \
+             latest_version, created_at, updated_at, version, search_title, search_tags, search_body) \
+             VALUES ('t', 'd', 'D', '', 'other', '[]', '[]', 'm', 1, '', '', 1, 'd', '', $1)",
+        )
+        .bind(long.join(" "))
+        .execute(&pool)
+        .await
+        .expect("long text");
+        assert_eq!(found(fts("\"w995 w996 w997 w998 w999\"")).await, ["d"]);
+        assert!(found(fts("\"w996 w995 w997\"")).await.is_empty());
         // The category is a column of its own, kept in step too.
         assert_eq!(found("{search_category} : \"other\" AND invoice".to_owned()).await, ["a", "b", "c"]);
         sqlx::query("UPDATE documents SET category = 'contract' WHERE id = 'b'").execute(&pool).await.expect("update");
