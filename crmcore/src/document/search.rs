@@ -256,7 +256,8 @@ pub struct SearchRequest {
     /// Category, tag, owner, link and date filters (`trashed` is ignored: the trash is never
     /// searched).
     pub filter: DocumentFilter,
-    /// Hits to skip.
+    /// Hits to skip (the hits are the best of the [`RANK_WINDOW`] newest matches, so pages end
+    /// there).
     pub offset: u32,
     /// Hits to return (1–100).
     pub limit: u32,
