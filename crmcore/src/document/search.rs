@@ -6,9 +6,9 @@
 //! `simple` text search configuration split them exactly as the domain does. A [`SearchQuery`]
 //! holds only normalized tokens, so no user input reaches a store's query language unescaped
 //! (it compiles to a `tsquery` here, to FTS5 `MATCH` syntax in the SQLite store, whose index
-//! also holds word pairs); [`SearchQuery::matches`] is the
-//! reference the stores are held to. Snippets are cut and highlighted here, from the stored
-//! original text, the same way for every store.
+//! also holds word pairs); [`SearchQuery::matches`] is the reference the stores are held to.
+//! Snippets are cut and highlighted here, from the stored original text, the same way for
+//! every store.
 
 use serde::{Deserialize, Serialize};
 
