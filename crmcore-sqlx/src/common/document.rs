@@ -54,8 +54,12 @@ const PAIR_SEPARATOR: char = '\u{E000}';
 /// prefix in the word columns; a phrase of n words as the phrase of its n - 1 word pairs in the
 /// pair columns (a trailing prefix as a prefix of the last pair), which is exact and lets bm25
 /// count the pair's short list rather than check positions over the word lists; `AND`, `NOT`.
-/// Tokens are alphanumeric, so quoting them is exact.
-pub(crate) fn fts5_query(query: &crmcore::document::SearchQuery) -> String {
+/// A `category` is matched as the token of its own column, whose list FTS5 walks beside the
+/// words', skipping ahead in each. Tokens are alphanumeric, so quoting them is exact.
+pub(crate) fn fts5_query(
+    query: &crmcore::document::SearchQuery,
+    category: Option<crmcore::document::Category>,
+) -> String {
     use crmcore::document::search::Clause;
     let phrase = |tokens: &[String], prefix: bool| {
         let star = if prefix { " *" } else { "" };
@@ -72,6 +76,9 @@ pub(crate) fn fts5_query(query: &crmcore::document::SearchQuery) -> String {
             Clause::Phrase { tokens, prefix } => positive.push(phrase(tokens, *prefix)),
             Clause::Not(tokens) => negative.push(phrase(tokens, false)),
         }
+    }
+    if let Some(category) = category {
+        positive.insert(0, format!("{{search_category}} : \"{}\"", category.as_str()));
     }
     let mut out = positive.join(" AND ");
     for excluded in negative {
@@ -456,13 +463,8 @@ macro_rules! document_repository {
                                  bm25(document_fts, 10.0, 5.0, 1.0, 10.0, 5.0, 1.0, 0.0) AS rank FROM document_fts JOIN documents \
                                  ON documents.search_id = document_fts.rowid WHERE document_fts MATCH "
                             ));
-                            // A category is matched in the index too (migration 0016): FTS5 walks
-                            // the category's list beside the words', skipping ahead in each.
-                            let mut fts = $crate::common::document::fts5_query(&request.query);
-                            if let Some(category) = request.filter.category {
-                                fts = format!("{{search_category}} : \"{}\" AND ({fts})", category.as_str());
-                            }
-                            q.push_bind(fts);
+                            // The category is matched in the index too (migration 0016).
+                            q.push_bind($crate::common::document::fts5_query(&request.query, request.filter.category));
                             q.push(" AND tenant_id = ").push_bind(DbId(tenant.0)).push(" AND trashed_at IS NULL");
                             push_filters(&mut q, &request.filter, viewer);
                             // A date range bounds the walk's rowids too (migration 0015): the
@@ -1056,7 +1058,7 @@ pub(crate) use document_repository;
 
 #[cfg(test)]
 mod tests {
-    use crmcore::document::SearchQuery;
+    use crmcore::document::{Category, SearchQuery};
 
     use super::{fts5_query, pair_split};
 
@@ -1078,7 +1080,7 @@ mod tests {
 
     #[test]
     fn fts5_queries_match_words_in_the_word_columns_and_phrases_as_pair_phrases() {
-        let fts = |q: &str| fts5_query(&SearchQuery::parse(q).expect("query"));
+        let fts = |q: &str| fts5_query(&SearchQuery::parse(q).expect("query"), None);
         let words = "{search_title search_tags search_body} : ";
         let pairs = "{pairs_title pairs_tags pairs_body} : ";
         assert_eq!(
@@ -1087,11 +1089,13 @@ mod tests {
         );
         assert_eq!(fts("foo-bar-ba*"), format!("{pairs}\"foo\u{E000}bar bar\u{E000}ba\" *"));
         assert_eq!(fts("a -\"b c\""), format!("{words}\"a\" NOT {pairs}\"b\u{E000}c\""));
+        let in_category = fts5_query(&SearchQuery::parse("a -b").expect("query"), Some(Category::Contract));
+        assert_eq!(in_category, format!("{{search_category}} : \"contract\" AND {words}\"a\" NOT {words}\"b\""));
     }
 
     #[test]
     fn hostile_input_cannot_escape_the_fts5_query() {
-        let fts = fts5_query(&SearchQuery::parse(r#"a" OR 1=1 -- ' ; DROP "b NEAR(c)"#).expect("query"));
+        let fts = fts5_query(&SearchQuery::parse(r#"a" OR 1=1 -- ' ; DROP "b NEAR(c)"#).expect("query"), None);
         let quoted: Vec<&str> = fts.split('"').skip(1).step_by(2).collect();
         assert!(quoted.iter().all(|t| t.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '\u{E000}')), "{fts}");
         let outside: String = fts.split('"').step_by(2).collect();
